@@ -1,0 +1,191 @@
+//! The `cassa` command line: `run` (the default), `connector build|inspect|test`, `sandbox`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::conformance::{self, SandboxFake};
+use crate::runtime::{EgressConfig, Runtime, RuntimeConfig};
+
+/// cassa runs the payment cycle of a municipal e-services platform, with every payment
+/// intermediary in a sandboxed WebAssembly connector.
+#[derive(Debug, Parser)]
+#[command(name = "cassa", version, about)]
+pub struct Cli {
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true, env = "CASSA_JSON_LOGS")]
+    pub json_logs: bool,
+    /// What to do; `run` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the host: HTTP API, the sandbox intermediary and the embedded connectors.
+    Run(crate::serve::RunArgs),
+    /// Build, inspect and test connectors.
+    #[command(subcommand)]
+    Connector(ConnectorCommand),
+    /// Serve the sandbox intermediary alone.
+    Sandbox {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        /// API key clients must send in `X-Api-Key`.
+        #[arg(long, env = "CASSA_SANDBOX_API_KEY", default_value = "sandbox")]
+        api_key: String,
+    },
+}
+
+/// `cassa connector …`
+#[derive(Debug, Subcommand)]
+pub enum ConnectorCommand {
+    /// Build every connector of a connector workspace for wasm32-wasip2 and copy the components
+    /// to `<out>/<name>.wasm`.
+    Build {
+        /// The connector workspace.
+        #[arg(long, default_value = "connectors")]
+        workspace: PathBuf,
+        /// Where the components go.
+        #[arg(long, default_value = "target/connectors")]
+        out: PathBuf,
+    },
+    /// Print a connector's name, versions, capabilities, declared hosts and schemas.
+    Inspect {
+        /// The component file.
+        file: PathBuf,
+    },
+    /// Run the conformance suite on a connector.
+    Test {
+        /// The component file.
+        file: PathBuf,
+        /// The fake to test against: `sandbox` (started here) or the URL of a running sandbox
+        /// intermediary.
+        #[arg(long, default_value = "sandbox")]
+        against: String,
+        /// The API key of a running sandbox intermediary given with `--against URL`.
+        #[arg(long, env = "CASSA_SANDBOX_API_KEY", default_value = "sandbox")]
+        api_key: String,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli
+        .command
+        .unwrap_or(Command::Run(crate::serve::RunArgs::default()))
+    {
+        Command::Run(args) => crate::serve::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Sandbox { listen, api_key } => {
+            let settings = crate::sandbox_intermediary::SandboxSettings {
+                api_key,
+                segregation_code: 1,
+                public_url: String::new(),
+            };
+            let (_sandbox, addr) =
+                crate::sandbox_intermediary::SandboxIntermediary::start(settings, listen).await?;
+            tracing::info!(%addr, "sandbox intermediary listening");
+            tokio::signal::ctrl_c().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Connector(command) => connector(command).await,
+    }
+}
+
+async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ConnectorCommand::Build { workspace, out } => {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| "target".into())
+                .join("guests");
+            let built = cassa_guest_build::build_workspace(&workspace, &target)?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            for guest in built {
+                let dest = out.join(format!("{}.wasm", guest.name));
+                std::fs::copy(&guest.path, &dest)
+                    .with_context(|| format!("cannot copy to {}", dest.display()))?;
+                println!("{}", dest.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Inspect { file } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let runtime = Runtime::new(RuntimeConfig::default())?;
+            let connector = runtime.load(&bytes).await?;
+            let info = connector.info();
+            println!("name:             {}", info.name);
+            println!("version:          {}", info.version);
+            println!("contract version: {}", info.contract_version);
+            println!("description:      {}", info.description);
+            println!("digest:           sha256:{}", connector.digest());
+            println!(
+                "capabilities:     {}",
+                if info.capabilities.is_empty() {
+                    "-".into()
+                } else {
+                    info.capabilities.join(", ")
+                }
+            );
+            println!(
+                "declared hosts:   {}",
+                if info.hosts.is_empty() {
+                    "-".into()
+                } else {
+                    info.hosts.join(", ")
+                }
+            );
+            println!(
+                "tenant schema:\n{}",
+                serde_json::to_string_pretty(&info.tenant_schema)?
+            );
+            println!(
+                "service schema:\n{}",
+                serde_json::to_string_pretty(&info.service_schema)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Test {
+            file,
+            against,
+            api_key,
+        } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            // The fakes run on loopback.
+            let config = RuntimeConfig {
+                egress: EgressConfig {
+                    allow_private_networks: true,
+                    ..EgressConfig::default()
+                },
+                ..RuntimeConfig::default()
+            };
+            let runtime = Runtime::new(config)?;
+            let fake = if against == "sandbox" {
+                SandboxFake::start().await?
+            } else {
+                SandboxFake::remote(&against, &api_key)
+            };
+            println!(
+                "conformance of {} against the {}",
+                file.display(),
+                conformance::Fake::name(&fake)
+            );
+            let report =
+                conformance::run(&runtime, &bytes, &fake, &mut |check| println!("{check}")).await;
+            println!("{}", report.summary());
+            Ok(if report.failed() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

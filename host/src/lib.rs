@@ -1,0 +1,20 @@
+//! cassa: the payment cycle of an Italian municipal e-services platform in one host, with every
+//! payment intermediary's dialect in a sandboxed WebAssembly connector.
+//!
+//! | module | responsibility |
+//! |---|---|
+//! | [`runtime`] | wasmtime engine, connector admission, the per-call sandbox, egress, blame |
+//! | [`sandbox_intermediary`] | a small REST intermediary the host serves for demos and tests |
+//! | [`conformance`] | the suite every connector must pass (`cassa connector test`) |
+//! | [`embedded`] | connectors built into the binary (the `sandbox` connector) |
+//! | [`cli`] | the `cassa` command line |
+//! | [`serve`] | `cassa run`: the long-running host |
+//! | [`telemetry`] | one tracing initialisation |
+
+pub mod cli;
+pub mod conformance;
+pub mod embedded;
+pub mod runtime;
+pub mod sandbox_intermediary;
+pub mod serve;
+pub mod telemetry;

@@ -1,0 +1,18 @@
+//! The `cassa` binary.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = cassa::cli::Cli::parse();
+    cassa::telemetry::init(cli.json_logs);
+    match cassa::cli::run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,740 @@
+//! The connector runtime: one long-lived wasmtime engine, admission of connector components,
+//! and a fresh sandbox for every call.
+//!
+//! | piece | where |
+//! |---|---|
+//! | engine, loading, admission, calls | this module ([`Runtime`], [`Connector`]) |
+//! | the `http` import and its egress rules | [`egress`] |
+//! | memory and object limits | [`limits`] |
+//! | guest-visible state of one call, `log` import, captured stdout/stderr | [`sandbox`] |
+//! | failures and whose fault they are | [`error`] |
+//!
+//! A call: new `Store` (memory limiter, epoch deadline that yields every tick and traps when the
+//! CPU budget is spent) → instantiate from the `InstancePre` → call the export, all under an
+//! outer wall-clock timeout. The store is dropped afterwards, so a trap never poisons a later
+//! call and tenants never share memory.
+
+pub mod egress;
+pub mod error;
+pub mod limits;
+pub mod sandbox;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
+
+pub use self::egress::{Egress, EgressConfig, HostPolicy, Secrets};
+pub use self::error::{AdmissionError, Blame, CallError};
+pub use self::limits::Limits;
+use self::sandbox::{CallFields, CallState};
+
+/// Generated host bindings of `wit/connector.wit`.
+pub mod bindings {
+    #![allow(missing_docs, reason = "generated code")]
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "connector",
+        imports: {
+            "cassa:connector/http.send": async,
+            default: tracing,
+        },
+        exports: { default: async },
+    });
+}
+
+pub use bindings::cassa::connector::types as wit;
+
+/// The contract version this host implements; connectors must target a compatible one.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+const GATEWAY_EXPORT: &str = "cassa:connector/gateway@0.1.0";
+
+/// Operator settings of the runtime.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Limits for calls of connectors without limits of their own.
+    pub limits: Limits,
+    /// Outbound HTTP rules.
+    pub egress: EgressConfig,
+    /// Epoch tick in milliseconds: the granularity of CPU accounting and of yielding.
+    pub epoch_tick_ms: u64,
+    /// Most connector instances alive at once (pooling allocator slots).
+    pub max_instances: u32,
+    /// Largest linear memory any connector may reach, in bytes; per-call limits are below it.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            egress: EgressConfig::default(),
+            epoch_tick_ms: 5,
+            max_instances: 256,
+            max_memory_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// Shared by the runtime and every connector it loaded.
+struct Shared {
+    engine: Engine,
+    linker: Linker<CallState>,
+    egress: Egress,
+    config: RuntimeConfig,
+}
+
+/// The process's one wasmtime engine and what every call needs.
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+impl Runtime {
+    /// Creates the engine (component model, epoch interruption, pooling allocator), the linker
+    /// with the host's imports, the outbound client and the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances.saturating_mul(8))
+            .total_memories(config.max_instances.saturating_mul(4))
+            .total_tables(config.max_instances.saturating_mul(4))
+            .total_stacks(config.max_instances)
+            .max_memory_size(config.max_memory_bytes)
+            .max_core_instances_per_component(64)
+            .max_memories_per_component(16)
+            .max_tables_per_component(16);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm)
+            .map_err(|e| anyhow::anyhow!("cannot create the wasm engine: {e}"))?;
+        let mut linker = Linker::<CallState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("cannot link WASI: {e}"))?;
+        bindings::Connector::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot link the connector imports: {e}"))?;
+        let egress =
+            Egress::new(config.egress.clone()).context("cannot build the outbound HTTP client")?;
+        spawn_epoch_ticker(
+            engine.weak(),
+            Duration::from_millis(config.epoch_tick_ms.max(1)),
+        );
+        Ok(Self {
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                egress,
+                config,
+            }),
+        })
+    }
+
+    /// The engine, for precompilation and benchmarks.
+    pub fn engine(&self) -> &Engine {
+        &self.shared.engine
+    }
+
+    /// Compiles, admits and pre-instantiates a connector component, then asks it for `info`.
+    pub async fn load(&self, bytes: &[u8]) -> Result<Connector, AdmissionError> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        let component = Component::new(&self.shared.engine, bytes)
+            .map_err(|e| AdmissionError::NotAComponent(format!("{e:#}")))?;
+        admission_check(&self.shared.engine, &component)?;
+        let instance_pre = self
+            .shared
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| AdmissionError::Imports(format!("{e:#}")))?;
+        let pre = bindings::ConnectorPre::new(instance_pre)
+            .map_err(|e| AdmissionError::World(format!("{e:#}")))?;
+        let mut connector = Connector {
+            shared: self.shared.clone(),
+            pre,
+            digest,
+            info: Arc::new(ConnectorInfo::placeholder()),
+            limits: self.shared.config.limits,
+        };
+        let raw = connector
+            .call(&CallScope::admission(), Op::Info)
+            .await
+            .map_err(|e| AdmissionError::Info(e.to_string()))?;
+        let OpResult::Info(raw) = raw else {
+            return Err(AdmissionError::Info("unexpected reply".into()));
+        };
+        connector.info = Arc::new(ConnectorInfo::from_wit(raw)?);
+        Ok(connector)
+    }
+}
+
+/// Advances the engine's epoch every `tick` until the engine is gone (the runtime and every
+/// connector loaded from it dropped).
+fn spawn_epoch_ticker(engine: wasmtime::EngineWeak, tick: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("cassa-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(tick);
+                match engine.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the epoch ticker: guest CPU limits will trap at once");
+    }
+}
+
+/// Checks what a component imports and exports before anything runs: it must export the
+/// `gateway` of a compatible contract and import nothing but the contract's own interfaces and
+/// WASI (which the host links with an empty, locked-down context).
+fn admission_check(engine: &Engine, component: &Component) -> Result<(), AdmissionError> {
+    let ty = component.component_type();
+    let mut problems = Vec::new();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    if !exports.iter().any(|e| e == GATEWAY_EXPORT) {
+        let found = exports
+            .iter()
+            .find(|e| e.starts_with("cassa:connector/gateway@"));
+        problems.push(match found {
+            Some(other) => format!("it exports `{other}`, but this host speaks `{GATEWAY_EXPORT}`"),
+            None => format!(
+                "it does not export `{GATEWAY_EXPORT}` (exports: {})",
+                list(&exports)
+            ),
+        });
+    }
+    for (name, _) in ty.imports(engine) {
+        let allowed = name.starts_with("wasi:cli/")
+            || name.starts_with("wasi:io/")
+            || name.starts_with("wasi:clocks/")
+            || name.starts_with("wasi:random/")
+            || name.starts_with("wasi:filesystem/")
+            || name.starts_with("wasi:sockets/")
+            || [
+                "cassa:connector/types@0.1",
+                "cassa:connector/http@0.1",
+                "cassa:connector/log@0.1",
+            ]
+            .iter()
+            .any(|p| name.starts_with(p));
+        if !allowed {
+            problems.push(format!(
+                "it imports `{name}`, which the host does not provide"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(AdmissionError::Contract(problems))
+    }
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "nothing".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// What a connector says about itself, checked and parsed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectorInfo {
+    /// Machine name.
+    pub name: String,
+    /// Its own version.
+    pub version: String,
+    /// The contract version it targets.
+    pub contract_version: String,
+    /// One line for operators.
+    pub description: String,
+    /// Optional operations it implements.
+    pub capabilities: Vec<String>,
+    /// JSON Schema of the tenant configuration.
+    pub tenant_schema: Value,
+    /// JSON Schema of the service configuration.
+    pub service_schema: Value,
+    /// Hosts it needs to reach.
+    pub hosts: Vec<String>,
+}
+
+impl ConnectorInfo {
+    fn placeholder() -> Self {
+        Self {
+            name: "(loading)".into(),
+            version: "0.0.0".into(),
+            contract_version: CONTRACT_VERSION.into(),
+            description: String::new(),
+            capabilities: Vec::new(),
+            tenant_schema: Value::Null,
+            service_schema: Value::Null,
+            hosts: Vec::new(),
+        }
+    }
+
+    fn from_wit(raw: wit::ConnectorInfo) -> Result<Self, AdmissionError> {
+        let bad = |what: String| Err(AdmissionError::Info(what));
+        if raw.name.is_empty()
+            || !raw
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return bad(format!(
+                "name `{}` must be non-empty lower-case letters, digits and `-`",
+                raw.name
+            ));
+        }
+        if !raw.contract_version.starts_with("0.1.") {
+            return bad(format!(
+                "it targets contract {}, this host implements {CONTRACT_VERSION}",
+                raw.contract_version
+            ));
+        }
+        let tenant_schema: Value = match serde_json::from_str(&raw.tenant_schema) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => return bad("tenant-schema is not a JSON object".into()),
+        };
+        let service_schema: Value = match serde_json::from_str(&raw.service_schema) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => return bad("service-schema is not a JSON object".into()),
+        };
+        for host in &raw.hosts {
+            if egress::HostPattern::parse(host).is_none() {
+                return bad(format!("declared host `{host}` is not a host pattern"));
+            }
+        }
+        let c = raw.capabilities;
+        let capabilities = [
+            (wit::Capabilities::BEGIN_ONLINE, "begin-online"),
+            (wit::Capabilities::NOTICE, "notice"),
+            (wit::Capabilities::RECEIPT, "receipt"),
+            (wit::Capabilities::CANCEL, "cancel"),
+            (wit::Capabilities::CALLBACK, "callback"),
+        ]
+        .into_iter()
+        .filter(|(flag, _)| c.contains(*flag))
+        .map(|(_, name)| name.to_owned())
+        .collect();
+        Ok(Self {
+            name: raw.name,
+            version: raw.version,
+            contract_version: raw.contract_version,
+            description: raw.description,
+            capabilities,
+            tenant_schema,
+            service_schema,
+            hosts: raw.hosts,
+        })
+    }
+
+    /// The top-level properties a schema marks secret (`"x-secret": true` or `"writeOnly": true`).
+    pub fn secret_fields(schema: &Value) -> Vec<String> {
+        schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|props| {
+                props
+                    .iter()
+                    .filter(|(_, p)| {
+                        p.get("x-secret").and_then(Value::as_bool) == Some(true)
+                            || p.get("writeOnly").and_then(Value::as_bool) == Some(true)
+                    })
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether it implements the optional operation `name`.
+    pub fn can(&self, name: &str) -> bool {
+        self.capabilities.iter().any(|c| c == name)
+    }
+}
+
+/// Who a call is for: the tenant, service and payment, their configuration (with real secret
+/// values; the runtime turns them into placeholders) and the hosts the tenant allows.
+#[derive(Debug, Clone, Default)]
+pub struct CallScope {
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Service id.
+    pub service_id: String,
+    /// Payment id, when the call is about one payment.
+    pub payment_id: Option<String>,
+    /// Tenant configuration.
+    pub tenant_config: Value,
+    /// Service configuration.
+    pub service_config: Value,
+    /// Host patterns the tenant's configuration allows.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl CallScope {
+    fn admission() -> Self {
+        Self {
+            tenant_id: "-".into(),
+            service_id: "-".into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A loaded, admitted, pre-instantiated connector. Cheap to clone; calls on clones share the
+/// compiled code and nothing else.
+#[derive(Clone)]
+pub struct Connector {
+    shared: Arc<Shared>,
+    pre: bindings::ConnectorPre<CallState>,
+    digest: String,
+    info: Arc<ConnectorInfo>,
+    limits: Limits,
+}
+
+/// One operation of the `gateway` export.
+enum Op {
+    Info,
+    ValidateConfig(String, String),
+    Create(wit::Context, wit::DebtPosition),
+    Status(wit::Context, wit::DebtRef),
+    BeginOnline(wit::Context, wit::DebtRef, wit::ReturnUrls),
+    Notice(wit::Context, wit::DebtRef),
+    Receipt(wit::Context, wit::DebtRef),
+    Cancel(wit::Context, wit::DebtRef),
+    Callback(wit::Context, wit::CallbackRequest),
+}
+
+impl Op {
+    fn name(&self) -> &'static str {
+        match self {
+            Op::Info => "info",
+            Op::ValidateConfig(..) => "validate-config",
+            Op::Create(..) => "create",
+            Op::Status(..) => "status",
+            Op::BeginOnline(..) => "begin-online",
+            Op::Notice(..) => "notice",
+            Op::Receipt(..) => "receipt",
+            Op::Cancel(..) => "cancel",
+            Op::Callback(..) => "callback",
+        }
+    }
+}
+
+enum OpResult {
+    Info(wit::ConnectorInfo),
+    Unit(Result<(), wit::Error>),
+    Created(Result<wit::Created, wit::Error>),
+    Status(Result<wit::PaymentStatus, wit::Error>),
+    Url(Result<String, wit::Error>),
+    Document(Result<wit::Document, wit::Error>),
+    Callback(Result<wit::CallbackOutcome, wit::Error>),
+}
+
+impl OpResult {
+    fn error(&self) -> Option<&wit::Error> {
+        match self {
+            OpResult::Info(_) => None,
+            OpResult::Unit(r) => r.as_ref().err(),
+            OpResult::Created(r) => r.as_ref().err(),
+            OpResult::Status(r) => r.as_ref().err(),
+            OpResult::Url(r) => r.as_ref().err(),
+            OpResult::Document(r) => r.as_ref().err(),
+            OpResult::Callback(r) => r.as_ref().err(),
+        }
+    }
+}
+
+macro_rules! expect_result {
+    ($result:expr, $variant:ident) => {
+        match $result {
+            OpResult::$variant(Ok(value)) => Ok(value),
+            OpResult::$variant(Err(error)) => Err(error),
+            _ => {
+                return Err(CallError::Host(
+                    "the runtime paired an operation with the wrong result".into(),
+                ))
+            }
+        }
+    };
+}
+
+impl Connector {
+    /// What the connector said about itself at admission.
+    pub fn info(&self) -> &ConnectorInfo {
+        &self.info
+    }
+
+    /// The sha256 of the component bytes, hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The limits its calls run under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The same connector with other limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// `validate-config` on a tenant and a service configuration.
+    pub async fn validate_config(&self, scope: &CallScope) -> Result<(), CallError> {
+        let (ctx, _) = self.context(scope);
+        let result = self
+            .call(
+                scope,
+                Op::ValidateConfig(ctx.tenant_config, ctx.service_config),
+            )
+            .await?;
+        self.finish(expect_result!(result, Unit))
+    }
+
+    /// `create`: opens a debt position.
+    pub async fn create(
+        &self,
+        scope: &CallScope,
+        position: wit::DebtPosition,
+    ) -> Result<wit::Created, CallError> {
+        let (ctx, _) = self.context(scope);
+        let result = self.call(scope, Op::Create(ctx, position)).await?;
+        self.finish(expect_result!(result, Created))
+    }
+
+    /// `status`: where a debt position stands.
+    pub async fn status(
+        &self,
+        scope: &CallScope,
+        debt: wit::DebtRef,
+    ) -> Result<wit::PaymentStatus, CallError> {
+        let (ctx, _) = self.context(scope);
+        let result = self.call(scope, Op::Status(ctx, debt)).await?;
+        self.finish(expect_result!(result, Status))
+    }
+
+    /// `begin-online`: the URL of the intermediary's payment page.
+    pub async fn begin_online(
+        &self,
+        scope: &CallScope,
+        debt: wit::DebtRef,
+        urls: wit::ReturnUrls,
+    ) -> Result<String, CallError> {
+        let (ctx, _) = self.context(scope);
+        let result = self.call(scope, Op::BeginOnline(ctx, debt, urls)).await?;
+        self.finish(expect_result!(result, Url))
+    }
+
+    /// `notice`: the printable notice.
+    pub async fn notice(
+        &self,
+        scope: &CallScope,
+        debt: wit::DebtRef,
+    ) -> Result<wit::Document, CallError> {
+        let (ctx, _) = self.context(scope);
+        let result = self.call(scope, Op::Notice(ctx, debt)).await?;
+        self.finish(expect_result!(result, Document))
+    }
+
+    /// `receipt`: the receipt of a paid position.
+    pub async fn receipt(
+        &self,
+        scope: &CallScope,
+        debt: wit::DebtRef,
+    ) -> Result<wit::Document, CallError> {
+        let (ctx, _) = self.context(scope);
+        let result = self.call(scope, Op::Receipt(ctx, debt)).await?;
+        self.finish(expect_result!(result, Document))
+    }
+
+    /// `cancel`: annuls a position.
+    pub async fn cancel(&self, scope: &CallScope, debt: wit::DebtRef) -> Result<(), CallError> {
+        let (ctx, _) = self.context(scope);
+        let result = self.call(scope, Op::Cancel(ctx, debt)).await?;
+        self.finish(expect_result!(result, Unit))
+    }
+
+    /// `callback`: interprets a pushed notification.
+    pub async fn callback(
+        &self,
+        scope: &CallScope,
+        request: wit::CallbackRequest,
+    ) -> Result<wit::CallbackOutcome, CallError> {
+        let (ctx, _) = self.context(scope);
+        let result = self.call(scope, Op::Callback(ctx, request)).await?;
+        self.finish(expect_result!(result, Callback))
+    }
+
+    fn finish<T>(&self, result: Result<T, wit::Error>) -> Result<T, CallError> {
+        result.map_err(CallError::Connector)
+    }
+
+    /// The guest-visible context of a scope and the secrets it hides.
+    fn context(&self, scope: &CallScope) -> (wit::Context, Secrets) {
+        let mut secrets = Vec::new();
+        let tenant = hide_secrets(
+            &scope.tenant_config,
+            &ConnectorInfo::secret_fields(&self.info.tenant_schema),
+            &mut secrets,
+        );
+        let service = hide_secrets(
+            &scope.service_config,
+            &ConnectorInfo::secret_fields(&self.info.service_schema),
+            &mut secrets,
+        );
+        let ctx = wit::Context {
+            tenant_id: scope.tenant_id.clone(),
+            service_id: scope.service_id.clone(),
+            tenant_config: tenant.to_string(),
+            service_config: service.to_string(),
+        };
+        (ctx, Secrets::new(secrets))
+    }
+
+    fn fields(&self, scope: &CallScope, op: &Op) -> CallFields {
+        CallFields {
+            tenant: scope.tenant_id.clone(),
+            service: scope.service_id.clone(),
+            payment: scope.payment_id.clone().unwrap_or_default(),
+            connector: self.info.name.clone(),
+            version: self.info.version.clone(),
+            operation: op.name(),
+        }
+    }
+
+    /// Runs one operation in a fresh sandbox.
+    async fn call(&self, scope: &CallScope, op: Op) -> Result<OpResult, CallError> {
+        let (_, secrets) = self.context(scope);
+        let policy = HostPolicy::new(&self.info.hosts, &scope.allowed_hosts);
+        let fields = self.fields(scope, &op);
+        let tick = Duration::from_millis(self.shared.config.epoch_tick_ms.max(1));
+        let cpu_ticks = (self.limits.cpu_ms / tick.as_millis().max(1) as u64).max(1);
+        let state = CallState::new(
+            fields,
+            self.limits.memory_bytes,
+            self.shared.egress.clone(),
+            policy,
+            secrets,
+            cpu_ticks,
+        );
+        let mut store = Store::new(&self.shared.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            state.cpu_ticks_used += 1;
+            if state.cpu_ticks_used > state.cpu_ticks_budget {
+                state.cpu_exceeded = true;
+                return Err(wasmtime::Error::msg("CPU time limit exceeded"));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let started = Instant::now();
+        let op_name = op.name();
+        let outcome = {
+            let run = async {
+                let instance = self.pre.instantiate_async(&mut store).await?;
+                let gateway = instance.cassa_connector_gateway();
+                let store = &mut store;
+                wasmtime::Result::Ok(match op {
+                    Op::Info => OpResult::Info(gateway.call_info(store).await?),
+                    Op::ValidateConfig(t, s) => {
+                        OpResult::Unit(gateway.call_validate_config(store, &t, &s).await?)
+                    }
+                    Op::Create(c, p) => {
+                        OpResult::Created(gateway.call_create(store, &c, &p).await?)
+                    }
+                    Op::Status(c, d) => OpResult::Status(gateway.call_status(store, &c, &d).await?),
+                    Op::BeginOnline(c, d, u) => {
+                        OpResult::Url(gateway.call_begin_online(store, &c, &d, &u).await?)
+                    }
+                    Op::Notice(c, d) => {
+                        OpResult::Document(gateway.call_notice(store, &c, &d).await?)
+                    }
+                    Op::Receipt(c, d) => {
+                        OpResult::Document(gateway.call_receipt(store, &c, &d).await?)
+                    }
+                    Op::Cancel(c, d) => OpResult::Unit(gateway.call_cancel(store, &c, &d).await?),
+                    Op::Callback(c, r) => {
+                        OpResult::Callback(gateway.call_callback(store, &c, &r).await?)
+                    }
+                })
+            };
+            tokio::time::timeout(self.limits.wall(), run).await
+        };
+        let state = store.data_mut();
+        state.flush_output();
+        let result = match outcome {
+            Ok(Ok(result)) => match result.error() {
+                // A failure after refused requests is the connector's doing, not the intermediary's.
+                Some(error) if !state.denied.is_empty() => Err(CallError::EgressDenied {
+                    denied: state.denied.join("; "),
+                    error: error.clone(),
+                }),
+                _ => Ok(result),
+            },
+            Ok(Err(trap)) => Err(state.classify_trap(trap, &self.limits)),
+            Err(_) => Err(if state.http_in_flight {
+                CallError::UpstreamTimeout {
+                    limit_ms: self.limits.wall_ms,
+                }
+            } else {
+                CallError::WallTimeout {
+                    limit_ms: self.limits.wall_ms,
+                }
+            }),
+        };
+        let fields = &state.fields;
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        match &result {
+            Ok(_) => tracing::debug!(
+                tenant = %fields.tenant, connector = %fields.connector, version = %fields.version,
+                payment = %fields.payment, operation = op_name, elapsed_us, "connector call finished"
+            ),
+            Err(error) => tracing::warn!(
+                tenant = %fields.tenant, connector = %fields.connector, version = %fields.version,
+                payment = %fields.payment, operation = op_name, elapsed_us, blame = %error.blame(), %error,
+                "connector call failed"
+            ),
+        }
+        result
+    }
+}
+
+/// Replaces the secret top-level fields of `config` with placeholders, collecting their values.
+fn hide_secrets(config: &Value, fields: &[String], secrets: &mut Vec<(String, String)>) -> Value {
+    let mut config = config.clone();
+    if let Value::Object(map) = &mut config {
+        for field in fields {
+            if let Some(value) = map.get_mut(field) {
+                let real = match &*value {
+                    Value::String(s) => s.clone(),
+                    Value::Null => continue,
+                    other => other.to_string(),
+                };
+                secrets.push((field.clone(), real));
+                *value = Value::String(Secrets::placeholder(field));
+            }
+        }
+    }
+    config
+}

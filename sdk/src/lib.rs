@@ -1,0 +1,181 @@
+//! `cassa-sdk`: what a cassa connector author depends on.
+//!
+//! A connector is a WebAssembly component that speaks one payment intermediary's dialect. With
+//! this crate an author implements the [`Connector`] trait and calls [`export_connector!`]; the
+//! crate builds with `cargo build --release --target wasm32-wasip2`.
+//!
+//! | module | what it gives |
+//! |---|---|
+//! | (root) | the contract's types, [`Connector`] with `unsupported` defaults, [`export_connector!`] |
+//! | [`http`] | a small client over the host-mediated `http` import, status → [`Error`] mapping |
+//! | [`log`] | log lines into the host's tracing, tagged with tenant, connector and payment |
+//! | [`soap`] | SOAP 1.1 envelopes, SOAPAction, fault parsing, base64-embedded XML documents |
+//! | [`xml`] | a small owned element tree for reading replies and an escaping writer |
+//! | [`money`] | euro cents ⇄ decimal euro strings |
+//! | [`iuv`] | IUV, notice code (NAV, mod 93) and RF creditor reference (mod 97) |
+//! | [`config`] | reading tenant and service configuration documents, collecting field errors |
+//!
+//! The pure modules (`soap`, `xml`, `money`, `iuv`) compile natively too, so a
+//! connector's mapping logic is unit-tested with plain `cargo test`. The bindings (feature
+//! `guest`, on by default) compile natively as well, but calling an import outside a component
+//! aborts.
+
+// The bindings name their runtime by the path a connector sees: `cassa_sdk::…`.
+extern crate self as cassa_sdk;
+
+#[cfg(feature = "guest")]
+pub mod config;
+pub mod iuv;
+pub mod money;
+pub mod soap;
+pub mod xml;
+
+#[cfg(feature = "guest")]
+pub mod http;
+#[cfg(feature = "guest")]
+pub mod log;
+
+/// The WIT bindings of the `connector` world, generated from `wit/`.
+#[cfg(feature = "guest")]
+#[doc(hidden)]
+pub mod bindings {
+    #![allow(missing_docs, clippy::all, reason = "generated code")]
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "connector",
+        pub_export_macro: true,
+        export_macro_name: "__export_connector_world",
+        default_bindings_module: "cassa_sdk::bindings",
+        runtime_path: "cassa_sdk::__private::wit_bindgen::rt",
+        bitflags_path: "cassa_sdk::__private::wit_bindgen::rt::bitflags",
+    });
+}
+
+#[cfg(feature = "guest")]
+#[doc(hidden)]
+pub mod __private {
+    pub use wit_bindgen;
+}
+
+#[cfg(feature = "guest")]
+pub use bindings::cassa::connector::types::{
+    CallbackOutcome, CallbackRequest, Capabilities, ConnectorInfo, Context, Created, DebtPosition,
+    DebtRef, Document, Error, FieldError, PaidDetails, Party, PartyKind, PaymentKind,
+    PaymentStatus, Receiver, ReturnUrls, SplitItem,
+};
+
+/// The version of the WIT contract this SDK implements.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// What a connector implements. Optional operations default to [`Error::Unsupported`]; declare
+/// the ones you implement in [`ConnectorInfo::capabilities`].
+#[cfg(feature = "guest")]
+pub trait Connector {
+    /// Describes the connector; must not do I/O.
+    fn info() -> ConnectorInfo;
+
+    /// Checks a tenant and a service configuration (JSON) without calling upstream.
+    fn validate_config(tenant_config: &str, service_config: &str) -> Result<(), Error>;
+
+    /// Opens a debt position; the same `iud` twice must give the same position.
+    fn create(ctx: Context, position: DebtPosition) -> Result<Created, Error>;
+
+    /// Asks where a debt position stands.
+    fn status(ctx: Context, debt: DebtRef) -> Result<PaymentStatus, Error>;
+
+    /// Starts an online payment on the intermediary's portal; returns where to send the citizen.
+    fn begin_online(ctx: Context, debt: DebtRef, urls: ReturnUrls) -> Result<String, Error> {
+        let _ = (ctx, debt, urls);
+        Err(unsupported("begin-online"))
+    }
+
+    /// Returns the printable pagoPA notice.
+    fn notice(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
+        let _ = (ctx, debt);
+        Err(unsupported("notice"))
+    }
+
+    /// Returns the receipt of a paid position.
+    fn receipt(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
+        let _ = (ctx, debt);
+        Err(unsupported("receipt"))
+    }
+
+    /// Annuls an unpaid position.
+    fn cancel(ctx: Context, debt: DebtRef) -> Result<(), Error> {
+        let _ = (ctx, debt);
+        Err(unsupported("cancel"))
+    }
+
+    /// Interprets a notification the intermediary pushed.
+    fn callback(ctx: Context, request: CallbackRequest) -> Result<CallbackOutcome, Error> {
+        let _ = (ctx, request);
+        Err(unsupported("callback"))
+    }
+}
+
+/// The `unsupported` error for an operation this connector does not implement.
+#[cfg(feature = "guest")]
+pub fn unsupported(operation: &str) -> Error {
+    Error::Unsupported(format!("this connector does not implement `{operation}`"))
+}
+
+/// One field error, for [`Error::InvalidConfig`].
+#[cfg(feature = "guest")]
+pub fn field_error(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+#[cfg(feature = "guest")]
+#[doc(hidden)]
+pub struct Exported<T>(core::marker::PhantomData<T>);
+
+#[cfg(feature = "guest")]
+impl<T: Connector> bindings::exports::cassa::connector::gateway::Guest for Exported<T> {
+    fn info() -> ConnectorInfo {
+        T::info()
+    }
+    fn validate_config(tenant_config: String, service_config: String) -> Result<(), Error> {
+        T::validate_config(&tenant_config, &service_config)
+    }
+    fn create(ctx: Context, position: DebtPosition) -> Result<Created, Error> {
+        T::create(ctx, position)
+    }
+    fn status(ctx: Context, debt: DebtRef) -> Result<PaymentStatus, Error> {
+        T::status(ctx, debt)
+    }
+    fn begin_online(ctx: Context, debt: DebtRef, urls: ReturnUrls) -> Result<String, Error> {
+        T::begin_online(ctx, debt, urls)
+    }
+    fn notice(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
+        T::notice(ctx, debt)
+    }
+    fn receipt(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
+        T::receipt(ctx, debt)
+    }
+    fn cancel(ctx: Context, debt: DebtRef) -> Result<(), Error> {
+        T::cancel(ctx, debt)
+    }
+    fn callback(ctx: Context, request: CallbackRequest) -> Result<CallbackOutcome, Error> {
+        T::callback(ctx, request)
+    }
+}
+
+/// Exports a type implementing [`Connector`] as the component's `gateway`.
+///
+/// ```ignore
+/// struct MyPay;
+/// impl cassa_sdk::Connector for MyPay { /* ... */ }
+/// cassa_sdk::export_connector!(MyPay);
+/// ```
+#[cfg(feature = "guest")]
+#[macro_export]
+macro_rules! export_connector {
+    ($connector:ty) => {
+        type __CassaExported = $crate::Exported<$connector>;
+        $crate::bindings::__export_connector_world!(__CassaExported with_types_in $crate::bindings);
+    };
+}
