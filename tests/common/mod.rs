@@ -1,1 +1,184 @@
-//! stub
+//! Helpers shared by cassa's cross-crate suites: the purpose-built guests, runtimes with test
+//! limits, call scopes, an echo server that records what reaches it, and log capture.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly"
+)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use cassa::runtime::{CallScope, Connector, EgressConfig, Limits, Runtime, RuntimeConfig, wit};
+use serde_json::{Value, json};
+
+/// The hostile guest (see `tests/guests/hostile`).
+pub const HOSTILE: &[u8] = include_bytes!(env!("CASSA_TEST_GUEST_HOSTILE_WASM"));
+/// A component that is no connector and imports an interface the host does not provide.
+pub const NOT_A_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_TEST_GUEST_NOT_A_CONNECTOR_WASM"));
+/// The SOAP workload guest for the Wasm/native benchmark.
+pub const SOAP_BENCH: &[u8] = include_bytes!(env!("CASSA_TEST_GUEST_SOAP_BENCH_WASM"));
+/// The `sandbox` connector, as embedded in the binary.
+pub const SANDBOX: &[u8] = cassa::embedded::SANDBOX_CONNECTOR;
+
+/// The secret value tests give the hostile guest's tenant.
+pub const SECRET: &str = "s3cr3t-api-key-of-tenant-a";
+
+/// A runtime whose calls have these limits; loopback allowed unless `public_only`.
+pub fn runtime(limits: Limits, public_only: bool) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        limits,
+        egress: EgressConfig {
+            allow_private_networks: !public_only,
+            ..EgressConfig::default()
+        },
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
+}
+
+/// Test limits: small and quick to hit.
+pub fn tight_limits() -> Limits {
+    Limits {
+        memory_bytes: 32 * 1024 * 1024,
+        cpu_ms: 300,
+        wall_ms: 5_000,
+    }
+}
+
+/// Loads the hostile guest.
+pub async fn hostile(runtime: &Runtime) -> Connector {
+    runtime
+        .load(HOSTILE)
+        .await
+        .expect("the hostile guest is a valid connector")
+}
+
+/// A scope for the hostile guest in `mode`, with `url` and the allowed hosts.
+pub fn hostile_scope(mode: &str, url: &str, allowed_hosts: &[&str]) -> CallScope {
+    CallScope {
+        tenant_id: "tenant-a".into(),
+        service_id: "service-a".into(),
+        payment_id: Some("payment-1".into()),
+        tenant_config: json!({ "api_key": SECRET }),
+        service_config: json!({ "mode": mode, "url": url }),
+        allowed_hosts: allowed_hosts.iter().map(|h| (*h).to_owned()).collect(),
+    }
+}
+
+/// Any debt reference; the hostile guest ignores it.
+pub fn any_debt() -> wit::DebtRef {
+    wit::DebtRef {
+        payment_id: "payment-1".into(),
+        iud: "iud".into(),
+        iuv: "01000000000123468".into(),
+        notice_code: "301000000000123468".into(),
+        remote_ref: None,
+    }
+}
+
+/// One request the echo server received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Method and path.
+    pub line: String,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: String,
+}
+
+/// An HTTP server on loopback that records every request and answers with its body.
+pub struct EchoServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl EchoServer {
+    /// Starts one on a free port.
+    pub async fn start() -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = received.clone();
+        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let log = log.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 20)
+                    .await
+                    .unwrap_or_default();
+                let body = String::from_utf8_lossy(&body).into_owned();
+                let headers = parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect();
+                log.lock().unwrap().push(Received {
+                    line: format!("{} {}", parts.method, parts.uri),
+                    headers,
+                    body: body.clone(),
+                });
+                body
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, received }
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Log output captured from `tracing` on the current thread while the guard lives.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Captures everything at `info` and above on this thread.
+    pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        (logs, guard)
+    }
+
+    /// The text so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The JSON of a value, for assertions on configuration.
+pub fn to_json(value: &impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap()
+}
