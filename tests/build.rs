@@ -10,11 +10,9 @@ fn main() {
     let watch = [root.join("sdk"), root.join("wit")];
     let watch: Vec<&Path> = watch.iter().map(|p| p.as_path()).collect();
     for workspace in ["guests", "bench-guests"] {
-        if let Err(error) = cassa_guest_build::build_for_build_script(
-            &tests.join(workspace),
-            &watch,
-            "CASSA_TEST_GUEST",
-        ) {
+        if let Err(error) =
+            cassa_guest_build::build_for_build_script(&tests.join(workspace), &watch, "CASSA_TEST_GUEST")
+        {
             println!("cargo:warning={error}");
             std::process::exit(1);
         }

@@ -11,13 +11,8 @@ use cassa_tests::*;
 
 /// After a hostile call, the same connector must still serve a normal one.
 async fn still_serves(connector: &Connector) {
-    let status = connector
-        .status(&hostile_scope("noop", "", &[]), any_debt())
-        .await;
-    assert!(
-        matches!(status, Ok(wit::PaymentStatus::Pending)),
-        "next call failed: {status:?}"
-    );
+    let status = connector.status(&hostile_scope("noop", "", &[]), any_debt()).await;
+    assert!(matches!(status, Ok(wit::PaymentStatus::Pending)), "next call failed: {status:?}");
 }
 
 #[tokio::test]
@@ -25,42 +20,23 @@ async fn infinite_loop_is_stopped_by_the_cpu_deadline() {
     let runtime = runtime(tight_limits(), false);
     let connector = hostile(&runtime).await;
     let started = Instant::now();
-    let error = connector
-        .status(&hostile_scope("loop", "", &[]), any_debt())
-        .await
-        .unwrap_err();
+    let error = connector.status(&hostile_scope("loop", "", &[]), any_debt()).await.unwrap_err();
     let elapsed = started.elapsed();
-    assert!(
-        matches!(error, CallError::CpuLimit { limit_ms: 300 }),
-        "{error:?}"
-    );
+    assert!(matches!(error, CallError::CpuLimit { limit_ms: 300 }), "{error:?}");
     assert_eq!(error.blame(), Blame::Guest);
     // 300 ms of CPU, measured in 5 ms epochs: well under a second of wall time.
-    assert!(
-        elapsed < Duration::from_secs(2),
-        "stopped after {elapsed:?}"
-    );
+    assert!(elapsed < Duration::from_secs(2), "stopped after {elapsed:?}");
     still_serves(&connector).await;
 }
 
 #[tokio::test]
 async fn a_loop_is_also_bounded_by_the_wall_clock() {
-    let limits = Limits {
-        cpu_ms: 60_000,
-        wall_ms: 300,
-        ..tight_limits()
-    };
+    let limits = Limits { cpu_ms: 60_000, wall_ms: 300, ..tight_limits() };
     let runtime = runtime(limits, false);
     let connector = hostile(&runtime).await;
     let started = Instant::now();
-    let error = connector
-        .status(&hostile_scope("loop", "", &[]), any_debt())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, CallError::WallTimeout { limit_ms: 300 }),
-        "{error:?}"
-    );
+    let error = connector.status(&hostile_scope("loop", "", &[]), any_debt()).await.unwrap_err();
+    assert!(matches!(error, CallError::WallTimeout { limit_ms: 300 }), "{error:?}");
     assert_eq!(error.blame(), Blame::Guest);
     assert!(started.elapsed() < Duration::from_secs(2));
     still_serves(&connector).await;
@@ -70,14 +46,8 @@ async fn a_loop_is_also_bounded_by_the_wall_clock() {
 async fn memory_growth_past_the_limit_fails_cleanly() {
     let runtime = runtime(tight_limits(), false);
     let connector = hostile(&runtime).await;
-    let error = connector
-        .status(&hostile_scope("memory", "", &[]), any_debt())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, CallError::MemoryLimit { limit_bytes } if limit_bytes == 32 * 1024 * 1024),
-        "{error:?}"
-    );
+    let error = connector.status(&hostile_scope("memory", "", &[]), any_debt()).await.unwrap_err();
+    assert!(matches!(error, CallError::MemoryLimit { limit_bytes } if limit_bytes == 32 * 1024 * 1024), "{error:?}");
     assert_eq!(error.blame(), Blame::Guest);
     still_serves(&connector).await;
 }
@@ -89,25 +59,12 @@ async fn a_request_outside_the_allow_list_is_refused_and_reported() {
     let runtime = runtime(tight_limits(), false);
     let connector = hostile(&runtime).await;
     // The tenant allows only another host: the echo server must never be reached.
-    let scope = hostile_scope(
-        "egress",
-        &format!("{}/steal", echo.url()),
-        &["mypay.regione.veneto.it"],
-    );
+    let scope = hostile_scope("egress", &format!("{}/steal", echo.url()), &["mypay.regione.veneto.it"]);
     let error = connector.status(&scope, any_debt()).await.unwrap_err();
-    assert!(
-        matches!(&error, CallError::EgressDenied { denied, .. } if denied.contains("/steal")),
-        "{error:?}"
-    );
+    assert!(matches!(&error, CallError::EgressDenied { denied, .. } if denied.contains("/steal")), "{error:?}");
     assert_eq!(error.blame(), Blame::Guest);
-    assert!(
-        echo.received().is_empty(),
-        "the refused request reached the server"
-    );
-    assert!(
-        logs.text().contains("outbound request refused"),
-        "no log line reports the refusal"
-    );
+    assert!(echo.received().is_empty(), "the refused request reached the server");
+    assert!(logs.text().contains("outbound request refused"), "no log line reports the refusal");
     still_serves(&connector).await;
 }
 
@@ -119,22 +76,10 @@ async fn a_name_resolving_to_a_private_address_is_refused_after_resolution() {
     let runtime = runtime(tight_limits(), true);
     let connector = hostile(&runtime).await;
     let url = format!("http://localhost:{}/metadata", echo.addr.port());
-    let error = connector
-        .status(&hostile_scope("egress", &url, &["localhost"]), any_debt())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, CallError::EgressDenied { denied, .. } if denied.contains("non-public")),
-        "{error:?}"
-    );
+    let error = connector.status(&hostile_scope("egress", &url, &["localhost"]), any_debt()).await.unwrap_err();
+    assert!(matches!(&error, CallError::EgressDenied { denied, .. } if denied.contains("non-public")), "{error:?}");
     let literal = format!("http://127.0.0.1:{}/metadata", echo.addr.port());
-    let error = connector
-        .status(
-            &hostile_scope("egress", &literal, &["127.0.0.1"]),
-            any_debt(),
-        )
-        .await
-        .unwrap_err();
+    let error = connector.status(&hostile_scope("egress", &literal, &["127.0.0.1"]), any_debt()).await.unwrap_err();
     assert!(
         matches!(&error, CallError::EgressDenied { denied, .. } if denied.contains("not a public address")),
         "{error:?}"
@@ -149,18 +94,10 @@ async fn an_allowed_request_goes_through() {
     let runtime = runtime(tight_limits(), false);
     let connector = hostile(&runtime).await;
     let url = format!("{}/hello", echo.url());
-    let error = connector
-        .status(
-            &hostile_scope("egress", &url, &[&echo.addr.to_string()]),
-            any_debt(),
-        )
-        .await
-        .unwrap_err();
+    let error =
+        connector.status(&hostile_scope("egress", &url, &[&echo.addr.to_string()]), any_debt()).await.unwrap_err();
     // The guest reports what it reached as a `rejected` value: blame upstream, not an egress denial.
-    assert!(
-        matches!(&error, CallError::Connector(wit::Error::Rejected(m)) if m.contains("HTTP 200")),
-        "{error:?}"
-    );
+    assert!(matches!(&error, CallError::Connector(wit::Error::Rejected(m)) if m.contains("HTTP 200")), "{error:?}");
     assert_eq!(echo.received().len(), 1);
     assert_eq!(echo.received()[0].line, "GET /hello");
 }
@@ -169,10 +106,7 @@ async fn an_allowed_request_goes_through() {
 async fn a_guest_panic_becomes_a_trap_blamed_on_the_guest() {
     let runtime = runtime(tight_limits(), false);
     let connector = hostile(&runtime).await;
-    let error = connector
-        .status(&hostile_scope("panic", "", &[]), any_debt())
-        .await
-        .unwrap_err();
+    let error = connector.status(&hostile_scope("panic", "", &[]), any_debt()).await.unwrap_err();
     assert!(matches!(error, CallError::Trap { .. }), "{error:?}");
     assert_eq!(error.blame(), Blame::Guest);
     still_serves(&connector).await;
@@ -184,32 +118,18 @@ async fn a_guest_sees_only_the_placeholder_of_a_secret() {
     let (logs, _guard) = CapturedLogs::start();
     let runtime = runtime(tight_limits(), false);
     let connector = hostile(&runtime).await;
-    let scope = hostile_scope(
-        "secret",
-        &format!("{}/echo", echo.url()),
-        &[&echo.addr.to_string()],
-    );
+    let scope = hostile_scope("secret", &format!("{}/echo", echo.url()), &[&echo.addr.to_string()]);
     let error = connector.status(&scope, any_debt()).await.unwrap_err();
-    let CallError::Connector(wit::Error::Rejected(report)) = &error else {
-        panic!("{error:?}")
-    };
+    let CallError::Connector(wit::Error::Rejected(report)) = &error else { panic!("{error:?}") };
     // What the guest saw in its configuration, and what came back to it from the echo.
     assert!(report.contains("seen={{secret:api_key}}"), "{report}");
     assert!(report.contains("echoed=key={{secret:api_key}}"), "{report}");
-    assert!(
-        !report.contains(SECRET),
-        "the guest got hold of the secret: {report}"
-    );
+    assert!(!report.contains(SECRET), "the guest got hold of the secret: {report}");
     // The intermediary received the real value, in the header and in the body.
     let received = echo.received();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].body, format!("key={SECRET}"));
-    assert!(
-        received[0]
-            .headers
-            .iter()
-            .any(|(n, v)| n == "x-key" && v == SECRET)
-    );
+    assert!(received[0].headers.iter().any(|(n, v)| n == "x-key" && v == SECRET));
     assert!(!logs.text().contains(SECRET), "a secret reached the logs");
     still_serves(&connector).await;
 }
@@ -219,26 +139,11 @@ async fn guest_stdout_stderr_and_log_lines_reach_tracing_with_call_fields() {
     let (logs, _guard) = CapturedLogs::start();
     let runtime = runtime(tight_limits(), false);
     let connector = hostile(&runtime).await;
-    connector
-        .status(&hostile_scope("stdout", "", &[]), any_debt())
-        .await
-        .unwrap();
+    connector.status(&hostile_scope("stdout", "", &[]), any_debt()).await.unwrap();
     let text = logs.text();
-    for line in [
-        "hello from the guest's stdout",
-        "hello from the guest's stderr",
-        "hello from the guest's log",
-    ] {
-        let logged = text
-            .lines()
-            .find(|l| l.contains(line))
-            .unwrap_or_else(|| panic!("`{line}` not logged:\n{text}"));
-        for field in [
-            "tenant=tenant-a",
-            "connector=hostile",
-            "version=0.0.1",
-            "payment=payment-1",
-        ] {
+    for line in ["hello from the guest's stdout", "hello from the guest's stderr", "hello from the guest's log"] {
+        let logged = text.lines().find(|l| l.contains(line)).unwrap_or_else(|| panic!("`{line}` not logged:\n{text}"));
+        for field in ["tenant=tenant-a", "connector=hostile", "version=0.0.1", "payment=payment-1"] {
             assert!(logged.contains(field), "`{field}` missing in: {logged}");
         }
     }
@@ -249,40 +154,25 @@ async fn a_log_flood_is_capped_and_the_call_still_succeeds() {
     let (logs, _guard) = CapturedLogs::start();
     let runtime = runtime(tight_limits(), false);
     let connector = hostile(&runtime).await;
-    let status = connector
-        .status(&hostile_scope("flood", "", &[]), any_debt())
-        .await;
-    assert!(
-        matches!(status, Ok(wit::PaymentStatus::Pending)),
-        "{status:?}"
-    );
+    let status = connector.status(&hostile_scope("flood", "", &[]), any_debt()).await;
+    assert!(matches!(status, Ok(wit::PaymentStatus::Pending)), "{status:?}");
     let text = logs.text();
     let flood_lines = text.lines().filter(|l| l.contains("flood line")).count();
-    assert!(
-        flood_lines <= 200 + 1000,
-        "{flood_lines} flood lines logged"
-    );
+    assert!(flood_lines <= 200 + 1000, "{flood_lines} flood lines logged");
     assert!(text.contains("guest log lines over the cap were dropped"));
     assert!(text.contains("guest output over the cap was dropped"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_keeps_serving_other_connectors_while_one_loops() {
-    let limits = Limits {
-        cpu_ms: 1_500,
-        ..tight_limits()
-    };
+    let limits = Limits { cpu_ms: 1_500, ..tight_limits() };
     let runtime = runtime(limits, false);
     let hostile_connector = hostile(&runtime).await;
     let sandbox = runtime.load(SANDBOX).await.unwrap();
     let fake = cassa::conformance::SandboxFake::start().await.unwrap();
     let looping = tokio::spawn({
         let hostile_connector = hostile_connector.clone();
-        async move {
-            hostile_connector
-                .status(&hostile_scope("loop", "", &[]), any_debt())
-                .await
-        }
+        async move { hostile_connector.status(&hostile_scope("loop", "", &[]), any_debt()).await }
     });
     // While the loop burns its CPU budget, the sandbox connector completes create + status.
     let scope = cassa::runtime::CallScope {
@@ -296,10 +186,7 @@ async fn the_host_keeps_serving_other_connectors_while_one_loops() {
     let mut served = 0;
     while !looping.is_finished() {
         let position = cassa::conformance::sample_position(500);
-        let created = sandbox
-            .create(&scope, position.clone())
-            .await
-            .expect("other tenant's create");
+        let created = sandbox.create(&scope, position.clone()).await.expect("other tenant's create");
         let debt = wit::DebtRef {
             payment_id: position.payment_id,
             iud: position.iud,
@@ -307,55 +194,30 @@ async fn the_host_keeps_serving_other_connectors_while_one_loops() {
             notice_code: created.notice_code,
             remote_ref: created.remote_ref,
         };
-        assert!(matches!(
-            sandbox.status(&scope, debt).await,
-            Ok(wit::PaymentStatus::Pending)
-        ));
+        assert!(matches!(sandbox.status(&scope, debt).await, Ok(wit::PaymentStatus::Pending)));
         served += 1;
     }
     let error = looping.await.unwrap().unwrap_err();
     assert!(matches!(error, CallError::CpuLimit { .. }), "{error:?}");
-    assert!(
-        served >= 5,
-        "only {served} calls of the other connector completed during the loop"
-    );
+    assert!(served >= 5, "only {served} calls of the other connector completed during the loop");
     still_serves(&hostile_connector).await;
 }
 
 #[tokio::test]
 async fn a_component_importing_what_the_host_does_not_provide_is_refused() {
     let runtime = runtime(tight_limits(), false);
-    let error = runtime
-        .load(NOT_A_CONNECTOR)
-        .await
-        .err()
-        .expect("must be refused");
-    let AdmissionError::Contract(problems) = &error else {
-        panic!("{error:?}")
-    };
+    let error = runtime.load(NOT_A_CONNECTOR).await.err().expect("must be refused");
+    let AdmissionError::Contract(problems) = &error else { panic!("{error:?}") };
     let text = problems.join("\n");
-    assert!(
-        text.contains("does not export `cassa:connector/gateway@0.1.0`"),
-        "{text}"
-    );
+    assert!(text.contains("does not export `cassa:connector/gateway@0.1.0`"), "{text}");
     assert!(text.contains("imports `evil:guest/raw-socket`"), "{text}");
 }
 
 #[tokio::test]
 async fn bytes_that_are_not_a_component_are_refused() {
     let runtime = runtime(tight_limits(), false);
-    let error = runtime
-        .load(b"\0asm not really")
-        .await
-        .err()
-        .expect("must be refused");
-    assert!(
-        matches!(error, AdmissionError::NotAComponent(_)),
-        "{error:?}"
-    );
+    let error = runtime.load(b"\0asm not really").await.err().expect("must be refused");
+    assert!(matches!(error, AdmissionError::NotAComponent(_)), "{error:?}");
     let error = runtime.load(b"").await.err().expect("must be refused");
-    assert!(
-        matches!(error, AdmissionError::NotAComponent(_)),
-        "{error:?}"
-    );
+    assert!(matches!(error, AdmissionError::NotAComponent(_)), "{error:?}");
 }

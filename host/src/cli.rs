@@ -76,10 +76,7 @@ pub enum ConnectorCommand {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli
-        .command
-        .unwrap_or(Command::Run(crate::serve::RunArgs::default()))
-    {
+    match cli.command.unwrap_or(Command::Run(crate::serve::RunArgs::default())) {
         Command::Run(args) => crate::serve::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Sandbox { listen, api_key } => {
             let settings = crate::sandbox_intermediary::SandboxSettings {
@@ -87,8 +84,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 segregation_code: 1,
                 public_url: String::new(),
             };
-            let (_sandbox, addr) =
-                crate::sandbox_intermediary::SandboxIntermediary::start(settings, listen).await?;
+            let (_sandbox, addr) = crate::sandbox_intermediary::SandboxIntermediary::start(settings, listen).await?;
             tracing::info!(%addr, "sandbox intermediary listening");
             tokio::signal::ctrl_c().await?;
             Ok(ExitCode::SUCCESS)
@@ -105,19 +101,16 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| "target".into())
                 .join("guests");
             let built = cassa_guest_build::build_workspace(&workspace, &target)?;
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
+            std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
             for guest in built {
                 let dest = out.join(format!("{}.wasm", guest.name));
-                std::fs::copy(&guest.path, &dest)
-                    .with_context(|| format!("cannot copy to {}", dest.display()))?;
+                std::fs::copy(&guest.path, &dest).with_context(|| format!("cannot copy to {}", dest.display()))?;
                 println!("{}", dest.display());
             }
             Ok(ExitCode::SUCCESS)
         }
         ConnectorCommand::Inspect { file } => {
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let runtime = Runtime::new(RuntimeConfig::default())?;
             let connector = runtime.load(&bytes).await?;
             let info = connector.info();
@@ -128,43 +121,18 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
             println!("digest:           sha256:{}", connector.digest());
             println!(
                 "capabilities:     {}",
-                if info.capabilities.is_empty() {
-                    "-".into()
-                } else {
-                    info.capabilities.join(", ")
-                }
+                if info.capabilities.is_empty() { "-".into() } else { info.capabilities.join(", ") }
             );
-            println!(
-                "declared hosts:   {}",
-                if info.hosts.is_empty() {
-                    "-".into()
-                } else {
-                    info.hosts.join(", ")
-                }
-            );
-            println!(
-                "tenant schema:\n{}",
-                serde_json::to_string_pretty(&info.tenant_schema)?
-            );
-            println!(
-                "service schema:\n{}",
-                serde_json::to_string_pretty(&info.service_schema)?
-            );
+            println!("declared hosts:   {}", if info.hosts.is_empty() { "-".into() } else { info.hosts.join(", ") });
+            println!("tenant schema:\n{}", serde_json::to_string_pretty(&info.tenant_schema)?);
+            println!("service schema:\n{}", serde_json::to_string_pretty(&info.service_schema)?);
             Ok(ExitCode::SUCCESS)
         }
-        ConnectorCommand::Test {
-            file,
-            against,
-            api_key,
-        } => {
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        ConnectorCommand::Test { file, against, api_key } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             // The fakes run on loopback.
             let config = RuntimeConfig {
-                egress: EgressConfig {
-                    allow_private_networks: true,
-                    ..EgressConfig::default()
-                },
+                egress: EgressConfig { allow_private_networks: true, ..EgressConfig::default() },
                 ..RuntimeConfig::default()
             };
             let runtime = Runtime::new(config)?;
@@ -173,19 +141,10 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
             } else {
                 SandboxFake::remote(&against, &api_key)
             };
-            println!(
-                "conformance of {} against the {}",
-                file.display(),
-                conformance::Fake::name(&fake)
-            );
-            let report =
-                conformance::run(&runtime, &bytes, &fake, &mut |check| println!("{check}")).await;
+            println!("conformance of {} against the {}", file.display(), conformance::Fake::name(&fake));
+            let report = conformance::run(&runtime, &bytes, &fake, &mut |check| println!("{check}")).await;
             println!("{}", report.summary());
-            Ok(if report.failed() == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }
 }

@@ -50,10 +50,7 @@ pub struct Report {
 impl Report {
     /// Checks that passed.
     pub fn passed(&self) -> usize {
-        self.checks
-            .iter()
-            .filter(|c| matches!(c.outcome, Ok(None)))
-            .count()
+        self.checks.iter().filter(|c| matches!(c.outcome, Ok(None))).count()
     }
 
     /// Checks that failed.
@@ -63,21 +60,14 @@ impl Report {
 
     /// Checks that were skipped.
     pub fn skipped(&self) -> usize {
-        self.checks
-            .iter()
-            .filter(|c| matches!(c.outcome, Ok(Some(_))))
-            .count()
+        self.checks.iter().filter(|c| matches!(c.outcome, Ok(Some(_)))).count()
     }
 
     /// The closing line, `N passed, M failed` (with `, K skipped` when some were).
     pub fn summary(&self) -> String {
         let skipped = self.skipped();
         if skipped > 0 {
-            format!(
-                "{} passed, {} failed, {skipped} skipped",
-                self.passed(),
-                self.failed()
-            )
+            format!("{} passed, {} failed, {skipped} skipped", self.passed(), self.failed())
         } else {
             format!("{} passed, {} failed", self.passed(), self.failed())
         }
@@ -103,10 +93,7 @@ struct Suite<'a, F: Fake> {
 
 impl<F: Fake> Suite<'_, F> {
     fn record(&mut self, name: &str, outcome: Result<Option<String>, String>) {
-        let check = Check {
-            name: name.to_owned(),
-            outcome,
-        };
+        let check = Check { name: name.to_owned(), outcome };
         (self.on_check)(&check);
         self.report.checks.push(check);
     }
@@ -141,8 +128,7 @@ pub fn sample_position(amount: u64) -> wit::DebtPosition {
         amount,
         reason: format!("{payment_id} - CLNVTR76P01G822Q"),
         expire_at: Some(
-            (chrono::Utc::now() + chrono::Duration::days(90))
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            (chrono::Utc::now() + chrono::Duration::days(90)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         ),
         payer: wit::Party {
             kind: wit::PartyKind::Human,
@@ -158,11 +144,7 @@ pub fn sample_position(amount: u64) -> wit::DebtPosition {
             email: Some("vittorino@example.org".into()),
         },
         debtor: None,
-        receiver: Some(wit::Receiver {
-            tax_id: "80001234568".into(),
-            name: "Comune di Bugliano".into(),
-            iban: None,
-        }),
+        receiver: Some(wit::Receiver { tax_id: "80001234568".into(), name: "Comune di Bugliano".into(), iban: None }),
         pagopa_category: Some("9/0101108TS/".into()),
         due_type: None,
         split: Vec::new(),
@@ -199,10 +181,7 @@ fn call_error(e: CallError) -> String {
 
 /// A `base_url` where nothing listens: a port just bound and released on loopback.
 async fn closed_port_url() -> String {
-    match tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .and_then(|l| l.local_addr())
-    {
+    match tokio::net::TcpListener::bind("127.0.0.1:0").await.and_then(|l| l.local_addr()) {
         Ok(addr) => format!("http://{addr}"),
         Err(_) => "http://127.0.0.1:9".into(),
     }
@@ -210,31 +189,17 @@ async fn closed_port_url() -> String {
 
 /// Loads `wasm` in `runtime` and runs the suite against `fake`, calling `on_check` after each
 /// check.
-pub async fn run<F: Fake + Sync>(
-    runtime: &Runtime,
-    wasm: &[u8],
-    fake: &F,
-    on_check: &mut dyn FnMut(&Check),
-) -> Report {
+pub async fn run<F: Fake + Sync>(runtime: &Runtime, wasm: &[u8], fake: &F, on_check: &mut dyn FnMut(&Check)) -> Report {
     let connector = match runtime.load(wasm).await {
         Ok(c) => c,
         Err(e) => {
-            let check = Check {
-                name: "the component is admitted and info() answers".into(),
-                outcome: Err(e.to_string()),
-            };
+            let check =
+                Check { name: "the component is admitted and info() answers".into(), outcome: Err(e.to_string()) };
             on_check(&check);
-            return Report {
-                checks: vec![check],
-            };
+            return Report { checks: vec![check] };
         }
     };
-    let mut suite = Suite {
-        connector: &connector,
-        fake,
-        report: Report::default(),
-        on_check,
-    };
+    let mut suite = Suite { connector: &connector, fake, report: Report::default(), on_check };
     suite.pass("the component is admitted and info() answers", Ok(()));
     run_checks(&mut suite).await;
     suite.report
@@ -243,20 +208,14 @@ pub async fn run<F: Fake + Sync>(
 async fn run_checks<F: Fake + Sync>(s: &mut Suite<'_, F>) {
     let info = s.connector.info().clone();
     let schemas_ok = (|| {
-        for (which, schema) in [
-            ("tenant", &info.tenant_schema),
-            ("service", &info.service_schema),
-        ] {
+        for (which, schema) in [("tenant", &info.tenant_schema), ("service", &info.service_schema)] {
             if schema.get("type").and_then(Value::as_str) != Some("object") {
                 return Err(format!("{which} schema is not an object schema"));
             }
         }
         Ok(())
     })();
-    s.pass(
-        "info() publishes object schemas for tenant and service configuration",
-        schemas_ok,
-    );
+    s.pass("info() publishes object schemas for tenant and service configuration", schemas_ok);
 
     let good = s.scope(s.fake.tenant_config());
     let r = s.connector.validate_config(&good).await.map_err(call_error);
@@ -264,28 +223,18 @@ async fn run_checks<F: Fake + Sync>(s: &mut Suite<'_, F>) {
 
     let bad = s.scope(Value::Object(Default::default()));
     let r = match s.connector.validate_config(&bad).await {
-        Err(CallError::Connector(wit::Error::InvalidConfig(fields))) if !fields.is_empty() => {
-            Ok(())
-        }
-        Err(CallError::Connector(wit::Error::InvalidConfig(_))) => {
-            Err("invalid-config without field errors".into())
-        }
+        Err(CallError::Connector(wit::Error::InvalidConfig(fields))) if !fields.is_empty() => Ok(()),
+        Err(CallError::Connector(wit::Error::InvalidConfig(_))) => Err("invalid-config without field errors".into()),
         Ok(()) => Err("an empty tenant configuration was accepted".into()),
         Err(e) => Err(format!("expected invalid-config, got {}", call_error(e))),
     };
-    s.pass(
-        "validate-config rejects an invalid configuration with field errors",
-        r,
-    );
+    s.pass("validate-config rejects an invalid configuration with field errors", r);
 
     let position = sample_position(1600);
     let created = match s.connector.create(&good, position.clone()).await {
         Ok(c) => c,
         Err(e) => {
-            s.pass(
-                "create opens a debt position with a valid notice code",
-                Err(call_error(e)),
-            );
+            s.pass("create opens a debt position with a valid notice code", Err(call_error(e)));
             return;
         }
     };
@@ -295,10 +244,7 @@ async fn run_checks<F: Fake + Sync>(s: &mut Suite<'_, F>) {
             if iuv == created.iuv {
                 Ok(())
             } else {
-                Err(format!(
-                    "IUV {} does not match notice code {}",
-                    created.iuv, created.notice_code
-                ))
+                Err(format!("IUV {} does not match notice code {}", created.iuv, created.notice_code))
             }
         });
     s.pass("create opens a debt position with a valid notice code", r);
@@ -318,16 +264,10 @@ async fn run_checks<F: Fake + Sync>(s: &mut Suite<'_, F>) {
                 Some(n) => Err(format!("the intermediary holds {n} positions for one IUD")),
             }
         }
-        Ok(again) => Err(format!(
-            "second create gave IUV {} instead of {}",
-            again.iuv, created.iuv
-        )),
+        Ok(again) => Err(format!("second create gave IUV {} instead of {}", again.iuv, created.iuv)),
         Err(e) => Err(call_error(e)),
     };
-    s.pass(
-        "the same create sent twice yields the same debt position",
-        r,
-    );
+    s.pass("the same create sent twice yields the same debt position", r);
 
     if info.can("begin-online") {
         let urls = wit::ReturnUrls {
@@ -342,22 +282,13 @@ async fn run_checks<F: Fake + Sync>(s: &mut Suite<'_, F>) {
         };
         s.pass("begin-online returns the URL of the payment page", r);
     } else {
-        s.skip(
-            "begin-online returns the URL of the payment page",
-            "not declared",
-        );
+        s.skip("begin-online returns the URL of the payment page", "not declared");
     }
 
     if info.can("notice") {
         let r = match s.connector.notice(&good, debt.clone()).await {
-            Ok(doc) if doc.body.starts_with(b"%PDF-") && doc.content_type == "application/pdf" => {
-                Ok(())
-            }
-            Ok(doc) => Err(format!(
-                "got {} of {} bytes, not a PDF",
-                doc.content_type,
-                doc.body.len()
-            )),
+            Ok(doc) if doc.body.starts_with(b"%PDF-") && doc.content_type == "application/pdf" => Ok(()),
+            Ok(doc) => Err(format!("got {} of {} bytes, not a PDF", doc.content_type, doc.body.len())),
             Err(e) => Err(call_error(e)),
         };
         s.pass("the notice is a PDF", r);
@@ -368,25 +299,16 @@ async fn run_checks<F: Fake + Sync>(s: &mut Suite<'_, F>) {
     let r = match s.fake.pay(&debt).await {
         Err(why) => Err(format!("the fake could not pay: {why}")),
         Ok(()) => match s.connector.status(&good, debt.clone()).await {
-            Ok(wit::PaymentStatus::Paid(p))
-                if p.amount == position.amount && !p.transaction_id.is_empty() =>
-            {
+            Ok(wit::PaymentStatus::Paid(p)) if p.amount == position.amount && !p.transaction_id.is_empty() => {
                 chrono::DateTime::parse_from_rfc3339(&p.paid_at)
                     .map(|_| ())
                     .map_err(|e| format!("paid-at `{}`: {e}", p.paid_at))
             }
-            Ok(other) => Err(format!(
-                "expected paid({} cents), got {}",
-                position.amount,
-                status_name(&other)
-            )),
+            Ok(other) => Err(format!("expected paid({} cents), got {}", position.amount, status_name(&other))),
             Err(e) => Err(call_error(e)),
         },
     };
-    s.pass(
-        "after the citizen pays, status is paid with the amount and a transaction id",
-        r,
-    );
+    s.pass("after the citizen pays, status is paid with the amount and a transaction id", r);
 
     if info.can("receipt") {
         let r = match s.connector.receipt(&good, debt.clone()).await {
@@ -396,10 +318,7 @@ async fn run_checks<F: Fake + Sync>(s: &mut Suite<'_, F>) {
         };
         s.pass("the receipt of a paid position is available", r);
     } else {
-        s.skip(
-            "the receipt of a paid position is available",
-            "not declared",
-        );
+        s.skip("the receipt of a paid position is available", "not declared");
     }
 
     if info.can("cancel") {
@@ -420,10 +339,7 @@ async fn run_checks<F: Fake + Sync>(s: &mut Suite<'_, F>) {
         };
         s.pass("cancel annuls a debt position and status says canceled", r);
     } else {
-        s.skip(
-            "cancel annuls a debt position and status says canceled",
-            "not declared",
-        );
+        s.skip("cancel annuls a debt position and status says canceled", "not declared");
     }
 
     let down = s.scope(s.fake.tenant_config_at(&closed_port_url().await));
@@ -434,17 +350,11 @@ async fn run_checks<F: Fake + Sync>(s: &mut Suite<'_, F>) {
     };
     s.pass("the intermediary down gives unavailable", r);
 
-    let outside = s.scope(
-        s.fake
-            .tenant_config_at("http://intermediary.outside-the-allow-list.invalid"),
-    );
+    let outside = s.scope(s.fake.tenant_config_at("http://intermediary.outside-the-allow-list.invalid"));
     let r = match s.connector.create(&outside, sample_position(100)).await {
         Err(CallError::EgressDenied { .. }) => Ok(()),
         Ok(_) => Err("create succeeded against a host outside the allow-list".into()),
-        Err(e) => Err(format!(
-            "expected the request to be refused, got {}",
-            call_error(e)
-        )),
+        Err(e) => Err(format!("expected the request to be refused, got {}", call_error(e))),
     };
     s.pass("a request to a host outside the allow-list is refused", r);
 }
@@ -472,17 +382,9 @@ impl SandboxFake {
             segregation_code: 1,
             public_url: String::new(),
         };
-        let (local, addr) = crate::sandbox_intermediary::SandboxIntermediary::start(
-            settings,
-            ([127, 0, 0, 1], 0).into(),
-        )
-        .await?;
-        Ok(Self {
-            base_url: format!("http://{addr}"),
-            api_key,
-            local: Some(local),
-            client: reqwest::Client::new(),
-        })
+        let (local, addr) =
+            crate::sandbox_intermediary::SandboxIntermediary::start(settings, ([127, 0, 0, 1], 0).into()).await?;
+        Ok(Self { base_url: format!("http://{addr}"), api_key, local: Some(local), client: reqwest::Client::new() })
     }
 
     /// A sandbox intermediary somebody else runs.
@@ -524,18 +426,8 @@ impl Fake for SandboxFake {
     async fn pay(&self, debt: &wit::DebtRef) -> Result<(), String> {
         // Through the citizen's page, as a browser would submit it.
         let url = format!("{}/pay/{SUITE_FISCAL_CODE}/{}", self.base_url, debt.iud);
-        let reply = self
-            .client
-            .post(&url)
-            .form(&[("action", "pay")])
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if reply.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("payment page answered {}", reply.status()))
-        }
+        let reply = self.client.post(&url).form(&[("action", "pay")]).send().await.map_err(|e| e.to_string())?;
+        if reply.status().is_success() { Ok(()) } else { Err(format!("payment page answered {}", reply.status())) }
     }
 
     fn positions_for(&self, iud: &str) -> Option<usize> {

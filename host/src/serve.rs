@@ -30,8 +30,7 @@ impl Default for RunArgs {
                 .ok()
                 .and_then(|l| l.parse().ok())
                 .unwrap_or_else(|| ([127, 0, 0, 1], 8080).into()),
-            sandbox_api_key: std::env::var("CASSA_SANDBOX_API_KEY")
-                .unwrap_or_else(|_| "sandbox".into()),
+            sandbox_api_key: std::env::var("CASSA_SANDBOX_API_KEY").unwrap_or_else(|_| "sandbox".into()),
         }
     }
 }
@@ -44,10 +43,7 @@ struct AppState {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // The embedded default talks to its own sandbox intermediary on loopback.
     let config = RuntimeConfig {
-        egress: EgressConfig {
-            allow_private_networks: true,
-            ..EgressConfig::default()
-        },
+        egress: EgressConfig { allow_private_networks: true, ..EgressConfig::default() },
         ..RuntimeConfig::default()
     };
     let runtime = Runtime::new(config)?;
@@ -63,9 +59,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         segregation_code: 1,
         public_url: format!("http://{addr}/sandbox"),
     });
-    let state = Arc::new(AppState {
-        connectors: vec![sandbox_connector],
-    });
+    let state = Arc::new(AppState { connectors: vec![sandbox_connector] });
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/connectors", get(connectors))
@@ -82,10 +76,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn connectors(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let list: Vec<_> = state
-        .connectors
-        .iter()
-        .map(|c| serde_json::json!({ "digest": c.digest(), "info": c.info() }))
-        .collect();
+    let list: Vec<_> =
+        state.connectors.iter().map(|c| serde_json::json!({ "digest": c.digest(), "info": c.info() })).collect();
     Json(serde_json::Value::Array(list))
 }

@@ -16,22 +16,14 @@ impl ConfigReader {
     /// Parses `json`; `prefix` (`tenant` or `service`) starts every field path in errors.
     pub fn parse(prefix: &'static str, json: &str) -> Self {
         match serde_json::from_str::<Value>(json) {
-            Ok(Value::Object(object)) => Self {
-                prefix,
-                object,
-                errors: Vec::new(),
-            },
+            Ok(Value::Object(object)) => Self { prefix, object, errors: Vec::new() },
             Ok(_) => Self::broken(prefix, "must be a JSON object"),
             Err(e) => Self::broken(prefix, &format!("is not valid JSON: {e}")),
         }
     }
 
     fn broken(prefix: &'static str, message: &str) -> Self {
-        Self {
-            prefix,
-            object: Map::new(),
-            errors: vec![field_error(prefix, message)],
-        }
+        Self { prefix, object: Map::new(), errors: vec![field_error(prefix, message)] }
     }
 
     fn path(&self, field: &str) -> String {
@@ -43,13 +35,11 @@ impl ConfigReader {
         match self.object.get(field) {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
             Some(Value::String(_)) | None | Some(Value::Null) => {
-                self.errors
-                    .push(field_error(self.path(field), "is required"));
+                self.errors.push(field_error(self.path(field), "is required"));
                 String::new()
             }
             Some(_) => {
-                self.errors
-                    .push(field_error(self.path(field), "must be a string"));
+                self.errors.push(field_error(self.path(field), "must be a string"));
                 String::new()
             }
         }
@@ -62,8 +52,7 @@ impl ConfigReader {
             Some(Value::String(s)) if s.trim().is_empty() => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => {
-                self.errors
-                    .push(field_error(self.path(field), "must be a string"));
+                self.errors.push(field_error(self.path(field), "must be a string"));
                 None
             }
         }
@@ -76,18 +65,13 @@ impl ConfigReader {
             return url;
         }
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            self.errors
-                .push(field_error(self.path(field), "must be an http(s) URL"));
+            self.errors.push(field_error(self.path(field), "must be an http(s) URL"));
         }
         url.trim_end_matches('/').to_owned()
     }
 
     /// A required field that must match `check`, which says what is wrong.
-    pub fn required_checked(
-        &mut self,
-        field: &str,
-        check: impl Fn(&str) -> Result<(), String>,
-    ) -> String {
+    pub fn required_checked(&mut self, field: &str, check: impl Fn(&str) -> Result<(), String>) -> String {
         let value = self.required_str(field);
         if !value.is_empty() {
             if let Err(message) = check(&value) {
@@ -115,11 +99,7 @@ impl ConfigReader {
         for other in others {
             errors.extend(other.errors);
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::InvalidConfig(errors))
-        }
+        if errors.is_empty() { Ok(()) } else { Err(Error::InvalidConfig(errors)) }
     }
 }
 
@@ -139,19 +119,13 @@ mod tests {
 
     #[test]
     fn collects_every_problem_with_its_path() {
-        let mut tenant =
-            ConfigReader::parse("tenant", r#"{"base_url": "ftp://x", "fiscal_code": "123"}"#);
+        let mut tenant = ConfigReader::parse("tenant", r#"{"base_url": "ftp://x", "fiscal_code": "123"}"#);
         tenant.required_url("base_url");
         tenant.required_checked("fiscal_code", check_body_fiscal_code);
         tenant.required_str("name");
-        let Err(Error::InvalidConfig(errors)) = tenant.finish([]) else {
-            panic!("expected invalid-config")
-        };
+        let Err(Error::InvalidConfig(errors)) = tenant.finish([]) else { panic!("expected invalid-config") };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            ["tenant.base_url", "tenant.fiscal_code", "tenant.name"]
-        );
+        assert_eq!(fields, ["tenant.base_url", "tenant.fiscal_code", "tenant.name"]);
     }
 
     #[test]

@@ -35,13 +35,7 @@ pub struct Request {
 impl Request {
     /// A request with any method.
     pub fn new(method: &str, url: &str) -> Self {
-        Self {
-            method: method.to_owned(),
-            url: url.to_owned(),
-            headers: Vec::new(),
-            body: Vec::new(),
-            timeout_ms: None,
-        }
+        Self { method: method.to_owned(), url: url.to_owned(), headers: Vec::new(), body: Vec::new(), timeout_ms: None }
     }
 
     /// A `GET` request.
@@ -83,8 +77,7 @@ impl Request {
 
     /// Sets a JSON body and its content type.
     pub fn json<T: serde::Serialize>(self, value: &T) -> Result<Self, Error> {
-        let body = serde_json::to_vec(value)
-            .map_err(|e| Error::Protocol(format!("cannot serialise request: {e}")))?;
+        let body = serde_json::to_vec(value).map_err(|e| Error::Protocol(format!("cannot serialise request: {e}")))?;
         Ok(self.header("Content-Type", "application/json").body(body))
     }
 
@@ -112,20 +105,14 @@ impl Request {
             body: self.body,
             timeout_ms: self.timeout_ms,
         })?;
-        Ok(Response {
-            status: reply.status,
-            headers: reply.headers,
-            body: reply.body,
-        })
+        Ok(Response { status: reply.status, headers: reply.headers, body: reply.body })
     }
 }
 
 /// Maps a transport failure onto the contract's error values.
 pub fn transport_error(error: HttpError) -> Error {
     match error {
-        HttpError::Denied(why) => Error::Rejected(format!(
-            "request refused by the host's egress policy: {why}"
-        )),
+        HttpError::Denied(why) => Error::Rejected(format!("request refused by the host's egress policy: {why}")),
         HttpError::InvalidRequest(why) => Error::Rejected(format!("invalid request: {why}")),
         HttpError::Connect(why) => Error::Unavailable(format!("intermediary unreachable: {why}")),
         HttpError::Timeout => Error::Unavailable("intermediary did not answer in time".to_owned()),
@@ -147,22 +134,17 @@ pub struct Response {
 impl Response {
     /// The first value of a header (name compared case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The body as UTF-8 text.
     pub fn text(&self) -> Result<&str, Error> {
-        std::str::from_utf8(&self.body)
-            .map_err(|_| Error::Protocol("reply body is not UTF-8".to_owned()))
+        std::str::from_utf8(&self.body).map_err(|_| Error::Protocol("reply body is not UTF-8".to_owned()))
     }
 
     /// The body parsed as JSON.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| Error::Protocol(format!("reply is not the expected JSON: {e}")))
+        serde_json::from_slice(&self.body).map_err(|e| Error::Protocol(format!("reply is not the expected JSON: {e}")))
     }
 
     /// `Ok(self)` for 2xx, else the error value the status means: 404 → `not-found`,
@@ -204,14 +186,8 @@ mod tests {
     fn statuses_map_to_transient_and_permanent_errors() {
         assert!(status_error(201, b"").is_none());
         assert!(matches!(status_error(404, b"x"), Some(Error::NotFound(_))));
-        assert!(matches!(
-            status_error(503, b"x"),
-            Some(Error::Unavailable(_))
-        ));
-        assert!(matches!(
-            status_error(429, b"x"),
-            Some(Error::Unavailable(_))
-        ));
+        assert!(matches!(status_error(503, b"x"), Some(Error::Unavailable(_))));
+        assert!(matches!(status_error(429, b"x"), Some(Error::Unavailable(_))));
         assert!(matches!(status_error(409, b"x"), Some(Error::Rejected(_))));
         assert!(matches!(status_error(302, b"x"), Some(Error::Protocol(_))));
     }

@@ -153,10 +153,7 @@ fn ensure_digits(s: &str) -> Result<(), IuvError> {
 fn ensure_digits_len(s: &str, expected: usize) -> Result<(), IuvError> {
     ensure_digits(s)?;
     if s.len() != expected {
-        return Err(IuvError::Length {
-            expected,
-            actual: s.chars().count(),
-        });
+        return Err(IuvError::Length { expected, actual: s.chars().count() });
     }
     Ok(())
 }
@@ -164,16 +161,11 @@ fn ensure_digits_len(s: &str, expected: usize) -> Result<(), IuvError> {
 /// A sub-range of a string already checked to be ASCII digits of sufficient length.
 fn digits_at(s: &str, range: Range<usize>) -> Result<&str, IuvError> {
     let expected = range.end;
-    s.get(range).ok_or(IuvError::Length {
-        expected,
-        actual: s.len(),
-    })
+    s.get(range).ok_or(IuvError::Length { expected, actual: s.len() })
 }
 
 fn two_digits(s: &str, range: Range<usize>) -> Result<u8, IuvError> {
-    digits_at(s, range)?
-        .parse()
-        .map_err(|_| IuvError::NotDigits)
+    digits_at(s, range)?.parse().map_err(|_| IuvError::NotDigits)
 }
 
 /// Parses and validates an 18-digit notice number: digits only, aux digit 0–3 and, for aux 0, 2
@@ -192,21 +184,11 @@ pub fn parse_notice_code(nav: &str) -> Result<NoticeCode, IuvError> {
         }
     }
     let (code, iuv) = match aux_digit {
-        0 => (
-            Some(two_digits(nav, 1..3)?),
-            digits_at(nav, 3..NOTICE_CODE_LEN)?,
-        ),
-        3 => (
-            Some(two_digits(nav, 1..3)?),
-            digits_at(nav, 1..NOTICE_CODE_LEN)?,
-        ),
+        0 => (Some(two_digits(nav, 1..3)?), digits_at(nav, 3..NOTICE_CODE_LEN)?),
+        3 => (Some(two_digits(nav, 1..3)?), digits_at(nav, 1..NOTICE_CODE_LEN)?),
         _ => (None, digits_at(nav, 1..NOTICE_CODE_LEN)?),
     };
-    Ok(NoticeCode {
-        aux_digit,
-        code,
-        iuv: iuv.to_owned(),
-    })
+    Ok(NoticeCode { aux_digit, code, iuv: iuv.to_owned() })
 }
 
 /// Extracts the IUV from a valid notice number (aux 0: drop 3 digits; aux 1–3: drop 1).
@@ -219,11 +201,7 @@ pub fn iuv_from_notice_code(nav: &str) -> Result<String, IuvError> {
 ///
 /// `code` is the application code for aux 0 (required), must be `None` for aux 1 and 2, and for
 /// aux 3 may be `None` or the segregation code, which must equal the IUV's first two digits.
-pub fn notice_code_from_iuv(
-    aux_digit: u8,
-    code: Option<u8>,
-    iuv: &str,
-) -> Result<String, IuvError> {
+pub fn notice_code_from_iuv(aux_digit: u8, code: Option<u8>, iuv: &str) -> Result<String, IuvError> {
     if let Some(code) = code.filter(|&c| c > 99) {
         return Err(IuvError::Code(code));
     }
@@ -233,10 +211,7 @@ pub fn notice_code_from_iuv(
             format!("0{app:02}{iuv}")
         }
         (0, None) => {
-            return Err(IuvError::CodeUsage {
-                aux: 0,
-                requirement: "requires an application code",
-            });
+            return Err(IuvError::CodeUsage { aux: 0, requirement: "requires an application code" });
         }
         (1 | 2, Some(_)) => {
             return Err(IuvError::CodeUsage {
@@ -285,14 +260,8 @@ pub fn new_notice_code(segregation_code: u8, base: u64) -> Result<String, IuvErr
 fn mod97(chars: impl Iterator<Item = char>) -> Result<u32, IuvError> {
     let mut remainder = 0u32;
     for c in chars {
-        let value = c.to_digit(36).ok_or(IuvError::Rf(
-            "reference may contain only letters and digits",
-        ))?;
-        remainder = if value < 10 {
-            (remainder * 10 + value) % 97
-        } else {
-            (remainder * 100 + value) % 97
-        };
+        let value = c.to_digit(36).ok_or(IuvError::Rf("reference may contain only letters and digits"))?;
+        remainder = if value < 10 { (remainder * 10 + value) % 97 } else { (remainder * 100 + value) % 97 };
     }
     Ok(remainder)
 }
@@ -302,9 +271,7 @@ fn check_rf_reference(reference: &str) -> Result<(), IuvError> {
         return Err(IuvError::Rf("reference is empty"));
     }
     if !reference.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(IuvError::Rf(
-            "reference may contain only letters and digits",
-        ));
+        return Err(IuvError::Rf("reference may contain only letters and digits"));
     }
     if reference.len() > RF_MAX_REFERENCE_LEN {
         return Err(IuvError::Rf("reference is longer than 21 characters"));
@@ -329,12 +296,8 @@ pub fn validate_rf(s: &str) -> Result<(), IuvError> {
     if s.len() > RF_MAX_LEN {
         return Err(IuvError::Rf("longer than 25 characters"));
     }
-    let (head, reference) = s
-        .split_at_checked(4)
-        .ok_or(IuvError::Rf("shorter than 5 characters"))?;
-    let (prefix, check) = head
-        .split_at_checked(2)
-        .ok_or(IuvError::Rf("shorter than 5 characters"))?;
+    let (head, reference) = s.split_at_checked(4).ok_or(IuvError::Rf("shorter than 5 characters"))?;
+    let (prefix, check) = head.split_at_checked(2).ok_or(IuvError::Rf("shorter than 5 characters"))?;
     if !prefix.eq_ignore_ascii_case("RF") {
         return Err(IuvError::Rf("does not start with RF"));
     }
@@ -378,10 +341,7 @@ mod tests {
         assert_eq!(mod93_check_digits(""), Err(IuvError::Empty));
         assert_eq!(mod93_check_digits("12a4"), Err(IuvError::NotDigits));
         assert_eq!(mod93_check_digits("-12"), Err(IuvError::NotDigits));
-        assert_eq!(
-            mod93_check_digits("18446744073709551616"),
-            Err(IuvError::TooLong)
-        );
+        assert_eq!(mod93_check_digits("18446744073709551616"), Err(IuvError::TooLong));
     }
 
     #[test]
@@ -398,57 +358,21 @@ mod tests {
 
     #[test]
     fn rejects_documented_public_samples_with_wrong_check_digits() {
-        assert_eq!(
-            parse_notice_code("311111111112222222"),
-            Err(IuvError::CheckDigits {
-                expected: 47,
-                found: 22
-            })
-        );
-        assert_eq!(
-            parse_notice_code("302012387654312384"),
-            Err(IuvError::CheckDigits {
-                expected: 86,
-                found: 84
-            })
-        );
-        assert_eq!(
-            parse_notice_code("302012387654312385"),
-            Err(IuvError::CheckDigits {
-                expected: 86,
-                found: 85
-            })
-        );
+        assert_eq!(parse_notice_code("311111111112222222"), Err(IuvError::CheckDigits { expected: 47, found: 22 }));
+        assert_eq!(parse_notice_code("302012387654312384"), Err(IuvError::CheckDigits { expected: 86, found: 84 }));
+        assert_eq!(parse_notice_code("302012387654312385"), Err(IuvError::CheckDigits { expected: 86, found: 85 }));
         assert!(parse_notice_code("311111111112222247").is_ok());
         assert!(parse_notice_code("302012387654312386").is_ok());
     }
 
     #[test]
     fn rejects_wrong_length_non_digits_and_unknown_aux() {
-        assert_eq!(
-            parse_notice_code("00100000000000012"),
-            Err(IuvError::Length {
-                expected: 18,
-                actual: 17
-            })
-        );
+        assert_eq!(parse_notice_code("00100000000000012"), Err(IuvError::Length { expected: 18, actual: 17 }));
         assert_eq!(parse_notice_code(""), Err(IuvError::Empty));
-        assert_eq!(
-            parse_notice_code("34716499307018456a"),
-            Err(IuvError::NotDigits)
-        );
-        assert_eq!(
-            parse_notice_code("34716499307018456\u{e9}"),
-            Err(IuvError::NotDigits)
-        );
-        assert_eq!(
-            parse_notice_code("447164993070184562"),
-            Err(IuvError::AuxDigit(4))
-        );
-        assert_eq!(
-            parse_notice_code("947164993070184562"),
-            Err(IuvError::AuxDigit(9))
-        );
+        assert_eq!(parse_notice_code("34716499307018456a"), Err(IuvError::NotDigits));
+        assert_eq!(parse_notice_code("34716499307018456\u{e9}"), Err(IuvError::NotDigits));
+        assert_eq!(parse_notice_code("447164993070184562"), Err(IuvError::AuxDigit(4)));
+        assert_eq!(parse_notice_code("947164993070184562"), Err(IuvError::AuxDigit(9)));
     }
 
     #[test]
@@ -465,10 +389,7 @@ mod tests {
         assert_eq!(notice.code(), None);
         assert_eq!(notice.iuv(), &nav[1..]);
         let wrong = format!("2123456789012345{:02}", (cc + 1) % 93);
-        assert!(matches!(
-            parse_notice_code(&wrong),
-            Err(IuvError::CheckDigits { .. })
-        ));
+        assert!(matches!(parse_notice_code(&wrong), Err(IuvError::CheckDigits { .. })));
     }
 
     #[test]
@@ -479,57 +400,33 @@ mod tests {
                 assert_eq!(notice_code_from_iuv(3, None, iuv).unwrap(), nav);
             }
         }
-        assert_eq!(
-            notice_code_from_iuv(1, None, "12345678901234567").unwrap(),
-            "112345678901234567"
-        );
+        assert_eq!(notice_code_from_iuv(1, None, "12345678901234567").unwrap(), "112345678901234567");
     }
 
     #[test]
     fn notice_code_from_iuv_validates_check_digits_and_codes() {
         assert_eq!(
             notice_code_from_iuv(3, None, "11111111112222222"),
-            Err(IuvError::CheckDigits {
-                expected: 47,
-                found: 22
-            })
+            Err(IuvError::CheckDigits { expected: 47, found: 22 })
         );
         assert_eq!(
             notice_code_from_iuv(3, Some(48), "47164993070184562"),
-            Err(IuvError::SegregationMismatch {
-                given: 48,
-                found: 47
-            })
+            Err(IuvError::SegregationMismatch { given: 48, found: 47 })
         );
         assert_eq!(
             notice_code_from_iuv(0, Some(2), "550000000024427"),
-            Err(IuvError::CheckDigits {
-                expected: 67,
-                found: 27
-            })
+            Err(IuvError::CheckDigits { expected: 67, found: 27 })
         );
-        assert!(matches!(
-            notice_code_from_iuv(0, None, "550000000024427"),
-            Err(IuvError::CodeUsage { aux: 0, .. })
-        ));
+        assert!(matches!(notice_code_from_iuv(0, None, "550000000024427"), Err(IuvError::CodeUsage { aux: 0, .. })));
         assert!(matches!(
             notice_code_from_iuv(2, Some(1), "12345678901234567"),
             Err(IuvError::CodeUsage { aux: 2, .. })
         ));
-        assert_eq!(
-            notice_code_from_iuv(0, Some(100), "550000000024427"),
-            Err(IuvError::Code(100))
-        );
-        assert_eq!(
-            notice_code_from_iuv(4, None, "12345678901234567"),
-            Err(IuvError::AuxDigit(4))
-        );
+        assert_eq!(notice_code_from_iuv(0, Some(100), "550000000024427"), Err(IuvError::Code(100)));
+        assert_eq!(notice_code_from_iuv(4, None, "12345678901234567"), Err(IuvError::AuxDigit(4)));
         assert_eq!(
             notice_code_from_iuv(3, None, "4716499307018456"),
-            Err(IuvError::Length {
-                expected: 17,
-                actual: 16
-            })
+            Err(IuvError::Length { expected: 17, actual: 16 })
         );
     }
 
@@ -558,24 +455,15 @@ mod tests {
     #[test]
     fn new_iuv_rejects_out_of_range_inputs() {
         assert_eq!(new_iuv(100, 1), Err(IuvError::Code(100)));
-        assert_eq!(
-            new_iuv(1, 10_000_000_000_000),
-            Err(IuvError::Base(10_000_000_000_000))
-        );
+        assert_eq!(new_iuv(1, 10_000_000_000_000), Err(IuvError::Base(10_000_000_000_000)));
         assert_eq!(new_notice_code(1, u64::MAX), Err(IuvError::Base(u64::MAX)));
     }
 
     #[test]
     fn rf_reference_matches_the_iso_example() {
         assert_eq!(rf_reference("539007547034").unwrap(), "RF18539007547034");
-        assert_eq!(
-            rf_reference("567483937849450550875").unwrap(),
-            "RF78567483937849450550875"
-        );
-        assert_eq!(
-            rf_reference("040000000000000004063").unwrap(),
-            "RF17040000000000000004063"
-        );
+        assert_eq!(rf_reference("567483937849450550875").unwrap(), "RF78567483937849450550875");
+        assert_eq!(rf_reference("040000000000000004063").unwrap(), "RF17040000000000000004063");
         assert_eq!(rf_reference("w9").unwrap(), "RF45w9");
         assert_eq!(rf_reference("W9").unwrap(), "RF45W9");
     }
@@ -583,10 +471,7 @@ mod tests {
     #[test]
     fn rf_reference_rejects_bad_references() {
         assert!(matches!(rf_reference(""), Err(IuvError::Rf(_))));
-        assert!(matches!(
-            rf_reference("1234567890123456789012"),
-            Err(IuvError::Rf(_))
-        ));
+        assert!(matches!(rf_reference("1234567890123456789012"), Err(IuvError::Rf(_))));
         assert!(matches!(rf_reference("12 34"), Err(IuvError::Rf(_))));
         assert!(matches!(rf_reference("12-34"), Err(IuvError::Rf(_))));
         assert!(matches!(rf_reference("\u{e0}1"), Err(IuvError::Rf(_))));
@@ -598,37 +483,19 @@ mod tests {
         assert_eq!(validate_rf("RF17040000000000000004063"), Ok(()));
         assert_eq!(validate_rf("RF45w9"), Ok(()));
         assert_eq!(validate_rf("rf45W9"), Ok(()));
-        assert_eq!(
-            validate_rf("RF23567483937849450550875"),
-            Err(IuvError::RfCheckDigits)
-        );
+        assert_eq!(validate_rf("RF23567483937849450550875"), Err(IuvError::RfCheckDigits));
         assert_eq!(validate_rf("RF78567483937849450550875"), Ok(()));
     }
 
     #[test]
     fn validate_rf_rejects_malformed_strings() {
-        assert_eq!(
-            validate_rf("RF19539007547034"),
-            Err(IuvError::RfCheckDigits)
-        );
+        assert_eq!(validate_rf("RF19539007547034"), Err(IuvError::RfCheckDigits));
         assert!(matches!(validate_rf("RF18"), Err(IuvError::Rf(_))));
         assert!(matches!(validate_rf(""), Err(IuvError::Rf(_))));
-        assert!(matches!(
-            validate_rf("XX18539007547034"),
-            Err(IuvError::Rf(_))
-        ));
-        assert!(matches!(
-            validate_rf("RFa8539007547034"),
-            Err(IuvError::Rf(_))
-        ));
-        assert!(matches!(
-            validate_rf("RF18 539007547034"),
-            Err(IuvError::Rf(_))
-        ));
-        assert!(matches!(
-            validate_rf("RF170400000000000000040631"),
-            Err(IuvError::Rf(_))
-        ));
+        assert!(matches!(validate_rf("XX18539007547034"), Err(IuvError::Rf(_))));
+        assert!(matches!(validate_rf("RFa8539007547034"), Err(IuvError::Rf(_))));
+        assert!(matches!(validate_rf("RF18 539007547034"), Err(IuvError::Rf(_))));
+        assert!(matches!(validate_rf("RF170400000000000000040631"), Err(IuvError::Rf(_))));
         assert!(matches!(validate_rf("R\u{e9}18539"), Err(IuvError::Rf(_))));
     }
 

@@ -59,9 +59,8 @@ pub mod __private {
 
 #[cfg(feature = "guest")]
 pub use bindings::cassa::connector::types::{
-    CallbackOutcome, CallbackRequest, Capabilities, ConnectorInfo, Context, Created, DebtPosition,
-    DebtRef, Document, Error, FieldError, PaidDetails, Party, PartyKind, PaymentKind,
-    PaymentStatus, Receiver, ReturnUrls, SplitItem,
+    CallbackOutcome, CallbackRequest, Capabilities, ConnectorInfo, Context, Created, DebtPosition, DebtRef, Document,
+    Error, FieldError, PaidDetails, Party, PartyKind, PaymentKind, PaymentStatus, Receiver, ReturnUrls, SplitItem,
 };
 
 /// The version of the WIT contract this SDK implements.
@@ -123,10 +122,7 @@ pub fn unsupported(operation: &str) -> Error {
 /// One field error, for [`Error::InvalidConfig`].
 #[cfg(feature = "guest")]
 pub fn field_error(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.into(),
-        message: message.into(),
-    }
+    FieldError { field: field.into(), message: message.into() }
 }
 
 #[cfg(feature = "guest")]

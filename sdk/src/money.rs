@@ -69,10 +69,7 @@ fn split_decimal(s: &str) -> Result<Decimal<'_>, MoneyError> {
     if integer.is_empty() || fraction.is_some_and(str::is_empty) {
         return Err(MoneyError::MissingDigits);
     }
-    Ok(Decimal {
-        integer,
-        fraction: fraction.unwrap_or(""),
-    })
+    Ok(Decimal { integer, fraction: fraction.unwrap_or("") })
 }
 
 /// Accumulates ASCII digits into `acc`, failing with [`MoneyError::TooLarge`] once above `max`.
@@ -104,10 +101,7 @@ pub fn parse_euros(s: &str) -> Result<u64, MoneyError> {
         1 => accumulate(0, fraction, 9)? * 10,
         _ => accumulate(0, fraction, 99)?,
     };
-    euros
-        .checked_mul(100)
-        .and_then(|v| v.checked_add(cents))
-        .ok_or(MoneyError::TooLarge)
+    euros.checked_mul(100).and_then(|v| v.checked_add(cents)).ok_or(MoneyError::TooLarge)
 }
 
 /// Parses a decimal euro string with any number of decimals into cents, rounding
@@ -191,10 +185,7 @@ mod tests {
     fn strict_rejects_more_than_two_decimals_or_twelve_integer_digits() {
         assert_eq!(parse_euros("16.000"), Err(MoneyError::TooManyDecimals));
         assert_eq!(parse_euros("1234567890123"), Err(MoneyError::TooLarge));
-        assert_eq!(
-            parse_euros("99999999999999999999999.00"),
-            Err(MoneyError::TooLarge)
-        );
+        assert_eq!(parse_euros("99999999999999999999999.00"), Err(MoneyError::TooLarge));
     }
 
     #[test]
@@ -214,32 +205,17 @@ mod tests {
     fn rounded_limits_amount_to_twelve_digits_in_total() {
         assert_eq!(parse_euros_rounded("1234567890.12"), Ok(123_456_789_012));
         assert_eq!(parse_euros_rounded("9999999999.99"), Ok(999_999_999_999));
-        assert_eq!(
-            parse_euros_rounded("123456789012.34"),
-            Err(MoneyError::TooLarge)
-        );
-        assert_eq!(
-            parse_euros_rounded("9999999999.995"),
-            Err(MoneyError::TooLarge)
-        );
-        assert_eq!(
-            parse_euros_rounded("99999999999999999999999999"),
-            Err(MoneyError::TooLarge)
-        );
+        assert_eq!(parse_euros_rounded("123456789012.34"), Err(MoneyError::TooLarge));
+        assert_eq!(parse_euros_rounded("9999999999.995"), Err(MoneyError::TooLarge));
+        assert_eq!(parse_euros_rounded("99999999999999999999999999"), Err(MoneyError::TooLarge));
     }
 
     #[test]
     fn rounded_rejects_negative_and_malformed() {
         assert_eq!(parse_euros_rounded("-0.01"), Err(MoneyError::Negative));
         assert_eq!(parse_euros_rounded(""), Err(MoneyError::Empty));
-        assert_eq!(
-            parse_euros_rounded("1.5e3"),
-            Err(MoneyError::InvalidCharacter)
-        );
-        assert_eq!(
-            parse_euros_rounded(" 1.5"),
-            Err(MoneyError::InvalidCharacter)
-        );
+        assert_eq!(parse_euros_rounded("1.5e3"), Err(MoneyError::InvalidCharacter));
+        assert_eq!(parse_euros_rounded(" 1.5"), Err(MoneyError::InvalidCharacter));
         assert_eq!(parse_euros_rounded("1."), Err(MoneyError::MissingDigits));
     }
 
@@ -260,10 +236,7 @@ mod tests {
     fn json_numbers_reject_nan_infinite_negative_and_huge() {
         assert_eq!(from_f64_euros(f64::NAN), Err(MoneyError::NotFinite));
         assert_eq!(from_f64_euros(f64::INFINITY), Err(MoneyError::NotFinite));
-        assert_eq!(
-            from_f64_euros(f64::NEG_INFINITY),
-            Err(MoneyError::NotFinite)
-        );
+        assert_eq!(from_f64_euros(f64::NEG_INFINITY), Err(MoneyError::NotFinite));
         assert_eq!(from_f64_euros(-0.01), Err(MoneyError::Negative));
         assert_eq!(from_f64_euros(1e300), Err(MoneyError::TooLarge));
     }

@@ -13,21 +13,10 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::alphabet;
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-
 use crate::xml::{Element, XmlError, XmlWriter};
 
 /// Namespace of the SOAP 1.1 envelope.
 pub const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
-
-/// Standard alphabet, padding optional: some servers strip it when wrapping lines.
-const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// What went wrong reading a SOAP reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,37 +74,24 @@ pub struct SoapRequest<'a> {
 impl SoapRequest<'_> {
     /// Serialises the envelope, with the XML declaration and the `soapenv` prefix.
     pub fn to_xml(&self) -> String {
-        let declarations: Vec<(String, &str)> = self
-            .namespaces
-            .iter()
-            .map(|(prefix, uri)| (format!("xmlns:{prefix}"), *uri))
-            .collect();
+        let declarations: Vec<(String, &str)> =
+            self.namespaces.iter().map(|(prefix, uri)| (format!("xmlns:{prefix}"), *uri)).collect();
         let mut attrs: Vec<(&str, &str)> = vec![("xmlns:soapenv", SOAP_ENV_NS)];
         attrs.extend(declarations.iter().map(|(name, uri)| (name.as_str(), *uri)));
 
         let mut writer = XmlWriter::new();
         writer.declaration().start("soapenv:Envelope", &attrs);
         if let Some(header) = &self.header {
-            writer
-                .start("soapenv:Header", &[])
-                .raw(header)
-                .end("soapenv:Header");
+            writer.start("soapenv:Header", &[]).raw(header).end("soapenv:Header");
         }
-        writer
-            .start("soapenv:Body", &[])
-            .raw(&self.body)
-            .end("soapenv:Body")
-            .end("soapenv:Envelope");
+        writer.start("soapenv:Body", &[]).raw(&self.body).end("soapenv:Body").end("soapenv:Envelope");
         writer.finish()
     }
 
     /// The HTTP headers of the request: `Content-Type` and the quoted `SOAPAction`.
     pub fn headers(&self) -> Vec<(String, String)> {
         vec![
-            (
-                "Content-Type".to_owned(),
-                "text/xml; charset=utf-8".to_owned(),
-            ),
+            ("Content-Type".to_owned(), "text/xml; charset=utf-8".to_owned()),
             ("SOAPAction".to_owned(), format!("\"{}\"", self.action)),
         ]
     }
@@ -138,11 +114,7 @@ pub fn parse_envelope(xml: &str) -> Result<Element, SoapError> {
         .into_iter()
         .find(|child| child.is(SOAP_ENV_NS, "Body"))
         .ok_or_else(|| SoapError::Protocol("envelope has no Body".to_owned()))?;
-    let response = body
-        .children
-        .into_iter()
-        .next()
-        .ok_or_else(|| SoapError::Protocol("Body is empty".to_owned()))?;
+    let response = body.children.into_iter().next().ok_or_else(|| SoapError::Protocol("Body is empty".to_owned()))?;
     if response.is(SOAP_ENV_NS, "Fault") {
         return Err(SoapError::Fault(Box::new(fault_from(response))));
     }
@@ -162,18 +134,18 @@ fn fault_from(fault: Element) -> Fault {
 /// Base64-encodes an XML document (standard alphabet, padded, no line breaks) for embedding in
 /// an element.
 pub fn encode_embedded(xml: &str) -> String {
-    STANDARD.encode(xml.as_bytes())
+    base64_simd::STANDARD.encode_to_string(xml.as_bytes())
 }
 
 /// Decodes a base64-embedded XML document. ASCII whitespace (line wrapping) is ignored and
 /// padding is optional; the decoded bytes must be UTF-8.
 pub fn decode_embedded(b64: &str) -> Result<String, SoapError> {
-    let compact: Vec<u8> = b64.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    let bytes = LENIENT_BASE64
-        .decode(compact)
-        .map_err(|e| SoapError::Base64(e.to_string()))?;
-    String::from_utf8(bytes)
-        .map_err(|_| SoapError::Base64("decoded document is not UTF-8".to_owned()))
+    // WHATWG forgiving-base64 (ASCII whitespace ignored, padding optional), after dropping the
+    // trailing padding some servers get wrong.
+    let unpadded = b64.trim_end_matches(|c: char| c == '=' || c.is_ascii_whitespace());
+    let bytes =
+        base64_simd::forgiving_decode_to_vec(unpadded.as_bytes()).map_err(|e| SoapError::Base64(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|_| SoapError::Base64("decoded document is not UTF-8".to_owned()))
 }
 
 /// A deterministic MyPay-shaped workload for benchmarking the SDK natively and inside guests.
@@ -206,9 +178,8 @@ pub mod workload {
 
     /// splitmix64 step: a cheap deterministic spread of the seed.
     fn mix(seed: u32, n: u64) -> u64 {
-        let mut z = u64::from(seed)
-            .wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z =
+            u64::from(seed).wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_add(0x9e37_79b9_7f4a_7c15);
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
@@ -248,9 +219,7 @@ pub mod workload {
     fn versamento(seed: u32) -> String {
         let total = amount_cents(seed, 0);
         let mut w = XmlWriter::new();
-        w.declaration()
-            .start("Versamento", &[("xmlns", PAGAMENTI_NS)])
-            .text_element("versioneOggetto", "6.0");
+        w.declaration().start("Versamento", &[("xmlns", PAGAMENTI_NS)]).text_element("versioneOggetto", "6.0");
         soggetto_pagatore(&mut w, seed);
         w.start("datiVersamento", &[])
             .text_element("dataEsecuzionePagamento", "2025-06-30")
@@ -277,37 +246,24 @@ pub mod workload {
                 .text_element("codUfficio", &format!("UFF-{capitolo:02}"));
             for accertamento in 0..2 {
                 let last = capitolo == CAPITOLI - 1 && accertamento == 1;
-                let importo = if last {
-                    total - share * (CAPITOLI * 2 - 1)
-                } else {
-                    share
-                };
+                let importo = if last { total - share * (CAPITOLI * 2 - 1) } else { share };
                 w.start("accertamento", &[])
                     .text_element(
                         "codAccertamento",
-                        &format!(
-                            "ACC/2025/{:06}",
-                            mix(seed, capitolo * 2 + accertamento) % 1_000_000
-                        ),
+                        &format!("ACC/2025/{:06}", mix(seed, capitolo * 2 + accertamento) % 1_000_000),
                     )
                     .text_element("importo", &format_euros(importo))
                     .end("accertamento");
             }
             w.end("capitolo");
         }
-        w.end("bilancio")
-            .end("datiVersamento")
-            .text_element("azione", "I")
-            .end("Versamento");
+        w.end("bilancio").end("datiVersamento").text_element("azione", "I").end("Versamento");
         w.finish()
     }
 
     fn importa_dovuto_request(seed: u32) -> String {
         let mut header = XmlWriter::new();
-        header
-            .start("ppt:intestazionePPT", &[])
-            .text_element("codIpaEnte", "c_a000")
-            .end("ppt:intestazionePPT");
+        header.start("ppt:intestazionePPT", &[]).text_element("codIpaEnte", "c_a000").end("ppt:intestazionePPT");
         let mut body = XmlWriter::new();
         body.start("ente:paaSILImportaDovuto", &[])
             .text_element("password", "s3cret&<pw>")
@@ -372,14 +328,8 @@ pub mod workload {
                 .text_element("ns2:singoloImportoPagato", &format_euros(*amount))
                 .text_element("ns2:esitoSingoloPagamento", "ESEGUITO")
                 .text_element("ns2:dataEsitoSingoloPagamento", "2025-06-30")
-                .text_element(
-                    "ns2:identificativoUnivocoRiscossione",
-                    &format!("{:020}", mix(seed, 20 + index)),
-                )
-                .text_element(
-                    "ns2:causaleVersamento",
-                    &format!("/RFB/{iuv}/{}", format_euros(*amount)),
-                )
+                .text_element("ns2:identificativoUnivocoRiscossione", &format!("{:020}", mix(seed, 20 + index)))
+                .text_element("ns2:causaleVersamento", &format!("/RFB/{iuv}/{}", format_euros(*amount)))
                 .text_element("ns2:datiSpecificiRiscossione", "9/0101108TS/")
                 .end("ns2:datiSingoloPagamento");
         }
@@ -390,24 +340,15 @@ pub mod workload {
     /// A reply the way servers write it: other prefixes, line-wrapped base64.
     fn chiedi_pagati_reply(seed: u32, iuv: &str) -> String {
         let encoded = encode_embedded(&pagati(seed, iuv));
-        let wrapped: Vec<&str> = encoded
-            .as_bytes()
-            .chunks(76)
-            .filter_map(|chunk| std::str::from_utf8(chunk).ok())
-            .collect();
+        let wrapped: Vec<&str> =
+            encoded.as_bytes().chunks(76).filter_map(|chunk| std::str::from_utf8(chunk).ok()).collect();
         let mut w = XmlWriter::new();
         w.declaration()
-            .start(
-                "SOAP-ENV:Envelope",
-                &[("xmlns:SOAP-ENV", super::SOAP_ENV_NS)],
-            )
+            .start("SOAP-ENV:Envelope", &[("xmlns:SOAP-ENV", super::SOAP_ENV_NS)])
             .start("SOAP-ENV:Header", &[])
             .end("SOAP-ENV:Header")
             .start("SOAP-ENV:Body", &[])
-            .start(
-                "ns3:paaSILChiediPagatiConRicevutaRisposta",
-                &[("xmlns:ns3", ENTE_NS)],
-            )
+            .start("ns3:paaSILChiediPagatiConRicevutaRisposta", &[("xmlns:ns3", ENTE_NS)])
             .text_element("pagati", &wrapped.join("\n"))
             .text_element("tipoFirma", "")
             .end("ns3:paaSILChiediPagatiConRicevutaRisposta")
@@ -432,41 +373,26 @@ pub mod workload {
         if let Some(fault) = response.child("fault") {
             return Err(protocol(fault.text_of(&["faultCode"]).unwrap_or("fault")));
         }
-        let embedded = response
-            .text_of(&["pagati"])
-            .ok_or_else(|| protocol("no pagati"))?;
+        let embedded = response.text_of(&["pagati"]).ok_or_else(|| protocol("no pagati"))?;
         let pagati = Element::parse(&decode_embedded(embedded)?)?;
-        let dati = pagati
-            .child("datiPagamento")
-            .ok_or_else(|| protocol("no datiPagamento"))?;
-        let total = parse_euros(
-            dati.text_of(&["importoTotalePagato"])
-                .ok_or_else(|| protocol("no importoTotalePagato"))?,
-        )
-        .map_err(protocol)?;
+        let dati = pagati.child("datiPagamento").ok_or_else(|| protocol("no datiPagamento"))?;
+        let total =
+            parse_euros(dati.text_of(&["importoTotalePagato"]).ok_or_else(|| protocol("no importoTotalePagato"))?)
+                .map_err(protocol)?;
         let mut paid = 0u64;
         for single in dati.children_named("datiSingoloPagamento") {
             paid += parse_euros(
-                single
-                    .text_of(&["singoloImportoPagato"])
-                    .ok_or_else(|| protocol("no singoloImportoPagato"))?,
+                single.text_of(&["singoloImportoPagato"]).ok_or_else(|| protocol("no singoloImportoPagato"))?,
             )
             .map_err(protocol)?;
         }
         if paid != total {
             return Err(protocol("single amounts do not add up to the total"));
         }
-        let reply_iuv = dati
-            .text_of(&["identificativoUnivocoVersamento"])
-            .ok_or_else(|| protocol("no IUV"))?;
+        let reply_iuv = dati.text_of(&["identificativoUnivocoVersamento"]).ok_or_else(|| protocol("no IUV"))?;
 
         let mut checksum = 0u32;
-        for part in [
-            request.len(),
-            reply.len(),
-            reply_iuv.len(),
-            pagati.children.len(),
-        ] {
+        for part in [request.len(), reply.len(), reply_iuv.len(), pagati.children.len()] {
             checksum = checksum.wrapping_add(u32::try_from(part).unwrap_or(u32::MAX));
         }
         checksum = checksum.wrapping_add(u32::try_from(total).unwrap_or(u32::MAX));
@@ -491,17 +417,9 @@ pub mod workload {
         #[test]
         fn workload_documents_are_mypay_sized() {
             let versamento = versamento(7);
-            assert!(
-                (2_000..=3_500).contains(&versamento.len()),
-                "Versamento is {} bytes",
-                versamento.len()
-            );
+            assert!((2_000..=3_500).contains(&versamento.len()), "Versamento is {} bytes", versamento.len());
             let pagati = pagati(7, &new_iuv(47, 1).unwrap());
-            assert!(
-                (2_000..=3_500).contains(&pagati.len()),
-                "PagatiConRicevuta is {} bytes",
-                pagati.len()
-            );
+            assert!((2_000..=3_500).contains(&pagati.len()), "PagatiConRicevuta is {} bytes", pagati.len());
         }
 
         #[test]
@@ -511,16 +429,10 @@ pub mod workload {
             let call = envelope.path(&["Body", "paaSILImportaDovuto"]).unwrap();
             assert_eq!(call.namespace.as_deref(), Some(ENTE_NS));
             assert_eq!(call.text_of(&["password"]), Some("s3cret&<pw>"));
-            let dovuto =
-                Element::parse(&decode_embedded(call.text_of(&["dovuto"]).unwrap()).unwrap())
-                    .unwrap();
+            let dovuto = Element::parse(&decode_embedded(call.text_of(&["dovuto"]).unwrap()).unwrap()).unwrap();
             assert!(dovuto.is(PAGAMENTI_NS, "Versamento"));
             assert_eq!(
-                parse_euros(
-                    dovuto
-                        .text_of(&["datiVersamento", "importoSingoloVersamento"])
-                        .unwrap()
-                ),
+                parse_euros(dovuto.text_of(&["datiVersamento", "importoSingoloVersamento"]).unwrap()),
                 Ok(amount_cents(7, 0))
             );
             let bilancio: u64 = dovuto
@@ -548,12 +460,8 @@ mod tests {
         let request = SoapRequest {
             action: "paaSILImportaDovuto",
             namespaces: &[("ppt", MYPAY_PPTHEAD), ("ente", MYPAY_ENTE)],
-            header: Some(
-                "<ppt:intestazionePPT><codIpaEnte>c_a000</codIpaEnte></ppt:intestazionePPT>"
-                    .to_owned(),
-            ),
-            body: "<ente:paaSILImportaDovuto><dovuto>AA==</dovuto></ente:paaSILImportaDovuto>"
-                .to_owned(),
+            header: Some("<ppt:intestazionePPT><codIpaEnte>c_a000</codIpaEnte></ppt:intestazionePPT>".to_owned()),
+            body: "<ente:paaSILImportaDovuto><dovuto>AA==</dovuto></ente:paaSILImportaDovuto>".to_owned(),
         };
         assert_eq!(
             request.to_xml(),
@@ -570,14 +478,8 @@ mod tests {
         assert_eq!(
             request.headers(),
             vec![
-                (
-                    "Content-Type".to_owned(),
-                    "text/xml; charset=utf-8".to_owned()
-                ),
-                (
-                    "SOAPAction".to_owned(),
-                    "\"paaSILImportaDovuto\"".to_owned()
-                ),
+                ("Content-Type".to_owned(), "text/xml; charset=utf-8".to_owned()),
+                ("SOAPAction".to_owned(), "\"paaSILImportaDovuto\"".to_owned()),
             ]
         );
     }
@@ -588,9 +490,7 @@ mod tests {
             action: "paaSILChiediPagati",
             namespaces: &[("ente", MYPAY_ENTE)],
             header: None,
-            body:
-                "<ente:paaSILChiediPagati><codIpaEnte>c_a000</codIpaEnte></ente:paaSILChiediPagati>"
-                    .to_owned(),
+            body: "<ente:paaSILChiediPagati><codIpaEnte>c_a000</codIpaEnte></ente:paaSILChiediPagati>".to_owned(),
         };
         let xml = request.to_xml();
         assert!(!xml.contains("Header"));
@@ -614,10 +514,7 @@ mod tests {
         let response = parse_envelope(reply).unwrap();
         assert!(response.is(MYPAY_ENTE, "paaSILImportaDovutoRisposta"));
         assert_eq!(response.text_of(&["esito"]), Some("OK"));
-        assert_eq!(
-            response.text_of(&["identificativoUnivocoVersamento"]),
-            Some("01000000000123468")
-        );
+        assert_eq!(response.text_of(&["identificativoUnivocoVersamento"]), Some("01000000000123468"));
     }
 
     #[test]
@@ -650,33 +547,20 @@ mod tests {
     #[test]
     fn rejects_what_is_not_a_soap_1_1_envelope() {
         let soap12 = r#"<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><x/></env:Body></env:Envelope>"#;
-        assert!(matches!(
-            parse_envelope(soap12),
-            Err(SoapError::Protocol(_))
-        ));
+        assert!(matches!(parse_envelope(soap12), Err(SoapError::Protocol(_))));
         let no_ns = "<Envelope><Body><x/></Body></Envelope>";
         assert!(matches!(parse_envelope(no_ns), Err(SoapError::Protocol(_))));
         let html = "<html><body>502 Bad Gateway</body></html>";
         assert!(matches!(parse_envelope(html), Err(SoapError::Protocol(_))));
         let no_body = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header/></s:Envelope>"#;
-        assert!(matches!(
-            parse_envelope(no_body),
-            Err(SoapError::Protocol(_))
-        ));
-        let wrong_body_ns = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><Body><x/></Body></s:Envelope>"#;
-        assert!(matches!(
-            parse_envelope(wrong_body_ns),
-            Err(SoapError::Protocol(_))
-        ));
-        let empty_body = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body> </s:Body></s:Envelope>"#;
-        assert!(matches!(
-            parse_envelope(empty_body),
-            Err(SoapError::Protocol(_))
-        ));
-        assert!(matches!(
-            parse_envelope("<s:Envelope"),
-            Err(SoapError::Xml(_))
-        ));
+        assert!(matches!(parse_envelope(no_body), Err(SoapError::Protocol(_))));
+        let wrong_body_ns =
+            r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><Body><x/></Body></s:Envelope>"#;
+        assert!(matches!(parse_envelope(wrong_body_ns), Err(SoapError::Protocol(_))));
+        let empty_body =
+            r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body> </s:Body></s:Envelope>"#;
+        assert!(matches!(parse_envelope(empty_body), Err(SoapError::Protocol(_))));
+        assert!(matches!(parse_envelope("<s:Envelope"), Err(SoapError::Xml(_))));
     }
 
     #[test]
@@ -684,12 +568,8 @@ mod tests {
         let xml = r#"<Pagati xmlns="http://www.regione.veneto.it/schemas/2012/Pagamenti/Ente/"><x>è</x></Pagati>"#;
         let encoded = encode_embedded(xml);
         assert_eq!(decode_embedded(&encoded).unwrap(), xml);
-        let wrapped: String = encoded
-            .as_bytes()
-            .chunks(10)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect::<Vec<_>>()
-            .join("\r\n ");
+        let wrapped: String =
+            encoded.as_bytes().chunks(10).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\r\n ");
         assert_eq!(decode_embedded(&format!("\n{wrapped}\n")).unwrap(), xml);
         assert_eq!(decode_embedded("PGEvPg").unwrap(), "<a/>");
         assert_eq!(decode_embedded("PGEvPg==").unwrap(), "<a/>");
@@ -700,10 +580,7 @@ mod tests {
     #[test]
     fn embedded_documents_reject_bad_base64_and_non_utf8() {
         assert!(matches!(decode_embedded("P*Ev"), Err(SoapError::Base64(_))));
-        assert!(matches!(
-            decode_embedded("PGEvP"),
-            Err(SoapError::Base64(_))
-        ));
+        assert!(matches!(decode_embedded("PGEvP"), Err(SoapError::Base64(_))));
         assert!(matches!(decode_embedded("/w=="), Err(SoapError::Base64(_))));
     }
 }

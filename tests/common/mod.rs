@@ -1,11 +1,7 @@
 //! Helpers shared by cassa's cross-crate suites: the purpose-built guests, runtimes with test
 //! limits, call scopes, an echo server that records what reaches it, and log capture.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "test helpers fail loudly"
-)]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly")]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -29,10 +25,7 @@ pub const SECRET: &str = "s3cr3t-api-key-of-tenant-a";
 pub fn runtime(limits: Limits, public_only: bool) -> Runtime {
     Runtime::new(RuntimeConfig {
         limits,
-        egress: EgressConfig {
-            allow_private_networks: !public_only,
-            ..EgressConfig::default()
-        },
+        egress: EgressConfig { allow_private_networks: !public_only, ..EgressConfig::default() },
         ..RuntimeConfig::default()
     })
     .expect("runtime")
@@ -40,19 +33,12 @@ pub fn runtime(limits: Limits, public_only: bool) -> Runtime {
 
 /// Test limits: small and quick to hit.
 pub fn tight_limits() -> Limits {
-    Limits {
-        memory_bytes: 32 * 1024 * 1024,
-        cpu_ms: 300,
-        wall_ms: 5_000,
-    }
+    Limits { memory_bytes: 32 * 1024 * 1024, cpu_ms: 300, wall_ms: 5_000 }
 }
 
 /// Loads the hostile guest.
 pub async fn hostile(runtime: &Runtime) -> Connector {
-    runtime
-        .load(HOSTILE)
-        .await
-        .expect("the hostile guest is a valid connector")
+    runtime.load(HOSTILE).await.expect("the hostile guest is a valid connector")
 }
 
 /// A scope for the hostile guest in `mode`, with `url` and the allowed hosts.
@@ -105,19 +91,12 @@ impl EchoServer {
             let log = log.clone();
             async move {
                 let (parts, body) = request.into_parts();
-                let body = axum::body::to_bytes(body, 1 << 20)
-                    .await
-                    .unwrap_or_default();
+                let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
                 let body = String::from_utf8_lossy(&body).into_owned();
                 let headers = parts
                     .headers
                     .iter()
-                    .map(|(n, v)| {
-                        (
-                            n.to_string(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
+                    .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                     .collect();
                 log.lock().unwrap().push(Received {
                     line: format!("{} {}", parts.method, parts.uri),

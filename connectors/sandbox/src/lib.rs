@@ -119,12 +119,26 @@ fn created(position: Position) -> Result<Created, Error> {
     let iuv = cassa_sdk::iuv::iuv_from_notice_code(&position.notice_code)
         .map_err(|e| Error::Protocol(format!("intermediary returned an invalid notice code: {e}")))?;
     if iuv != position.iuv {
-        return Err(Error::Protocol(format!("IUV {} does not match notice code {}", position.iuv, position.notice_code)));
+        return Err(Error::Protocol(format!(
+            "IUV {} does not match notice code {}",
+            position.iuv, position.notice_code
+        )));
     }
-    Ok(Created { iuv: position.iuv, notice_code: position.notice_code, remote_ref: Some(position.iud), online_url: position.pay_url })
+    Ok(Created {
+        iuv: position.iuv,
+        notice_code: position.notice_code,
+        remote_ref: Some(position.iud),
+        online_url: position.pay_url,
+    })
 }
 
-fn document(tenant: &Tenant, debt: &DebtRef, kind: &str, content_type: &str, filename: String) -> Result<Document, Error> {
+fn document(
+    tenant: &Tenant,
+    debt: &DebtRef,
+    kind: &str,
+    content_type: &str,
+    filename: String,
+) -> Result<Document, Error> {
     let reply = authed(Request::get(&api(tenant, &format!("/{}/{kind}", debt.iud)))).send()?.error_for_status()?;
     let got = reply.header("content-type").unwrap_or_default();
     if !got.starts_with(content_type) {
@@ -139,8 +153,13 @@ impl cassa_sdk::Connector for Sandbox {
             name: "sandbox".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             contract_version: cassa_sdk::CONTRACT_VERSION.into(),
-            description: "The cassa sandbox intermediary: debt positions and a page where a citizen pays, for demos and tests".into(),
-            capabilities: Capabilities::BEGIN_ONLINE | Capabilities::NOTICE | Capabilities::RECEIPT | Capabilities::CANCEL,
+            description:
+                "The cassa sandbox intermediary: debt positions and a page where a citizen pays, for demos and tests"
+                    .into(),
+            capabilities: Capabilities::BEGIN_ONLINE
+                | Capabilities::NOTICE
+                | Capabilities::RECEIPT
+                | Capabilities::CANCEL,
             tenant_schema: TENANT_SCHEMA.into(),
             service_schema: SERVICE_SCHEMA.into(),
             hosts: vec!["*".into()],

@@ -42,34 +42,23 @@ pub struct BuiltGuest {
 /// `rust-toolchain.toml` lists the target, but rustup installs it on its own only when automatic
 /// installs are allowed; machines here run with `RUSTUP_AUTO_INSTALL=0`.
 pub fn ensure_guest_target() -> Result<(), BuildError> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output();
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
     let Ok(installed) = installed else {
         // No rustup: the toolchain was installed some other way; let cargo report a missing
         // target itself.
         return Ok(());
     };
-    if String::from_utf8_lossy(&installed.stdout)
-        .lines()
-        .any(|l| l.trim() == GUEST_TARGET)
-    {
+    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == GUEST_TARGET) {
         return Ok(());
     }
     let status = Command::new("rustup")
         .args(["target", "add", GUEST_TARGET])
         .status()
-        .map_err(|e| {
-            BuildError(format!(
-                "failed to run `rustup target add {GUEST_TARGET}`: {e}"
-            ))
-        })?;
+        .map_err(|e| BuildError(format!("failed to run `rustup target add {GUEST_TARGET}`: {e}")))?;
     if status.success() {
         Ok(())
     } else {
-        Err(BuildError(format!(
-            "`rustup target add {GUEST_TARGET}` failed ({status})"
-        )))
+        Err(BuildError(format!("`rustup target add {GUEST_TARGET}` failed ({status})")))
     }
 }
 
@@ -93,13 +82,13 @@ pub fn members(workspace_dir: &Path) -> Result<Vec<String>, BuildError> {
 
 /// Builds every member of the guest workspace in `workspace_dir` in release mode into
 /// `target_dir` and returns where each component is.
-pub fn build_workspace(
-    workspace_dir: &Path,
-    target_dir: &Path,
-) -> Result<Vec<BuiltGuest>, BuildError> {
+pub fn build_workspace(workspace_dir: &Path, target_dir: &Path) -> Result<Vec<BuiltGuest>, BuildError> {
     ensure_guest_target()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
+    // Cargo reads `.cargo/config.toml` from the working directory up: the guest workspace's own
+    // settings (target features) must apply.
+    cmd.current_dir(workspace_dir);
     cmd.arg("build")
         .arg("--release")
         .arg("--target")
@@ -128,12 +117,8 @@ pub fn build_workspace(
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().map_err(|e| {
-        BuildError(format!(
-            "failed to run cargo for {}: {e}",
-            workspace_dir.display()
-        ))
-    })?;
+    let status =
+        cmd.status().map_err(|e| BuildError(format!("failed to run cargo for {}: {e}", workspace_dir.display())))?;
     if !status.success() {
         return Err(BuildError(format!(
             "building the guests in {} for {GUEST_TARGET} failed ({status})",
@@ -169,9 +154,8 @@ pub fn build_for_build_script(
     watch: &[&Path],
     prefix: &str,
 ) -> Result<Vec<BuiltGuest>, BuildError> {
-    let out_dir = std::env::var_os("OUT_DIR")
-        .map(PathBuf::from)
-        .ok_or_else(|| BuildError("OUT_DIR is not set".into()))?;
+    let out_dir =
+        std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or_else(|| BuildError("OUT_DIR is not set".into()))?;
     // OUT_DIR is <target>[/<triple>]/<profile>/build/<pkg>-<hash>/out.
     let target_dir = out_dir
         .ancestors()

@@ -76,15 +76,10 @@ impl HostPattern {
         }
         let (host, port) = match pattern.rsplit_once(':') {
             // Bracketed IPv6 literals keep their colons.
-            Some((h, p)) if !h.contains(':') || h.ends_with(']') => {
-                (h.to_owned(), Some(p.parse::<u16>().ok()?))
-            }
+            Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h.to_owned(), Some(p.parse::<u16>().ok()?)),
             _ => (pattern.clone(), None),
         };
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         let host = if host == "*" {
             HostMatch::Any
         } else if let Some(domain) = host.strip_prefix("*.") {
@@ -102,10 +97,7 @@ impl HostPattern {
 
     /// Whether `host:port` matches.
     pub fn matches(&self, host: &str, port: u16) -> bool {
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         let host_ok = match &self.host {
             HostMatch::Any => true,
             HostMatch::Exact(h) => *h == host,
@@ -116,39 +108,31 @@ impl HostPattern {
 }
 
 /// The hosts one call may reach: declared by the connector ∩ allowed by the tenant.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HostPolicy {
-    declared: Vec<HostPattern>,
+    declared: Arc<[HostPattern]>,
     allowed: Vec<HostPattern>,
 }
 
 impl HostPolicy {
-    /// The policy for a connector's declared patterns and a tenant's allowed ones. Patterns that
-    /// do not parse allow nothing.
-    pub fn new(declared: &[String], allowed: &[String]) -> Self {
-        Self {
-            declared: declared
-                .iter()
-                .filter_map(|p| HostPattern::parse(p))
-                .collect(),
-            allowed: allowed
-                .iter()
-                .filter_map(|p| HostPattern::parse(p))
-                .collect(),
-        }
+    /// The policy for a connector's declared patterns and a tenant's allowed ones. Allowed
+    /// patterns that do not parse allow nothing.
+    pub fn new(declared: Arc<[HostPattern]>, allowed: &[String]) -> Self {
+        Self { declared, allowed: allowed.iter().filter_map(|p| HostPattern::parse(p)).collect() }
+    }
+
+    /// Like [`HostPolicy::new`] with declared patterns still to parse.
+    pub fn parse(declared: &[String], allowed: &[String]) -> Self {
+        Self::new(declared.iter().filter_map(|p| HostPattern::parse(p)).collect(), allowed)
     }
 
     /// `Ok` when `host:port` may be reached, else why not.
     pub fn check(&self, host: &str, port: u16) -> Result<(), String> {
         if !self.declared.iter().any(|p| p.matches(host, port)) {
-            return Err(format!(
-                "{host}:{port} is not among the hosts the connector declares"
-            ));
+            return Err(format!("{host}:{port} is not among the hosts the connector declares"));
         }
         if !self.allowed.iter().any(|p| p.matches(host, port)) {
-            return Err(format!(
-                "{host}:{port} is not among the hosts the tenant's configuration allows"
-            ));
+            return Err(format!("{host}:{port} is not among the hosts the tenant's configuration allows"));
         }
         Ok(())
     }
@@ -199,13 +183,9 @@ impl reqwest::dns::Resolve for CheckedResolver {
         let allow_private = self.allow_private;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = addrs
-                .iter()
-                .copied()
-                .filter(|a| allow_private || is_public(a.ip()))
-                .collect();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> =
+                addrs.iter().copied().filter(|a| allow_private || is_public(a.ip())).collect();
             if allowed.is_empty() {
                 let err: Box<dyn std::error::Error + Send + Sync> = if addrs.is_empty() {
                     format!("{host} does not resolve").into()
@@ -263,10 +243,7 @@ impl Secrets {
                 return Ok(out);
             };
             let name = String::from_utf8_lossy(&after[..end]);
-            let value = self
-                .0
-                .get(name.as_ref())
-                .ok_or_else(|| format!("unknown secret `{name}`"))?;
+            let value = self.0.get(name.as_ref()).ok_or_else(|| format!("unknown secret `{name}`"))?;
             out.extend_from_slice(value.as_bytes());
             rest = &after[end + 2..];
         }
@@ -369,18 +346,13 @@ impl Egress {
     pub fn new(config: EgressConfig) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(CheckedResolver {
-                allow_private: config.allow_private_networks,
-            }))
+            .dns_resolver(Arc::new(CheckedResolver { allow_private: config.allow_private_networks }))
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
             .pool_max_idle_per_host(config.pool_idle_per_host)
             .user_agent(concat!("cassa/", env!("CARGO_PKG_VERSION")))
             .no_proxy()
             .build()?;
-        Ok(Self {
-            client,
-            config: Arc::new(config),
-        })
+        Ok(Self { client, config: Arc::new(config) })
     }
 
     /// The operator settings.
@@ -402,35 +374,19 @@ impl Egress {
                 self.config.max_request_bytes
             )));
         }
-        let url = secrets
-            .fill(request.url.as_bytes())
-            .map_err(EgressError::InvalidRequest)?;
-        let url = String::from_utf8(url)
-            .map_err(|_| EgressError::InvalidRequest("URL is not UTF-8".into()))?;
-        let url = url::Url::parse(&url)
-            .map_err(|e| EgressError::InvalidRequest(format!("bad URL: {e}")))?;
+        let url = secrets.fill(request.url.as_bytes()).map_err(EgressError::InvalidRequest)?;
+        let url = String::from_utf8(url).map_err(|_| EgressError::InvalidRequest("URL is not UTF-8".into()))?;
+        let url = url::Url::parse(&url).map_err(|e| EgressError::InvalidRequest(format!("bad URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(EgressError::Denied(format!(
-                "scheme `{}` is not allowed",
-                url.scheme()
-            )));
+            return Err(EgressError::Denied(format!("scheme `{}` is not allowed", url.scheme())));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(EgressError::InvalidRequest(
-                "credentials in the URL: use headers and secrets".into(),
-            ));
+            return Err(EgressError::InvalidRequest("credentials in the URL: use headers and secrets".into()));
         }
-        let host = url
-            .host_str()
-            .ok_or_else(|| EgressError::InvalidRequest("URL has no host".into()))?
-            .to_owned();
+        let host = url.host_str().ok_or_else(|| EgressError::InvalidRequest("URL has no host".into()))?.to_owned();
         let port = url.port_or_known_default().unwrap_or(80);
         policy.check(&host, port).map_err(EgressError::Denied)?;
-        if let Ok(ip) = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        {
+        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
             if !self.config.allow_private_networks && !is_public(ip) {
                 return Err(EgressError::Denied(format!("{ip} is not a public address")));
             }
@@ -439,23 +395,17 @@ impl Egress {
             .map_err(|_| EgressError::InvalidRequest(format!("bad method `{}`", request.method)))?;
         let mut builder = self.client.request(method, url);
         for (name, value) in &request.headers {
-            let value = secrets
-                .fill(value.as_bytes())
-                .map_err(EgressError::InvalidRequest)?;
+            let value = secrets.fill(value.as_bytes()).map_err(EgressError::InvalidRequest)?;
             let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| EgressError::InvalidRequest(format!("bad header name `{name}`")))?;
-            let value = reqwest::header::HeaderValue::from_bytes(&value).map_err(|_| {
-                EgressError::InvalidRequest(format!("bad value for header `{name}`"))
-            })?;
+            let value = reqwest::header::HeaderValue::from_bytes(&value)
+                .map_err(|_| EgressError::InvalidRequest(format!("bad value for header `{name}`")))?;
             builder = builder.header(name, value);
         }
-        let body = secrets
-            .fill(&request.body)
-            .map_err(EgressError::InvalidRequest)?;
-        let limit =
-            Duration::from_millis(request.timeout_ms.map_or(self.config.max_timeout_ms, |ms| {
-                u64::from(ms).min(self.config.max_timeout_ms)
-            }));
+        let body = secrets.fill(&request.body).map_err(EgressError::InvalidRequest)?;
+        let limit = Duration::from_millis(
+            request.timeout_ms.map_or(self.config.max_timeout_ms, |ms| u64::from(ms).min(self.config.max_timeout_ms)),
+        );
         let max_response = self.config.max_response_bytes;
         let exchange = async move {
             let mut response = builder.body(body).send().await.map_err(classify)?;
@@ -463,44 +413,24 @@ impl Egress {
             let headers = response
                 .headers()
                 .iter()
-                .map(|(n, v)| {
-                    (
-                        n.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
+                .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect::<Vec<_>>();
-            if response
-                .content_length()
-                .is_some_and(|len| len > max_response as u64)
-            {
-                return Err(EgressError::TooLarge(format!(
-                    "response larger than {max_response} bytes"
-                )));
+            if response.content_length().is_some_and(|len| len > max_response as u64) {
+                return Err(EgressError::TooLarge(format!("response larger than {max_response} bytes")));
             }
             let mut body = Vec::new();
             while let Some(chunk) = response.chunk().await.map_err(classify)? {
                 if body.len() + chunk.len() > max_response {
-                    return Err(EgressError::TooLarge(format!(
-                        "response larger than {max_response} bytes"
-                    )));
+                    return Err(EgressError::TooLarge(format!("response larger than {max_response} bytes")));
                 }
                 body.extend_from_slice(&chunk);
             }
             Ok((status, headers, body))
         };
-        let (status, headers, body) = tokio::time::timeout(limit, exchange)
-            .await
-            .map_err(|_| EgressError::Timeout)??;
-        let headers = headers
-            .into_iter()
-            .map(|(n, v)| (n, secrets.redact_str(&v)))
-            .collect();
-        Ok(InboundResponse {
-            status,
-            headers,
-            body: secrets.redact(&body),
-        })
+        let (status, headers, body) =
+            tokio::time::timeout(limit, exchange).await.map_err(|_| EgressError::Timeout)??;
+        let headers = headers.into_iter().map(|(n, v)| (n, secrets.redact_str(&v))).collect();
+        Ok(InboundResponse { status, headers, body: secrets.redact(&body) })
     }
 }
 
@@ -553,21 +483,11 @@ mod tests {
 
     #[test]
     fn policy_is_the_intersection_of_declared_and_allowed() {
-        let policy = HostPolicy::new(&["*".into()], &["mypay.regione.veneto.it".into()]);
+        let policy = HostPolicy::parse(&["*".into()], &["mypay.regione.veneto.it".into()]);
         assert!(policy.check("mypay.regione.veneto.it", 443).is_ok());
-        assert!(
-            policy
-                .check("attacker.example", 443)
-                .unwrap_err()
-                .contains("tenant")
-        );
-        let policy = HostPolicy::new(&["*.pagopa.it".into()], &["*".into()]);
-        assert!(
-            policy
-                .check("attacker.example", 443)
-                .unwrap_err()
-                .contains("declares")
-        );
+        assert!(policy.check("attacker.example", 443).unwrap_err().contains("tenant"));
+        let policy = HostPolicy::parse(&["*.pagopa.it".into()], &["*".into()]);
+        assert!(policy.check("attacker.example", 443).unwrap_err().contains("declares"));
     }
 
     #[test]
@@ -597,16 +517,8 @@ mod tests {
         let secrets = Secrets::new([("password".to_owned(), "s3cr3t-value".to_owned())]);
         let filled = secrets.fill(b"<pw>{{secret:password}}</pw>").unwrap();
         assert_eq!(filled, b"<pw>s3cr3t-value</pw>");
-        assert!(
-            secrets
-                .fill(b"{{secret:other}}")
-                .unwrap_err()
-                .contains("unknown secret")
-        );
-        assert_eq!(
-            secrets.redact(b"echo s3cr3t-value!"),
-            b"echo {{secret:password}}!"
-        );
+        assert!(secrets.fill(b"{{secret:other}}").unwrap_err().contains("unknown secret"));
+        assert_eq!(secrets.redact(b"echo s3cr3t-value!"), b"echo {{secret:password}}!");
         assert_eq!(format!("{secrets:?}"), "[\"password\"]");
     }
 }

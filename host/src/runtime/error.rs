@@ -143,9 +143,7 @@ impl CallError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            CallError::Connector(wit::Error::Unavailable(_))
-                | CallError::UpstreamTimeout { .. }
-                | CallError::Host(_)
+            CallError::Connector(wit::Error::Unavailable(_)) | CallError::UpstreamTimeout { .. } | CallError::Host(_)
         )
     }
 }
@@ -153,10 +151,7 @@ impl CallError {
 fn describe(error: &wit::Error) -> String {
     match error {
         wit::Error::InvalidConfig(fields) => {
-            let fields: Vec<String> = fields
-                .iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
-                .collect();
+            let fields: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
             format!("invalid configuration: {}", fields.join("; "))
         }
         wit::Error::Rejected(m) => format!("rejected by the intermediary: {m}"),

@@ -18,11 +18,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            memory_bytes: 64 * 1024 * 1024,
-            cpu_ms: 2_000,
-            wall_ms: 30_000,
-        }
+        Self { memory_bytes: 64 * 1024 * 1024, cpu_ms: 2_000, wall_ms: 30_000 }
     }
 }
 
@@ -45,11 +41,7 @@ pub struct SandboxLimiter {
 impl SandboxLimiter {
     /// A limiter with `memory_limit` bytes for all memories.
     pub fn new(memory_limit: usize) -> Self {
-        Self {
-            memory_limit,
-            memory_used: 0,
-            memory_exceeded: false,
-        }
+        Self { memory_limit, memory_used: 0, memory_exceeded: false }
     }
 
     /// Bytes of linear memory in use across all memories.
@@ -65,18 +57,11 @@ const MAX_OBJECTS: usize = 64;
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl wasmtime::ResourceLimiter for SandboxLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         if maximum.is_some_and(|max| desired > max) {
             return Ok(false);
         }
-        let total = self
-            .memory_used
-            .saturating_add(desired.saturating_sub(current));
+        let total = self.memory_used.saturating_add(desired.saturating_sub(current));
         if total > self.memory_limit {
             self.memory_exceeded = true;
             return Ok(false);
@@ -85,12 +70,7 @@ impl wasmtime::ResourceLimiter for SandboxLimiter {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS && maximum.is_none_or(|max| desired <= max))
     }
 

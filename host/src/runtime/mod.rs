@@ -27,9 +27,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 
 pub use self::egress::{Egress, EgressConfig, HostPolicy, Secrets};
 pub use self::error::{AdmissionError, Blame, CallError};
@@ -116,30 +114,14 @@ impl Runtime {
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&wasm)
-            .map_err(|e| anyhow::anyhow!("cannot create the wasm engine: {e}"))?;
+        let engine = Engine::new(&wasm).map_err(|e| anyhow::anyhow!("cannot create the wasm engine: {e}"))?;
         let mut linker = Linker::<CallState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| anyhow::anyhow!("cannot link WASI: {e}"))?;
-        bindings::Connector::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
-            &mut linker,
-            |state| state,
-        )
-        .map_err(|e| anyhow::anyhow!("cannot link the connector imports: {e}"))?;
-        let egress =
-            Egress::new(config.egress.clone()).context("cannot build the outbound HTTP client")?;
-        spawn_epoch_ticker(
-            engine.weak(),
-            Duration::from_millis(config.epoch_tick_ms.max(1)),
-        );
-        Ok(Self {
-            shared: Arc::new(Shared {
-                engine,
-                linker,
-                egress,
-                config,
-            }),
-        })
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("cannot link WASI: {e}"))?;
+        bindings::Connector::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| anyhow::anyhow!("cannot link the connector imports: {e}"))?;
+        let egress = Egress::new(config.egress.clone()).context("cannot build the outbound HTTP client")?;
+        spawn_epoch_ticker(engine.weak(), Duration::from_millis(config.epoch_tick_ms.max(1)));
+        Ok(Self { shared: Arc::new(Shared { engine, linker, egress, config }) })
     }
 
     /// The engine, for precompilation and benchmarks.
@@ -150,31 +132,35 @@ impl Runtime {
     /// Compiles, admits and pre-instantiates a connector component, then asks it for `info`.
     pub async fn load(&self, bytes: &[u8]) -> Result<Connector, AdmissionError> {
         let digest = hex::encode(Sha256::digest(bytes));
-        let component = Component::new(&self.shared.engine, bytes)
-            .map_err(|e| AdmissionError::NotAComponent(format!("{e:#}")))?;
+        let component =
+            Component::new(&self.shared.engine, bytes).map_err(|e| AdmissionError::NotAComponent(format!("{e:#}")))?;
         admission_check(&self.shared.engine, &component)?;
-        let instance_pre = self
-            .shared
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| AdmissionError::Imports(format!("{e:#}")))?;
-        let pre = bindings::ConnectorPre::new(instance_pre)
-            .map_err(|e| AdmissionError::World(format!("{e:#}")))?;
+        let instance_pre =
+            self.shared.linker.instantiate_pre(&component).map_err(|e| AdmissionError::Imports(format!("{e:#}")))?;
+        let pre = bindings::ConnectorPre::new(instance_pre).map_err(|e| AdmissionError::World(format!("{e:#}")))?;
         let mut connector = Connector {
             shared: self.shared.clone(),
             pre,
             digest,
             info: Arc::new(ConnectorInfo::placeholder()),
+            declared_hosts: Arc::from(Vec::new()),
+            secret_fields: Arc::new((Vec::new(), Vec::new())),
             limits: self.shared.config.limits,
         };
         let raw = connector
-            .call(&CallScope::admission(), Op::Info)
+            .call(&CallScope::admission(), Secrets::default(), Op::Info)
             .await
             .map_err(|e| AdmissionError::Info(e.to_string()))?;
         let OpResult::Info(raw) = raw else {
             return Err(AdmissionError::Info("unexpected reply".into()));
         };
-        connector.info = Arc::new(ConnectorInfo::from_wit(raw)?);
+        let info = ConnectorInfo::from_wit(raw)?;
+        connector.declared_hosts = info.hosts.iter().filter_map(|h| egress::HostPattern::parse(h)).collect();
+        connector.secret_fields = Arc::new((
+            ConnectorInfo::secret_fields(&info.tenant_schema),
+            ConnectorInfo::secret_fields(&info.service_schema),
+        ));
+        connector.info = Arc::new(info);
         Ok(connector)
     }
 }
@@ -182,17 +168,15 @@ impl Runtime {
 /// Advances the engine's epoch every `tick` until the engine is gone (the runtime and every
 /// connector loaded from it dropped).
 fn spawn_epoch_ticker(engine: wasmtime::EngineWeak, tick: Duration) {
-    let spawned = std::thread::Builder::new()
-        .name("cassa-epoch".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(tick);
-                match engine.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => break,
-                }
+    let spawned = std::thread::Builder::new().name("cassa-epoch".into()).spawn(move || {
+        loop {
+            std::thread::sleep(tick);
+            match engine.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
             }
-        });
+        }
+    });
     if let Err(error) = spawned {
         tracing::error!(%error, "cannot start the epoch ticker: guest CPU limits will trap at once");
     }
@@ -204,20 +188,12 @@ fn spawn_epoch_ticker(engine: wasmtime::EngineWeak, tick: Duration) {
 fn admission_check(engine: &Engine, component: &Component) -> Result<(), AdmissionError> {
     let ty = component.component_type();
     let mut problems = Vec::new();
-    let exports: Vec<String> = ty
-        .exports(engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
+    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_owned()).collect();
     if !exports.iter().any(|e| e == GATEWAY_EXPORT) {
-        let found = exports
-            .iter()
-            .find(|e| e.starts_with("cassa:connector/gateway@"));
+        let found = exports.iter().find(|e| e.starts_with("cassa:connector/gateway@"));
         problems.push(match found {
             Some(other) => format!("it exports `{other}`, but this host speaks `{GATEWAY_EXPORT}`"),
-            None => format!(
-                "it does not export `{GATEWAY_EXPORT}` (exports: {})",
-                list(&exports)
-            ),
+            None => format!("it does not export `{GATEWAY_EXPORT}` (exports: {})", list(&exports)),
         });
     }
     for (name, _) in ty.imports(engine) {
@@ -227,32 +203,18 @@ fn admission_check(engine: &Engine, component: &Component) -> Result<(), Admissi
             || name.starts_with("wasi:random/")
             || name.starts_with("wasi:filesystem/")
             || name.starts_with("wasi:sockets/")
-            || [
-                "cassa:connector/types@0.1",
-                "cassa:connector/http@0.1",
-                "cassa:connector/log@0.1",
-            ]
-            .iter()
-            .any(|p| name.starts_with(p));
+            || ["cassa:connector/types@0.1", "cassa:connector/http@0.1", "cassa:connector/log@0.1"]
+                .iter()
+                .any(|p| name.starts_with(p));
         if !allowed {
-            problems.push(format!(
-                "it imports `{name}`, which the host does not provide"
-            ));
+            problems.push(format!("it imports `{name}`, which the host does not provide"));
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(AdmissionError::Contract(problems))
-    }
+    if problems.is_empty() { Ok(()) } else { Err(AdmissionError::Contract(problems)) }
 }
 
 fn list(items: &[String]) -> String {
-    if items.is_empty() {
-        "nothing".into()
-    } else {
-        items.join(", ")
-    }
+    if items.is_empty() { "nothing".into() } else { items.join(", ") }
 }
 
 /// What a connector says about itself, checked and parsed.
@@ -292,16 +254,8 @@ impl ConnectorInfo {
 
     fn from_wit(raw: wit::ConnectorInfo) -> Result<Self, AdmissionError> {
         let bad = |what: String| Err(AdmissionError::Info(what));
-        if raw.name.is_empty()
-            || !raw
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return bad(format!(
-                "name `{}` must be non-empty lower-case letters, digits and `-`",
-                raw.name
-            ));
+        if raw.name.is_empty() || !raw.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return bad(format!("name `{}` must be non-empty lower-case letters, digits and `-`", raw.name));
         }
         if !raw.contract_version.starts_with("0.1.") {
             return bad(format!(
@@ -390,11 +344,7 @@ pub struct CallScope {
 
 impl CallScope {
     fn admission() -> Self {
-        Self {
-            tenant_id: "-".into(),
-            service_id: "-".into(),
-            ..Self::default()
-        }
+        Self { tenant_id: "-".into(), service_id: "-".into(), ..Self::default() }
     }
 }
 
@@ -406,6 +356,10 @@ pub struct Connector {
     pre: bindings::ConnectorPre<CallState>,
     digest: String,
     info: Arc<ConnectorInfo>,
+    /// The hosts `info` declares, parsed once.
+    declared_hosts: Arc<[egress::HostPattern]>,
+    /// The secret fields of the tenant and the service schema, found once.
+    secret_fields: Arc<(Vec<String>, Vec<String>)>,
     limits: Limits,
 }
 
@@ -467,11 +421,7 @@ macro_rules! expect_result {
         match $result {
             OpResult::$variant(Ok(value)) => Ok(value),
             OpResult::$variant(Err(error)) => Err(error),
-            _ => {
-                return Err(CallError::Host(
-                    "the runtime paired an operation with the wrong result".into(),
-                ))
-            }
+            _ => return Err(CallError::Host("the runtime paired an operation with the wrong result".into())),
         }
     };
 }
@@ -500,35 +450,22 @@ impl Connector {
 
     /// `validate-config` on a tenant and a service configuration.
     pub async fn validate_config(&self, scope: &CallScope) -> Result<(), CallError> {
-        let (ctx, _) = self.context(scope);
-        let result = self
-            .call(
-                scope,
-                Op::ValidateConfig(ctx.tenant_config, ctx.service_config),
-            )
-            .await?;
+        let (ctx, secrets) = self.context(scope);
+        let result = self.call(scope, secrets, Op::ValidateConfig(ctx.tenant_config, ctx.service_config)).await?;
         self.finish(expect_result!(result, Unit))
     }
 
     /// `create`: opens a debt position.
-    pub async fn create(
-        &self,
-        scope: &CallScope,
-        position: wit::DebtPosition,
-    ) -> Result<wit::Created, CallError> {
-        let (ctx, _) = self.context(scope);
-        let result = self.call(scope, Op::Create(ctx, position)).await?;
+    pub async fn create(&self, scope: &CallScope, position: wit::DebtPosition) -> Result<wit::Created, CallError> {
+        let (ctx, secrets) = self.context(scope);
+        let result = self.call(scope, secrets, Op::Create(ctx, position)).await?;
         self.finish(expect_result!(result, Created))
     }
 
     /// `status`: where a debt position stands.
-    pub async fn status(
-        &self,
-        scope: &CallScope,
-        debt: wit::DebtRef,
-    ) -> Result<wit::PaymentStatus, CallError> {
-        let (ctx, _) = self.context(scope);
-        let result = self.call(scope, Op::Status(ctx, debt)).await?;
+    pub async fn status(&self, scope: &CallScope, debt: wit::DebtRef) -> Result<wit::PaymentStatus, CallError> {
+        let (ctx, secrets) = self.context(scope);
+        let result = self.call(scope, secrets, Op::Status(ctx, debt)).await?;
         self.finish(expect_result!(result, Status))
     }
 
@@ -539,37 +476,29 @@ impl Connector {
         debt: wit::DebtRef,
         urls: wit::ReturnUrls,
     ) -> Result<String, CallError> {
-        let (ctx, _) = self.context(scope);
-        let result = self.call(scope, Op::BeginOnline(ctx, debt, urls)).await?;
+        let (ctx, secrets) = self.context(scope);
+        let result = self.call(scope, secrets, Op::BeginOnline(ctx, debt, urls)).await?;
         self.finish(expect_result!(result, Url))
     }
 
     /// `notice`: the printable notice.
-    pub async fn notice(
-        &self,
-        scope: &CallScope,
-        debt: wit::DebtRef,
-    ) -> Result<wit::Document, CallError> {
-        let (ctx, _) = self.context(scope);
-        let result = self.call(scope, Op::Notice(ctx, debt)).await?;
+    pub async fn notice(&self, scope: &CallScope, debt: wit::DebtRef) -> Result<wit::Document, CallError> {
+        let (ctx, secrets) = self.context(scope);
+        let result = self.call(scope, secrets, Op::Notice(ctx, debt)).await?;
         self.finish(expect_result!(result, Document))
     }
 
     /// `receipt`: the receipt of a paid position.
-    pub async fn receipt(
-        &self,
-        scope: &CallScope,
-        debt: wit::DebtRef,
-    ) -> Result<wit::Document, CallError> {
-        let (ctx, _) = self.context(scope);
-        let result = self.call(scope, Op::Receipt(ctx, debt)).await?;
+    pub async fn receipt(&self, scope: &CallScope, debt: wit::DebtRef) -> Result<wit::Document, CallError> {
+        let (ctx, secrets) = self.context(scope);
+        let result = self.call(scope, secrets, Op::Receipt(ctx, debt)).await?;
         self.finish(expect_result!(result, Document))
     }
 
     /// `cancel`: annuls a position.
     pub async fn cancel(&self, scope: &CallScope, debt: wit::DebtRef) -> Result<(), CallError> {
-        let (ctx, _) = self.context(scope);
-        let result = self.call(scope, Op::Cancel(ctx, debt)).await?;
+        let (ctx, secrets) = self.context(scope);
+        let result = self.call(scope, secrets, Op::Cancel(ctx, debt)).await?;
         self.finish(expect_result!(result, Unit))
     }
 
@@ -579,8 +508,8 @@ impl Connector {
         scope: &CallScope,
         request: wit::CallbackRequest,
     ) -> Result<wit::CallbackOutcome, CallError> {
-        let (ctx, _) = self.context(scope);
-        let result = self.call(scope, Op::Callback(ctx, request)).await?;
+        let (ctx, secrets) = self.context(scope);
+        let result = self.call(scope, secrets, Op::Callback(ctx, request)).await?;
         self.finish(expect_result!(result, Callback))
     }
 
@@ -591,16 +520,10 @@ impl Connector {
     /// The guest-visible context of a scope and the secrets it hides.
     fn context(&self, scope: &CallScope) -> (wit::Context, Secrets) {
         let mut secrets = Vec::new();
-        let tenant = hide_secrets(
-            &scope.tenant_config,
-            &ConnectorInfo::secret_fields(&self.info.tenant_schema),
-            &mut secrets,
-        );
-        let service = hide_secrets(
-            &scope.service_config,
-            &ConnectorInfo::secret_fields(&self.info.service_schema),
-            &mut secrets,
-        );
+        let tenant =
+            hide_secrets(&scope.tenant_config, &ConnectorInfo::secret_fields(&self.info.tenant_schema), &mut secrets);
+        let service =
+            hide_secrets(&scope.service_config, &ConnectorInfo::secret_fields(&self.info.service_schema), &mut secrets);
         let ctx = wit::Context {
             tenant_id: scope.tenant_id.clone(),
             service_id: scope.service_id.clone(),
@@ -622,20 +545,13 @@ impl Connector {
     }
 
     /// Runs one operation in a fresh sandbox.
-    async fn call(&self, scope: &CallScope, op: Op) -> Result<OpResult, CallError> {
-        let (_, secrets) = self.context(scope);
-        let policy = HostPolicy::new(&self.info.hosts, &scope.allowed_hosts);
+    async fn call(&self, scope: &CallScope, secrets: Secrets, op: Op) -> Result<OpResult, CallError> {
+        let policy = HostPolicy::new(self.declared_hosts.clone(), &scope.allowed_hosts);
         let fields = self.fields(scope, &op);
         let tick = Duration::from_millis(self.shared.config.epoch_tick_ms.max(1));
         let cpu_ticks = (self.limits.cpu_ms / tick.as_millis().max(1) as u64).max(1);
-        let state = CallState::new(
-            fields,
-            self.limits.memory_bytes,
-            self.shared.egress.clone(),
-            policy,
-            secrets,
-            cpu_ticks,
-        );
+        let state =
+            CallState::new(fields, self.limits.memory_bytes, self.shared.egress.clone(), policy, secrets, cpu_ticks);
         let mut store = Store::new(&self.shared.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);
@@ -657,26 +573,14 @@ impl Connector {
                 let store = &mut store;
                 wasmtime::Result::Ok(match op {
                     Op::Info => OpResult::Info(gateway.call_info(store).await?),
-                    Op::ValidateConfig(t, s) => {
-                        OpResult::Unit(gateway.call_validate_config(store, &t, &s).await?)
-                    }
-                    Op::Create(c, p) => {
-                        OpResult::Created(gateway.call_create(store, &c, &p).await?)
-                    }
+                    Op::ValidateConfig(t, s) => OpResult::Unit(gateway.call_validate_config(store, &t, &s).await?),
+                    Op::Create(c, p) => OpResult::Created(gateway.call_create(store, &c, &p).await?),
                     Op::Status(c, d) => OpResult::Status(gateway.call_status(store, &c, &d).await?),
-                    Op::BeginOnline(c, d, u) => {
-                        OpResult::Url(gateway.call_begin_online(store, &c, &d, &u).await?)
-                    }
-                    Op::Notice(c, d) => {
-                        OpResult::Document(gateway.call_notice(store, &c, &d).await?)
-                    }
-                    Op::Receipt(c, d) => {
-                        OpResult::Document(gateway.call_receipt(store, &c, &d).await?)
-                    }
+                    Op::BeginOnline(c, d, u) => OpResult::Url(gateway.call_begin_online(store, &c, &d, &u).await?),
+                    Op::Notice(c, d) => OpResult::Document(gateway.call_notice(store, &c, &d).await?),
+                    Op::Receipt(c, d) => OpResult::Document(gateway.call_receipt(store, &c, &d).await?),
                     Op::Cancel(c, d) => OpResult::Unit(gateway.call_cancel(store, &c, &d).await?),
-                    Op::Callback(c, r) => {
-                        OpResult::Callback(gateway.call_callback(store, &c, &r).await?)
-                    }
+                    Op::Callback(c, r) => OpResult::Callback(gateway.call_callback(store, &c, &r).await?),
                 })
             };
             tokio::time::timeout(self.limits.wall(), run).await
@@ -686,21 +590,16 @@ impl Connector {
         let result = match outcome {
             Ok(Ok(result)) => match result.error() {
                 // A failure after refused requests is the connector's doing, not the intermediary's.
-                Some(error) if !state.denied.is_empty() => Err(CallError::EgressDenied {
-                    denied: state.denied.join("; "),
-                    error: error.clone(),
-                }),
+                Some(error) if !state.denied.is_empty() => {
+                    Err(CallError::EgressDenied { denied: state.denied.join("; "), error: error.clone() })
+                }
                 _ => Ok(result),
             },
             Ok(Err(trap)) => Err(state.classify_trap(trap, &self.limits)),
             Err(_) => Err(if state.http_in_flight {
-                CallError::UpstreamTimeout {
-                    limit_ms: self.limits.wall_ms,
-                }
+                CallError::UpstreamTimeout { limit_ms: self.limits.wall_ms }
             } else {
-                CallError::WallTimeout {
-                    limit_ms: self.limits.wall_ms,
-                }
+                CallError::WallTimeout { limit_ms: self.limits.wall_ms }
             }),
         };
         let fields = &state.fields;

@@ -112,20 +112,14 @@ impl CallState {
     /// Turns a trap into a [`CallError`], using what the sandbox saw to tell limits from bugs.
     pub fn classify_trap(&self, trap: wasmtime::Error, limits: &Limits) -> CallError {
         if self.cpu_exceeded {
-            return CallError::CpuLimit {
-                limit_ms: limits.cpu_ms,
-            };
+            return CallError::CpuLimit { limit_ms: limits.cpu_ms };
         }
         if self.limiter.memory_exceeded {
             // A refused memory.grow makes Rust guests abort; whatever trap follows is the limit.
-            return CallError::MemoryLimit {
-                limit_bytes: limits.memory_bytes,
-            };
+            return CallError::MemoryLimit { limit_bytes: limits.memory_bytes };
         }
         if trap.downcast_ref::<wasmtime::Trap>().is_some() {
-            return CallError::Trap {
-                message: format!("{trap:?}"),
-            };
+            return CallError::Trap { message: format!("{trap:?}") };
         }
         // Not a wasm trap: instantiation or a host import failed.
         CallError::Host(format!("{trap:#}"))
@@ -169,10 +163,7 @@ fn truncate(line: &str) -> &str {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -218,10 +209,7 @@ impl http::Host for CallState {
         };
         self.http_in_flight = true;
         self.requests += 1;
-        let result = self
-            .egress
-            .send(&self.policy, &self.secrets, outbound)
-            .await;
+        let result = self.egress.send(&self.policy, &self.secrets, outbound).await;
         self.http_in_flight = false;
         let f = &self.fields;
         match result {
@@ -230,11 +218,7 @@ impl http::Host for CallState {
                     target: "cassa::egress", tenant = %f.tenant, connector = %f.connector, payment = %f.payment,
                     %method, url = %url_for_log, status = response.status, "request sent"
                 );
-                Ok(http::Response {
-                    status: response.status,
-                    headers: response.headers,
-                    body: response.body,
-                })
+                Ok(http::Response { status: response.status, headers: response.headers, body: response.body })
             }
             Err(error) => {
                 if let EgressError::Denied(why) = &error {
@@ -271,10 +255,7 @@ struct CapturedOutput {
 
 impl CapturedOutput {
     fn new(cap: usize) -> Self {
-        Self {
-            inner: Arc::new(Mutex::new((Vec::new(), 0))),
-            cap,
-        }
+        Self { inner: Arc::new(Mutex::new((Vec::new(), 0))), cap }
     }
 
     fn take(&self) -> (Vec<u8>, usize) {
@@ -301,11 +282,7 @@ impl wasmtime_wasi::cli::StdoutStream for CapturedOutput {
 }
 
 impl tokio::io::AsyncWrite for CapturedOutput {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         if let Ok(mut guard) = self.inner.lock() {
             let (bytes, dropped) = &mut *guard;
             let room = self.cap.saturating_sub(bytes.len());

@@ -103,36 +103,19 @@ struct Problem {
 }
 
 fn problem(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Response {
-    (
-        status,
-        Json(Problem {
-            title,
-            status: status.as_u16(),
-            detail: detail.into(),
-        }),
-    )
-        .into_response()
+    (status, Json(Problem { title, status: status.as_u16(), detail: detail.into() })).into_response()
 }
 
 impl SandboxIntermediary {
     /// A sandbox intermediary with no positions.
     pub fn new(settings: SandboxSettings) -> Self {
-        Self {
-            settings: Arc::new(settings),
-            book: Arc::new(Mutex::new(Book {
-                next_base: 1,
-                ..Book::default()
-            })),
-        }
+        Self { settings: Arc::new(settings), book: Arc::new(Mutex::new(Book { next_base: 1, ..Book::default() })) }
     }
 
     /// Binds `addr` (port 0 for any free one) and serves until the process ends; returns the
     /// running intermediary and its address. `public_url` in the settings is replaced by
     /// `http://<addr>` when empty.
-    pub async fn start(
-        mut settings: SandboxSettings,
-        addr: SocketAddr,
-    ) -> anyhow::Result<(Self, SocketAddr)> {
+    pub async fn start(mut settings: SandboxSettings, addr: SocketAddr) -> anyhow::Result<(Self, SocketAddr)> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         if settings.public_url.is_empty() {
@@ -153,37 +136,21 @@ impl SandboxIntermediary {
         Router::new()
             .route("/organizations/{fc}/debt-positions", post(create))
             .route("/organizations/{fc}/debt-positions/{iud}", get(read))
-            .route(
-                "/organizations/{fc}/debt-positions/{iud}/cancel",
-                post(cancel),
-            )
-            .route(
-                "/organizations/{fc}/debt-positions/{iud}/notice",
-                get(notice),
-            )
-            .route(
-                "/organizations/{fc}/debt-positions/{iud}/receipt",
-                get(receipt),
-            )
+            .route("/organizations/{fc}/debt-positions/{iud}/cancel", post(cancel))
+            .route("/organizations/{fc}/debt-positions/{iud}/notice", get(notice))
+            .route("/organizations/{fc}/debt-positions/{iud}/receipt", get(receipt))
             .route("/pay/{fc}/{iud}", get(pay_page).post(pay))
             .with_state(self.clone())
     }
 
     /// The position with this `iud`, if any (test hook).
     pub fn position(&self, fiscal_code: &str, iud: &str) -> Option<SandboxPosition> {
-        self.lock()
-            .positions
-            .get(&(fiscal_code.to_owned(), iud.to_owned()))
-            .cloned()
+        self.lock().positions.get(&(fiscal_code.to_owned(), iud.to_owned())).cloned()
     }
 
     /// How many positions exist for this `iud` — at most one by construction; tests assert it.
     pub fn positions_for(&self, iud: &str) -> usize {
-        self.lock()
-            .positions
-            .keys()
-            .filter(|(_, i)| i == iud)
-            .count()
+        self.lock().positions.keys().filter(|(_, i)| i == iud).count()
     }
 
     /// How many create requests were accepted or refused as duplicates.
@@ -195,14 +162,10 @@ impl SandboxIntermediary {
     /// unpaid.
     pub fn mark_paid(&self, fiscal_code: &str, iud: &str) -> bool {
         let mut book = self.lock();
-        match book
-            .positions
-            .get_mut(&(fiscal_code.to_owned(), iud.to_owned()))
-        {
+        match book.positions.get_mut(&(fiscal_code.to_owned(), iud.to_owned())) {
             Some(p) if p.status == "UNPAID" => {
                 p.status = "PAID".into();
-                p.paid_at =
-                    Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                p.paid_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
                 p.transaction_id = Some(format!("SBX-{}", p.iuv));
                 true
             }
@@ -212,24 +175,14 @@ impl SandboxIntermediary {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
         // A poisoned lock only means a handler panicked mid-update; the book is still usable.
-        self.book
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.book.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn authorised(&self, headers: &HeaderMap) -> Result<(), Response> {
         match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
             Some(key) if key == self.settings.api_key => Ok(()),
-            Some(_) => Err(problem(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "wrong API key",
-            )),
-            None => Err(problem(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "missing X-Api-Key",
-            )),
+            Some(_) => Err(problem(StatusCode::UNAUTHORIZED, "Unauthorized", "wrong API key")),
+            None => Err(problem(StatusCode::UNAUTHORIZED, "Unauthorized", "missing X-Api-Key")),
         }
     }
 }
@@ -248,42 +201,22 @@ async fn create(
         return r;
     }
     if !valid_fiscal_code(&fc) {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            "organization fiscal code must be 11 digits",
-        );
+        return problem(StatusCode::BAD_REQUEST, "Bad Request", "organization fiscal code must be 11 digits");
     }
     let new: NewPosition = match serde_json::from_slice(&body) {
         Ok(n) => n,
         Err(e) => {
-            return problem(
-                StatusCode::BAD_REQUEST,
-                "Bad Request",
-                format!("invalid body: {e}"),
-            );
+            return problem(StatusCode::BAD_REQUEST, "Bad Request", format!("invalid body: {e}"));
         }
     };
     if new.iud.is_empty() || new.iud.len() > 50 {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            "iud must be 1-50 characters",
-        );
+        return problem(StatusCode::BAD_REQUEST, "Bad Request", "iud must be 1-50 characters");
     }
     if new.amount == 0 {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            "amount must be at least 1 cent",
-        );
+        return problem(StatusCode::BAD_REQUEST, "Bad Request", "amount must be at least 1 cent");
     }
     if new.description.is_empty() || new.description.chars().count() > 140 {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            "description must be 1-140 characters",
-        );
+        return problem(StatusCode::BAD_REQUEST, "Bad Request", "description must be 1-140 characters");
     }
     let mut book = s.lock();
     book.creates += 1;
@@ -300,11 +233,7 @@ async fn create(
     ) {
         (Ok(iuv), Ok(nav)) => (iuv, nav),
         _ => {
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error",
-                "IUV space exhausted",
-            );
+            return problem(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", "IUV space exhausted");
         }
     };
     let position = SandboxPosition {
@@ -325,19 +254,10 @@ async fn create(
     (StatusCode::CREATED, Json(position)).into_response()
 }
 
-fn find(
-    s: &SandboxIntermediary,
-    headers: &HeaderMap,
-    fc: &str,
-    iud: &str,
-) -> Result<SandboxPosition, Response> {
+fn find(s: &SandboxIntermediary, headers: &HeaderMap, fc: &str, iud: &str) -> Result<SandboxPosition, Response> {
     s.authorised(headers)?;
     s.position(fc, iud).ok_or_else(|| {
-        problem(
-            StatusCode::NOT_FOUND,
-            "Not Found",
-            format!("no debt position for organization {fc} and iud {iud}"),
-        )
+        problem(StatusCode::NOT_FOUND, "Not Found", format!("no debt position for organization {fc} and iud {iud}"))
     })
 }
 
@@ -365,11 +285,7 @@ async fn cancel(
         return problem(StatusCode::NOT_FOUND, "Not Found", "gone");
     };
     if p.status != "UNPAID" {
-        return problem(
-            StatusCode::CONFLICT,
-            "Conflict",
-            format!("a {} position cannot be canceled", p.status),
-        );
+        return problem(StatusCode::CONFLICT, "Conflict", format!("a {} position cannot be canceled", p.status));
     }
     p.status = "CANCELED".into();
     Json(p.clone()).into_response()
@@ -397,10 +313,7 @@ async fn notice(
     (
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"avviso-{}.pdf\"", p.notice_code),
-            ),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"avviso-{}.pdf\"", p.notice_code)),
         ],
         body,
     )
@@ -417,11 +330,7 @@ async fn receipt(
         Err(r) => return r,
     };
     let (Some(paid_at), Some(receipt_id)) = (&p.paid_at, &p.transaction_id) else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "Not Found",
-            "no receipt: the position is not paid",
-        );
+        return problem(StatusCode::NOT_FOUND, "Not Found", "no receipt: the position is not paid");
     };
     let mut w = cassa_sdk::xml::XmlWriter::new();
     w.declaration()
@@ -453,10 +362,7 @@ struct PayForm {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 async fn pay_page(
@@ -467,21 +373,14 @@ async fn pay_page(
     let Some(p) = s.position(&fc, &iud) else {
         return (
             StatusCode::NOT_FOUND,
-            Html(
-                "<!doctype html><title>Non trovato</title><p>Posizione non trovata.</p>".to_owned(),
-            ),
+            Html("<!doctype html><title>Non trovato</title><p>Posizione non trovata.</p>".to_owned()),
         )
             .into_response();
     };
     let hidden = |name: &str, value: &Option<String>| {
         value
             .as_ref()
-            .map(|v| {
-                format!(
-                    r#"<input type="hidden" name="{name}" value="{}">"#,
-                    escape(v)
-                )
-            })
+            .map(|v| format!(r#"<input type="hidden" name="{name}" value="{}">"#, escape(v)))
             .unwrap_or_default()
     };
     let page = format!(
@@ -507,34 +406,20 @@ async fn pay(
     Form(form): Form<PayForm>,
 ) -> Response {
     if s.position(&fc, &iud).is_none() {
-        return (
-            StatusCode::NOT_FOUND,
-            Html("<p>Posizione non trovata.</p>".to_owned()),
-        )
-            .into_response();
+        return (StatusCode::NOT_FOUND, Html("<p>Posizione non trovata.</p>".to_owned())).into_response();
     }
     let (done, target) = match form.action.as_str() {
         "pay" => (s.mark_paid(&fc, &iud), form.ok),
         "cancel" => (true, form.cancel),
         _ => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Html("<p>Azione sconosciuta.</p>".to_owned()),
-            )
-                .into_response();
+            return (StatusCode::BAD_REQUEST, Html("<p>Azione sconosciuta.</p>".to_owned())).into_response();
         }
     };
     match target {
-        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-            Redirect::to(&url).into_response()
-        }
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => Redirect::to(&url).into_response(),
         _ => Html(format!(
             "<!doctype html><title>Esito</title><p id=\"outcome\">{}</p>",
-            if done {
-                "Operazione eseguita."
-            } else {
-                "Operazione non possibile."
-            }
+            if done { "Operazione eseguita." } else { "Operazione non possibile." }
         ))
         .into_response(),
     }

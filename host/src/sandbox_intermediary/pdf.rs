@@ -23,18 +23,12 @@ pub fn text_document(lines: &[String]) -> Vec<u8> {
         out.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
     }
     let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
     for offset in offsets {
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
     out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
     );
     out
 }
@@ -50,9 +44,7 @@ fn escape(text: &str) -> String {
             }
             '€' => out.push_str("EUR"),
             c if (c as u32) < 0x80 && !c.is_control() => out.push(c),
-            c if (0xa0..=0xff).contains(&(c as u32)) => {
-                out.push_str(&format!("\\{:03o}", c as u32))
-            }
+            c if (0xa0..=0xff).contains(&(c as u32)) => out.push_str(&format!("\\{:03o}", c as u32)),
             _ => out.push('?'),
         }
     }
@@ -65,19 +57,12 @@ mod tests {
 
     #[test]
     fn produces_a_pdf_with_a_consistent_cross_reference_table() {
-        let pdf = text_document(&[
-            "Codice avviso: 301000000000123468".into(),
-            "Città (prova)".into(),
-        ]);
+        let pdf = text_document(&["Codice avviso: 301000000000123468".into(), "Città (prova)".into()]);
         assert!(pdf.starts_with(b"%PDF-1.4"));
         assert!(pdf.ends_with(b"%%EOF\n"));
         let text = String::from_utf8_lossy(&pdf);
-        let startxref: usize = text
-            .rsplit("startxref\n")
-            .next()
-            .and_then(|t| t.lines().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
+        let startxref: usize =
+            text.rsplit("startxref\n").next().and_then(|t| t.lines().next()).and_then(|n| n.parse().ok()).unwrap_or(0);
         assert_eq!(&pdf[startxref..startxref + 4], b"xref");
         assert!(text.contains("Citt\\340 \\(prova\\)"));
     }

@@ -36,7 +36,8 @@ impl cassa_sdk::Connector for Hostile {
             description: "misbehaves on request (tests only)".into(),
             capabilities: Capabilities::empty(),
             tenant_schema: r#"{"type":"object","properties":{"api_key":{"type":"string","x-secret":true}}}"#.into(),
-            service_schema: r#"{"type":"object","properties":{"mode":{"type":"string"},"url":{"type":"string"}}}"#.into(),
+            service_schema: r#"{"type":"object","properties":{"mode":{"type":"string"},"url":{"type":"string"}}}"#
+                .into(),
             hosts: vec!["*".into()],
         }
     }
