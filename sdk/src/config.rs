@@ -73,10 +73,10 @@ impl ConfigReader {
     /// A required field that must match `check`, which says what is wrong.
     pub fn required_checked(&mut self, field: &str, check: impl Fn(&str) -> Result<(), String>) -> String {
         let value = self.required_str(field);
-        if !value.is_empty() {
-            if let Err(message) = check(&value) {
-                self.errors.push(field_error(self.path(field), message));
-            }
+        if !value.is_empty()
+            && let Err(message) = check(&value)
+        {
+            self.errors.push(field_error(self.path(field), message));
         }
         value
     }

@@ -8,7 +8,7 @@
 //!   parsing a MyPay-sized SOAP exchange with the SDK (`cassa_sdk::soap::workload`), natively and
 //!   inside a component on the host's engine (epoch interruption on), after warm-up.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "benchmark harness")]
+#![expect(clippy::unwrap_used, reason = "benchmark harness")]
 
 use std::time::{Duration, Instant};
 

@@ -70,10 +70,11 @@ pub fn members(workspace_dir: &Path) -> Result<Vec<String>, BuildError> {
     let mut names = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_dir() && path.join("Cargo.toml").is_file() {
-            if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
-                names.push(name.to_owned());
-            }
+        if path.is_dir()
+            && path.join("Cargo.toml").is_file()
+            && let Some(name) = path.file_name().and_then(|n| n.to_str())
+        {
+            names.push(name.to_owned());
         }
     }
     names.sort();
@@ -84,6 +85,12 @@ pub fn members(workspace_dir: &Path) -> Result<Vec<String>, BuildError> {
 /// `target_dir` and returns where each component is.
 pub fn build_workspace(workspace_dir: &Path, target_dir: &Path) -> Result<Vec<BuiltGuest>, BuildError> {
     ensure_guest_target()?;
+    // The build runs in the workspace directory (for its `.cargo/config.toml`): paths given
+    // relative to the caller's directory must not change meaning.
+    let workspace_dir = &std::path::absolute(workspace_dir)
+        .map_err(|e| BuildError(format!("bad workspace path {}: {e}", workspace_dir.display())))?;
+    let target_dir = &std::path::absolute(target_dir)
+        .map_err(|e| BuildError(format!("bad target path {}: {e}", target_dir.display())))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     // Cargo reads `.cargo/config.toml` from the working directory up: the guest workspace's own

@@ -386,10 +386,11 @@ impl Egress {
         let host = url.host_str().ok_or_else(|| EgressError::InvalidRequest("URL has no host".into()))?.to_owned();
         let port = url.port_or_known_default().unwrap_or(80);
         policy.check(&host, port).map_err(EgressError::Denied)?;
-        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
-            if !self.config.allow_private_networks && !is_public(ip) {
-                return Err(EgressError::Denied(format!("{ip} is not a public address")));
-            }
+        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>()
+            && !self.config.allow_private_networks
+            && !is_public(ip)
+        {
+            return Err(EgressError::Denied(format!("{ip} is not a public address")));
         }
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| EgressError::InvalidRequest(format!("bad method `{}`", request.method)))?;

@@ -95,6 +95,7 @@ struct NewPosition {
     debtor_name: String,
 }
 
+/// An error reply in the `ProblemJson` shape pagoPA uses: `{title, status, detail}`.
 #[derive(Serialize)]
 struct Problem {
     title: &'static str,
@@ -102,8 +103,19 @@ struct Problem {
     detail: String,
 }
 
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self)).into_response()
+    }
+}
+
+fn problem_of(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Problem {
+    Problem { title, status: status.as_u16(), detail: detail.into() }
+}
+
 fn problem(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Response {
-    (status, Json(Problem { title, status: status.as_u16(), detail: detail.into() })).into_response()
+    problem_of(status, title, detail).into_response()
 }
 
 impl SandboxIntermediary {
@@ -178,11 +190,11 @@ impl SandboxIntermediary {
         self.book.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn authorised(&self, headers: &HeaderMap) -> Result<(), Response> {
+    fn authorised(&self, headers: &HeaderMap) -> Result<(), Problem> {
         match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
             Some(key) if key == self.settings.api_key => Ok(()),
-            Some(_) => Err(problem(StatusCode::UNAUTHORIZED, "Unauthorized", "wrong API key")),
-            None => Err(problem(StatusCode::UNAUTHORIZED, "Unauthorized", "missing X-Api-Key")),
+            Some(_) => Err(problem_of(StatusCode::UNAUTHORIZED, "Unauthorized", "wrong API key")),
+            None => Err(problem_of(StatusCode::UNAUTHORIZED, "Unauthorized", "missing X-Api-Key")),
         }
     }
 }
@@ -198,7 +210,7 @@ async fn create(
     body: axum::body::Bytes,
 ) -> Response {
     if let Err(r) = s.authorised(&headers) {
-        return r;
+        return r.into_response();
     }
     if !valid_fiscal_code(&fc) {
         return problem(StatusCode::BAD_REQUEST, "Bad Request", "organization fiscal code must be 11 digits");
@@ -254,10 +266,10 @@ async fn create(
     (StatusCode::CREATED, Json(position)).into_response()
 }
 
-fn find(s: &SandboxIntermediary, headers: &HeaderMap, fc: &str, iud: &str) -> Result<SandboxPosition, Response> {
+fn find(s: &SandboxIntermediary, headers: &HeaderMap, fc: &str, iud: &str) -> Result<SandboxPosition, Problem> {
     s.authorised(headers)?;
     s.position(fc, iud).ok_or_else(|| {
-        problem(StatusCode::NOT_FOUND, "Not Found", format!("no debt position for organization {fc} and iud {iud}"))
+        problem_of(StatusCode::NOT_FOUND, "Not Found", format!("no debt position for organization {fc} and iud {iud}"))
     })
 }
 
@@ -268,7 +280,7 @@ async fn read(
 ) -> Response {
     match find(&s, &headers, &fc, &iud) {
         Ok(p) => Json(p).into_response(),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -278,7 +290,7 @@ async fn cancel(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = find(&s, &headers, &fc, &iud) {
-        return r;
+        return r.into_response();
     }
     let mut book = s.lock();
     let Some(p) = book.positions.get_mut(&(fc, iud)) else {
@@ -298,7 +310,7 @@ async fn notice(
 ) -> Response {
     let p = match find(&s, &headers, &fc, &iud) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let lines = [
         "AVVISO DI PAGAMENTO pagoPA (sandbox)".to_owned(),
@@ -327,7 +339,7 @@ async fn receipt(
 ) -> Response {
     let p = match find(&s, &headers, &fc, &iud) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let (Some(paid_at), Some(receipt_id)) = (&p.paid_at, &p.transaction_id) else {
         return problem(StatusCode::NOT_FOUND, "Not Found", "no receipt: the position is not paid");

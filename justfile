@@ -1,0 +1,27 @@
+# Named recipes for people and CI. `just` is optional: every recipe is one plain command.
+
+# The host on embedded defaults (SQLite, embedded bus, sandbox intermediary).
+run:
+    cargo run --release
+
+# The whole test suite (the README's test command).
+test:
+    cargo test --workspace
+
+# Formatting and lints, host and guests.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    for ws in connectors tests/guests tests/bench-guests; do (cd $ws && cargo fmt --all -- --check && cargo clippy --target wasm32-wasip2 -- -D warnings); done
+
+# Builds every connector for wasm32-wasip2 into target/connectors/<name>.wasm.
+connectors:
+    cargo run --release -- connector build --workspace connectors --out target/connectors
+
+# Runs the conformance suite on every built connector.
+conformance: connectors
+    for c in target/connectors/*.wasm; do cargo run --release -- connector test "$c"; done
+
+# Benchmarks: figures printed as `name: value unit`.
+bench:
+    cargo bench -p cassa-tests --bench sandbox
