@@ -102,6 +102,60 @@ async fn an_allowed_request_goes_through() {
     assert_eq!(echo.received()[0].line, "GET /hello");
 }
 
+fn small_caps_runtime() -> cassa::runtime::Runtime {
+    cassa::runtime::Runtime::new(cassa::runtime::RuntimeConfig {
+        limits: tight_limits(),
+        egress: cassa::runtime::EgressConfig {
+            allow_private_networks: true,
+            max_request_bytes: 1024,
+            max_response_bytes: 1024,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_oversized_request_is_not_sent() {
+    let echo = EchoServer::start().await;
+    let runtime = small_caps_runtime();
+    let connector = hostile(&runtime).await;
+    let scope = hostile_scope("upload", &format!("{}/upload", echo.url()), &[&echo.addr.to_string()]);
+    let error = connector.status(&scope, any_debt()).await.unwrap_err();
+    assert!(matches!(&error, CallError::Connector(wit::Error::Protocol(m)) if m.contains("too large")), "{error:?}");
+    assert!(echo.received().is_empty(), "the oversized request went out");
+    still_serves(&connector).await;
+}
+
+#[tokio::test]
+async fn an_oversized_response_is_cut_off_and_reported() {
+    let echo = EchoServer::start().await;
+    let runtime = small_caps_runtime();
+    let connector = hostile(&runtime).await;
+    let scope = hostile_scope("egress", &format!("{}/big", echo.url()), &[&echo.addr.to_string()]);
+    let error = connector.status(&scope, any_debt()).await.unwrap_err();
+    assert!(matches!(&error, CallError::Connector(wit::Error::Protocol(m)) if m.contains("too large")), "{error:?}");
+    assert_eq!(error.blame(), Blame::Upstream);
+    assert_eq!(echo.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_intermediary_hits_the_wall_clock_and_is_blamed() {
+    let echo = EchoServer::start().await;
+    let limits = Limits { wall_ms: 300, ..tight_limits() };
+    let runtime = runtime(limits, false);
+    let connector = hostile(&runtime).await;
+    let scope = hostile_scope("egress", &format!("{}/slow", echo.url()), &[&echo.addr.to_string()]);
+    let started = Instant::now();
+    let error = connector.status(&scope, any_debt()).await.unwrap_err();
+    assert!(matches!(error, CallError::UpstreamTimeout { limit_ms: 300 }), "{error:?}");
+    assert_eq!(error.blame(), Blame::Upstream);
+    assert!(error.is_transient());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    still_serves(&connector).await;
+}
+
 #[tokio::test]
 async fn a_guest_panic_becomes_a_trap_blamed_on_the_guest() {
     let runtime = runtime(tight_limits(), false);

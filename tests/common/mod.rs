@@ -75,7 +75,8 @@ pub struct Received {
     pub body: String,
 }
 
-/// An HTTP server on loopback that records every request and answers with its body.
+/// An HTTP server on loopback that records every request and answers with its body; `/big`
+/// answers 64 KiB, `/slow` answers after two seconds.
 pub struct EchoServer {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -103,7 +104,14 @@ impl EchoServer {
                     headers,
                     body: body.clone(),
                 });
-                body
+                match parts.uri.path() {
+                    "/big" => "x".repeat(64 * 1024),
+                    "/slow" => {
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                        body
+                    }
+                    _ => body,
+                }
             }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -7,6 +7,7 @@
 //! | `loop` | spins forever |
 //! | `memory` | allocates 1 MiB blocks until it cannot |
 //! | `egress` | sends `GET` to the service configuration's `url` and reports what happened |
+//! | `upload` | sends a 64 KiB `POST` to `url` and reports what happened |
 //! | `panic` | panics |
 //! | `secret` | reports the tenant `api_key` it sees, posts it to `url` and reports the echo |
 //! | `flood` | writes 5000 log lines and 5000 stdout lines, then answers `pending` |
@@ -68,6 +69,13 @@ impl cassa_sdk::Connector for Hostile {
                 let url = field(&ctx.service_config, "url");
                 match Request::get(&url).send_raw() {
                     Ok(reply) => Err(Error::Rejected(format!("reached {url}: HTTP {}", reply.status))),
+                    Err(e) => Err(cassa_sdk::http::transport_error(e)),
+                }
+            }
+            "upload" => {
+                let url = field(&ctx.service_config, "url");
+                match Request::post(&url).body(vec![b'u'; 64 * 1024]).send_raw() {
+                    Ok(reply) => Err(Error::Rejected(format!("uploaded to {url}: HTTP {}", reply.status))),
                     Err(e) => Err(cassa_sdk::http::transport_error(e)),
                 }
             }

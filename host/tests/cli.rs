@@ -1,0 +1,84 @@
+//! The `cassa` binary as an operator or connector author uses it: `connector inspect`,
+//! `connector test` (the conformance suite, ending in `N passed, M failed`), and `run` serving
+//! the sandbox intermediary and the embedded connector.
+
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CASSA: &str = env!("CARGO_BIN_EXE_cassa");
+const SANDBOX_WASM: &str = env!("CASSA_CONNECTOR_SANDBOX_WASM");
+
+#[test]
+fn connector_inspect_prints_what_the_connector_declares() {
+    let output = Command::new(CASSA).args(["connector", "inspect", SANDBOX_WASM]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    for expected in [
+        "name:             sandbox",
+        "contract version: 0.1.0",
+        "capabilities:     begin-online, notice, receipt, cancel",
+        "declared hosts:   *",
+        "\"x-secret\": true",
+        "tenant schema:",
+        "service schema:",
+    ] {
+        assert!(stdout.contains(expected), "`{expected}` missing:\n{stdout}");
+    }
+}
+
+#[test]
+fn connector_test_runs_the_conformance_suite_and_ends_with_the_tally() {
+    let output = Command::new(CASSA).args(["connector", "test", SANDBOX_WASM]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let last = stdout.lines().last().unwrap_or_default();
+    let passed: usize = last.strip_suffix(" passed, 0 failed").and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(passed >= 8, "last line `{last}`:\n{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok    ")).count(), passed);
+}
+
+#[test]
+fn connector_test_fails_with_a_clear_message_for_a_missing_file() {
+    let output = Command::new(CASSA).args(["connector", "test", "/nonexistent/connector.wasm"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read /nonexistent/connector.wasm"), "{stderr}");
+}
+
+#[test]
+fn run_serves_health_the_embedded_connector_and_the_sandbox_intermediary() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(CASSA)
+        .arg("run")
+        .env("CASSA_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let result = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            match client.get(format!("{base}/healthz")).send().await {
+                Ok(r) if r.status().is_success() => break,
+                _ if started.elapsed() > Duration::from_secs(30) => return Err("cassa run did not come up".to_owned()),
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let body = client.get(format!("{base}/connectors")).send().await.unwrap().bytes().await.unwrap();
+        let connectors: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(connectors[0]["info"]["name"], "sandbox");
+        // The sandbox intermediary answers under /sandbox and wants its API key.
+        let reply =
+            client.get(format!("{base}/sandbox/organizations/80001234568/debt-positions/x")).send().await.unwrap();
+        assert_eq!(reply.status().as_u16(), 401);
+        Ok(())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    result.unwrap();
+}
