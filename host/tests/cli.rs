@@ -2,7 +2,7 @@
 //! `connector test` (the conformance suite, ending in `N passed, M failed`), and `run` serving
 //! the sandbox intermediary and the embedded connector.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
