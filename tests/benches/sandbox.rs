@@ -120,7 +120,12 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing and wants a quick run.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        status_calls().await;
-        soap_ratio().await;
+        let only = std::env::var("CASSA_BENCH_ONLY").unwrap_or_default();
+        if only.is_empty() || only == "status" {
+            status_calls().await;
+        }
+        if only.is_empty() || only == "soap" {
+            soap_ratio().await;
+        }
     });
 }
