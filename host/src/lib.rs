@@ -3,6 +3,7 @@
 //!
 //! | module | responsibility |
 //! |---|---|
+//! | [`domain`] | the payment event 2.0, application events, dispatcher rules, poll schedule |
 //! | [`runtime`] | wasmtime engine, connector admission, the per-call sandbox, egress, blame |
 //! | [`sandbox_intermediary`] | a small REST intermediary the host serves for demos and tests |
 //! | [`conformance`] | the suite every connector must pass (`cassa connector test`) |
@@ -13,6 +14,7 @@
 
 pub mod cli;
 pub mod conformance;
+pub mod domain;
 pub mod embedded;
 pub mod runtime;
 pub mod sandbox_intermediary;
