@@ -10,6 +10,7 @@
 //! | [`embedded`] | connectors built into the binary (the `sandbox` connector) |
 //! | [`cli`] | the `cassa` command line |
 //! | [`serve`] | `cassa run`: the long-running host |
+//! | [`store`] | sqlx over SQLite or PostgreSQL: payments, history, configurations, outbox/log, offsets |
 //! | [`telemetry`] | one tracing initialisation |
 
 pub mod cli;
@@ -19,4 +20,5 @@ pub mod embedded;
 pub mod runtime;
 pub mod sandbox_intermediary;
 pub mod serve;
+pub mod store;
 pub mod telemetry;

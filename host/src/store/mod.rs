@@ -1,0 +1,556 @@
+//! The store: payments (current state and history), tenant and service configurations, the
+//! transactional outbox (which is also the embedded bus's log) and consumer offsets.
+//!
+//! One code path for both databases through sqlx's `Any` driver: SQLite (the default, a file in
+//! the data directory) and PostgreSQL (chosen by a `postgres://` URL). Queries use `$n`
+//! placeholders, which both understand; the few statements that differ (claiming due payments,
+//! ordering outbox appends) are chosen by [`Backend`].
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::Value;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Row};
+use uuid::Uuid;
+
+use crate::domain::{PaymentEvent, PaymentStatus, Timestamp};
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite: one node.
+    Sqlite,
+    /// PostgreSQL: one or many nodes.
+    Postgres,
+}
+
+/// A message of a topic, as the outbox / embedded log holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRecord {
+    /// Position in the log (increasing).
+    pub id: i64,
+    /// Topic.
+    pub topic: String,
+    /// Key.
+    pub key: String,
+    /// Payload (JSON text, or whatever was ingested).
+    pub payload: String,
+}
+
+/// A stored payment: its current state and the version that state has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPayment {
+    /// The full current state.
+    pub event: PaymentEvent,
+    /// Incremented by every change; guards concurrent updates.
+    pub version: i64,
+}
+
+/// A tenant or service configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredConfig {
+    /// Its id.
+    pub id: Uuid,
+    /// For a tenant: the connector name; for a service: the tenant id.
+    pub owner: String,
+    /// The configuration document (with secret values: never returned as is by the API).
+    pub config: Value,
+    /// Whether it is in use (DELETE sets it false).
+    pub active: bool,
+}
+
+/// Filters of `GET /payments`.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentFilter {
+    /// Originating application.
+    pub remote_id: Option<Uuid>,
+    /// Status.
+    pub status: Option<PaymentStatus>,
+    /// Tenant.
+    pub tenant_id: Option<Uuid>,
+    /// Service.
+    pub service_id: Option<Uuid>,
+    /// Most rows to return.
+    pub limit: i64,
+}
+
+/// Why a change could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Somebody else changed the payment since it was read.
+    #[error("payment {0} was changed concurrently")]
+    Conflict(Uuid),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A stored document could not be read back.
+    #[error("corrupt stored document: {0}")]
+    Corrupt(String),
+}
+
+/// The store.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn to_ms(t: Option<Timestamp>) -> Option<i64> {
+    t.map(|t| t.millis())
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` or `postgres://…`) and applies the migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            anyhow::bail!("unsupported database URL `{url}`: use sqlite://… or postgres://…");
+        };
+        let options = AnyConnectOptions::from_str(url).with_context(|| format!("invalid database URL `{url}`"))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; waiting beats failing.
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot connect to the database at `{}`", redact_url(url)))?;
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations that have not been applied yet.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator.run(&self.pool).await.context("database migration failed")?;
+        Ok(())
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for tests and stage-specific queries.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Appends a message to the outbox/log inside `tx`.
+    async fn append_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        topic: &str,
+        key: &str,
+        payload: &str,
+    ) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            // Serialise appends per topic so ids become visible in order and a log reader never
+            // skips a row committed late with a smaller id.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(topic).execute(&mut **tx).await?;
+        }
+        sqlx::query("INSERT INTO outbox (topic, msg_key, payload, created_at, published) VALUES ($1, $2, $3, $4, 0)")
+            .bind(topic)
+            .bind(key)
+            .bind(payload)
+            .bind(Timestamp::now().millis())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Appends one message to a topic's log (HTTP ingest, DLQ).
+    pub async fn append(&self, topic: &str, key: &str, payload: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        self.append_in(&mut tx, topic, key, payload).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Messages of `topic` after position `after`, oldest first.
+    pub async fn read_log(&self, topic: &str, after: i64, limit: i64) -> Result<Vec<LogRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, topic, msg_key, payload FROM outbox WHERE topic = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(topic)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LogRecord {
+                    id: r.try_get("id")?,
+                    topic: r.try_get("topic")?,
+                    key: r.try_get("msg_key")?,
+                    payload: r.try_get("payload")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Where consumer `consumer` stands in `topic` (0 before the first message).
+    pub async fn offset(&self, consumer: &str, topic: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT position FROM consumer_offsets WHERE consumer = $1 AND topic = $2")
+            .bind(consumer)
+            .bind(topic)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get("position")?,
+            None => 0,
+        })
+    }
+
+    /// Records that `consumer` has durably handled `topic` up to `position`.
+    pub async fn commit_offset(&self, consumer: &str, topic: &str, position: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consumer_offsets (consumer, topic, position) VALUES ($1, $2, $3) \
+             ON CONFLICT (consumer, topic) DO UPDATE SET position = excluded.position \
+             WHERE excluded.position > consumer_offsets.position",
+        )
+        .bind(consumer)
+        .bind(topic)
+        .bind(position)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Outbox rows not yet published to an external bus, oldest first.
+    pub async fn unpublished(&self, limit: i64) -> Result<Vec<LogRecord>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id, topic, msg_key, payload FROM outbox WHERE published = 0 ORDER BY id LIMIT $1")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LogRecord {
+                    id: r.try_get("id")?,
+                    topic: r.try_get("topic")?,
+                    key: r.try_get("msg_key")?,
+                    payload: r.try_get("payload")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Marks outbox rows as published.
+    pub async fn mark_published(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query("UPDATE outbox SET published = 1 WHERE id = $1").bind(*id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts a new payment and its event, unless one exists with its id or for its
+    /// application. Returns whether it was inserted.
+    pub async fn insert_payment(&self, event: &PaymentEvent, topic: &str, key: &str) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO payments (id, tenant_id, service_id, remote_id, status, created_at, updated_at, next_check_at, version, event) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9) ON CONFLICT DO NOTHING",
+        )
+        .bind(event.id.to_string())
+        .bind(event.tenant_id.to_string())
+        .bind(event.service_id.to_string())
+        .bind(event.remote_id.to_string())
+        .bind(event.status.as_str())
+        .bind(event.created_at.millis())
+        .bind(event.updated_at.millis())
+        .bind(to_ms(next_check_of(event)))
+        .bind(&json)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        self.history_in(&mut tx, event, 1, &json).await?;
+        self.append_in(&mut tx, topic, key, &json).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn history_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        event: &PaymentEvent,
+        version: i64,
+        json: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO payment_history (payment_id, version, status, recorded_at, event) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(event.id.to_string())
+        .bind(version)
+        .bind(event.status.as_str())
+        .bind(Timestamp::now().millis())
+        .bind(json)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores a new state of a payment read at `version`, and its event when `publish` names a
+    /// topic and key, in one transaction. Fails with [`StoreError::Conflict`] when the payment
+    /// changed in between.
+    pub async fn update_payment(
+        &self,
+        event: &PaymentEvent,
+        version: i64,
+        publish: Option<(&str, &str)>,
+    ) -> Result<i64, StoreError> {
+        let json = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE payments SET status = $1, updated_at = $2, next_check_at = $3, version = $4, event = $5 \
+             WHERE id = $6 AND version = $7",
+        )
+        .bind(event.status.as_str())
+        .bind(event.updated_at.millis())
+        .bind(to_ms(next_check_of(event)))
+        .bind(version + 1)
+        .bind(&json)
+        .bind(event.id.to_string())
+        .bind(version)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated != 1 {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict(event.id));
+        }
+        self.history_in(&mut tx, event, version + 1, &json).await?;
+        if let Some((topic, key)) = publish {
+            self.append_in(&mut tx, topic, key, &json).await?;
+        }
+        tx.commit().await?;
+        Ok(version + 1)
+    }
+
+    /// Upserts a payment state written by someone else (the view consuming `payments`): kept
+    /// only when newer than what is stored. Returns whether it was applied.
+    pub async fn upsert_foreign(&self, event: &PaymentEvent) -> Result<bool, StoreError> {
+        match self.payment(event.id).await? {
+            None => self.insert_without_event(event).await,
+            Some(stored) if event.updated_at > stored.event.updated_at && event.event_id != stored.event.event_id => {
+                match self.update_payment(event, stored.version, None).await {
+                    Ok(_) => Ok(true),
+                    Err(StoreError::Conflict(_)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+            Some(_) => Ok(false),
+        }
+    }
+
+    async fn insert_without_event(&self, event: &PaymentEvent) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO payments (id, tenant_id, service_id, remote_id, status, created_at, updated_at, next_check_at, version, event) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9) ON CONFLICT DO NOTHING",
+        )
+        .bind(event.id.to_string())
+        .bind(event.tenant_id.to_string())
+        .bind(event.service_id.to_string())
+        .bind(event.remote_id.to_string())
+        .bind(event.status.as_str())
+        .bind(event.created_at.millis())
+        .bind(event.updated_at.millis())
+        .bind(to_ms(next_check_of(event)))
+        .bind(&json)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            self.history_in(&mut tx, event, 1, &json).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// One payment.
+    pub async fn payment(&self, id: Uuid) -> Result<Option<StoredPayment>, StoreError> {
+        let row = sqlx::query("SELECT event, version FROM payments WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| stored(&r)).transpose()
+    }
+
+    /// The payment of an application.
+    pub async fn payment_by_remote_id(&self, remote_id: Uuid) -> Result<Option<StoredPayment>, StoreError> {
+        let row = sqlx::query("SELECT event, version FROM payments WHERE remote_id = $1")
+            .bind(remote_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| stored(&r)).transpose()
+    }
+
+    /// Payments matching `filter`, newest first.
+    pub async fn payments(&self, filter: &PaymentFilter) -> Result<Vec<StoredPayment>, StoreError> {
+        let mut sql = String::from("SELECT event, version FROM payments WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        for (column, value) in [
+            ("remote_id", filter.remote_id.map(|v| v.to_string())),
+            ("status", filter.status.map(|s| s.as_str().to_owned())),
+            ("tenant_id", filter.tenant_id.map(|v| v.to_string())),
+            ("service_id", filter.service_id.map(|v| v.to_string())),
+        ] {
+            if let Some(value) = value {
+                binds.push(value);
+                sql.push_str(&format!(" AND {column} = ${}", binds.len()));
+            }
+        }
+        sql.push_str(&format!(" ORDER BY created_at DESC, id LIMIT ${}", binds.len() + 1));
+        let mut query = sqlx::query(&sql);
+        for value in &binds {
+            query = query.bind(value.as_str());
+        }
+        let rows = query.bind(filter.limit.clamp(1, 1000)).fetch_all(&self.pool).await?;
+        rows.iter().map(stored).collect()
+    }
+
+    /// Counts payments by status.
+    pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM payments GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Claims up to `limit` open payments due at `now` for one poller: their `next_check_at` is
+    /// pushed `lease` ahead, so no other replica takes them while this one checks.
+    pub async fn claim_due(&self, now: Timestamp, lease: Duration, limit: i64) -> Result<Vec<Uuid>, StoreError> {
+        let until = now.millis() + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "UPDATE payments SET next_check_at = $1 WHERE id IN (\
+                 SELECT id FROM payments WHERE next_check_at IS NOT NULL AND next_check_at <= $2 \
+                 ORDER BY next_check_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id"
+            }
+            // SQLite has one writer at a time: the UPDATE itself is the claim.
+            Backend::Sqlite => {
+                "UPDATE payments SET next_check_at = $1 WHERE id IN (\
+                 SELECT id FROM payments WHERE next_check_at IS NOT NULL AND next_check_at <= $2 \
+                 ORDER BY next_check_at LIMIT $3) RETURNING id"
+            }
+        };
+        let rows = sqlx::query(sql).bind(until).bind(now.millis()).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// A tenant configuration.
+    pub async fn tenant(&self, id: Uuid) -> Result<Option<StoredConfig>, StoreError> {
+        self.config("tenants", "connector", id).await
+    }
+
+    /// A service configuration.
+    pub async fn service(&self, id: Uuid) -> Result<Option<StoredConfig>, StoreError> {
+        self.config("services", "tenant_id", id).await
+    }
+
+    async fn config(&self, table: &str, owner: &str, id: Uuid) -> Result<Option<StoredConfig>, StoreError> {
+        let sql = format!("SELECT id, {owner} AS owner, config, active FROM {table} WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
+        row.map(|r| {
+            let config: String = r.try_get("config")?;
+            let active: i64 = r.try_get("active")?;
+            Ok(StoredConfig {
+                id,
+                owner: r.try_get("owner")?,
+                config: serde_json::from_str(&config).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                active: active != 0,
+            })
+        })
+        .transpose()
+    }
+
+    /// Creates or replaces a tenant configuration.
+    pub async fn put_tenant(&self, config: &StoredConfig) -> Result<(), StoreError> {
+        self.put_config("tenants", "connector", config).await
+    }
+
+    /// Creates or replaces a service configuration.
+    pub async fn put_service(&self, config: &StoredConfig) -> Result<(), StoreError> {
+        self.put_config("services", "tenant_id", config).await
+    }
+
+    async fn put_config(&self, table: &str, owner: &str, c: &StoredConfig) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO {table} (id, {owner}, config, active, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET {owner} = excluded.{owner}, config = excluded.config, \
+             active = excluded.active, updated_at = excluded.updated_at"
+        );
+        sqlx::query(&sql)
+            .bind(c.id.to_string())
+            .bind(&c.owner)
+            .bind(c.config.to_string())
+            .bind(i64::from(c.active))
+            .bind(Timestamp::now().millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn stored(row: &sqlx::any::AnyRow) -> Result<StoredPayment, StoreError> {
+    let json: String = row.try_get("event")?;
+    let version: i64 = row.try_get("version")?;
+    let event = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("payment event: {e}")))?;
+    Ok(StoredPayment { event, version })
+}
+
+/// `next_check_at` as the poller index holds it: only for non-final payments.
+fn next_check_of(event: &PaymentEvent) -> Option<Timestamp> {
+    if event.status.is_final() { None } else { event.links.update.next_check_at }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

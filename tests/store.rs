@@ -1,0 +1,127 @@
+//! The store on SQLite and on PostgreSQL: payments with history and outbox in one transaction,
+//! one payment per application, optimistic concurrency, claiming due payments without overlap,
+//! consumer offsets and configurations.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use cassa::domain::{Dispatch, PaymentEvent, PaymentStatus, Timestamp, dispatch};
+use cassa::store::{Backend, PaymentFilter, StoreError, StoredConfig};
+use cassa_tests::stores;
+use sqlx::Row;
+
+const APPLICATION: &str = include_str!("examples/application_event.json");
+
+/// A CREATION_PENDING payment for a fresh application id.
+fn new_payment() -> PaymentEvent {
+    let mut app: serde_json::Value = serde_json::from_str(APPLICATION).unwrap();
+    app["id"] = uuid::Uuid::new_v4().to_string().into();
+    let Dispatch::Create(event) = dispatch(app.to_string().as_bytes(), Timestamp::now()) else { panic!() };
+    *event
+}
+
+async fn count(store: &cassa::store::Store, sql: &str) -> i64 {
+    sqlx::query(sql).fetch_one(store.pool()).await.unwrap().try_get::<i64, _>(0).unwrap()
+}
+
+#[tokio::test]
+async fn a_payment_its_history_and_its_event_are_written_together_once() {
+    for store in stores().await {
+        let event = new_payment();
+        assert!(store.insert_payment(&event, "payments", &event.id.to_string()).await.unwrap());
+        // Same payment again, and another payment for the same application: nothing written.
+        assert!(!store.insert_payment(&event, "payments", &event.id.to_string()).await.unwrap());
+        let mut twin = event.clone();
+        twin.id = uuid::Uuid::new_v4();
+        assert!(!store.insert_payment(&twin, "payments", &twin.id.to_string()).await.unwrap());
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM payments").await, 1, "{:?}", store.backend());
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM payment_history").await, 1);
+        let log = store.read_log("payments", 0, 10).await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].key, event.id.to_string());
+        assert_eq!(PaymentEvent::from_json(log[0].payload.as_bytes()).unwrap(), event);
+        let stored = store.payment_by_remote_id(event.remote_id).await.unwrap().unwrap();
+        assert_eq!((stored.event, stored.version), (event, 1));
+    }
+}
+
+#[tokio::test]
+async fn a_stale_update_is_refused_and_a_fresh_one_recorded() {
+    for store in stores().await {
+        let event = new_payment();
+        store.insert_payment(&event, "payments", "k").await.unwrap();
+        let mut pending = event.clone();
+        pending.status = PaymentStatus::PaymentPending;
+        let version = store.update_payment(&pending, 1, Some(("payments", "k"))).await.unwrap();
+        assert_eq!(version, 2);
+        let mut stale = event.clone();
+        stale.status = PaymentStatus::CreationFailed;
+        assert!(matches!(store.update_payment(&stale, 1, Some(("payments", "k"))).await, Err(StoreError::Conflict(_))));
+        let stored = store.payment(event.id).await.unwrap().unwrap();
+        assert_eq!((stored.event.status, stored.version), (PaymentStatus::PaymentPending, 2));
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM payment_history").await, 2);
+        assert_eq!(store.read_log("payments", 0, 10).await.unwrap().len(), 2);
+        let found = store
+            .payments(&PaymentFilter {
+                remote_id: Some(event.remote_id),
+                status: Some(PaymentStatus::PaymentPending),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn two_pollers_never_claim_the_same_due_payment() {
+    for store in stores().await {
+        let now = Timestamp::now();
+        for _ in 0..60 {
+            let mut event = new_payment();
+            event.status = PaymentStatus::PaymentPending;
+            event.links.update.next_check_at = Timestamp::from_millis(now.millis() - 1000);
+            store.insert_payment(&event, "payments", "k").await.unwrap();
+        }
+        let claim = |store: cassa::store::Store| async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim_due(Timestamp::now(), Duration::from_secs(60), 7).await.unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch);
+            }
+        };
+        let (a, b) = tokio::join!(claim(store.clone()), claim(store.clone()));
+        let a: HashSet<_> = a.into_iter().collect();
+        let b: HashSet<_> = b.into_iter().collect();
+        assert!(a.is_disjoint(&b), "{:?}: a payment was claimed twice", store.backend());
+        assert_eq!(a.len() + b.len(), 60);
+        // Claimed payments are not due again until the lease runs out.
+        assert!(store.claim_due(Timestamp::now(), Duration::from_secs(60), 100).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn offsets_only_move_forward_and_configs_round_trip() {
+    for store in stores().await {
+        assert_eq!(store.offset("dispatcher", "applications").await.unwrap(), 0);
+        store.commit_offset("dispatcher", "applications", 5).await.unwrap();
+        store.commit_offset("dispatcher", "applications", 3).await.unwrap();
+        assert_eq!(store.offset("dispatcher", "applications").await.unwrap(), 5);
+        let id = uuid::Uuid::new_v4();
+        let config = StoredConfig { id, owner: "sandbox".into(), config: serde_json::json!({"a": 1}), active: true };
+        store.put_tenant(&config).await.unwrap();
+        assert_eq!(store.tenant(id).await.unwrap().unwrap(), config);
+        let deleted = StoredConfig { active: false, ..config };
+        store.put_tenant(&deleted).await.unwrap();
+        assert!(!store.tenant(id).await.unwrap().unwrap().active);
+        if store.backend() == Backend::Sqlite {
+            assert!(store.pool().size() > 0);
+        }
+    }
+}
