@@ -54,11 +54,14 @@ async fn a_stale_update_is_refused_and_a_fresh_one_recorded() {
         store.insert_payment(&event, "payments", "k").await.unwrap();
         let mut pending = event.clone();
         pending.status = PaymentStatus::PaymentPending;
-        let version = store.update_payment(&pending, 1, Some(("payments", "k"))).await.unwrap();
+        let version = store.update_payment(&pending, 1, Some(("payments", "k")), None).await.unwrap();
         assert_eq!(version, 2);
         let mut stale = event.clone();
         stale.status = PaymentStatus::CreationFailed;
-        assert!(matches!(store.update_payment(&stale, 1, Some(("payments", "k"))).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.update_payment(&stale, 1, Some(("payments", "k")), None).await,
+            Err(StoreError::Conflict(_))
+        ));
         let stored = store.payment(event.id).await.unwrap().unwrap();
         assert_eq!((stored.event.status, stored.version), (PaymentStatus::PaymentPending, 2));
         assert_eq!(count(&store, "SELECT COUNT(*) FROM payment_history").await, 2);

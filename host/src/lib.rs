@@ -4,6 +4,7 @@
 //! | module | responsibility |
 //! |---|---|
 //! | [`domain`] | the payment event 2.0, application events, dispatcher rules, poll schedule |
+//! | [`bus`] | topics behind one trait: the embedded log in the store, or Kafka |
 //! | [`runtime`] | wasmtime engine, connector admission, the per-call sandbox, egress, blame |
 //! | [`sandbox_intermediary`] | a small REST intermediary the host serves for demos and tests |
 //! | [`conformance`] | the suite every connector must pass (`cassa connector test`) |
@@ -13,6 +14,7 @@
 //! | [`store`] | sqlx over SQLite or PostgreSQL: payments, history, configurations, outbox/log, offsets |
 //! | [`telemetry`] | one tracing initialisation |
 
+pub mod bus;
 pub mod cli;
 pub mod conformance;
 pub mod domain;

@@ -12,13 +12,18 @@ CREATE TABLE payments (
     updated_at    BIGINT NOT NULL,
     next_check_at BIGINT,
     version       BIGINT NOT NULL,
-    event         TEXT NOT NULL
+    event         TEXT NOT NULL,
+    -- Notifications to the core still to deliver (COMPLETE / PAYMENT_FAILED with an unsent
+    -- notify link): when to try next, and how many attempts failed so far.
+    notify_due_at   BIGINT,
+    notify_attempts BIGINT NOT NULL DEFAULT 0
 );
 -- One payment per application (DOMAIN.md §6.3).
 CREATE UNIQUE INDEX payments_by_remote_id ON payments (remote_id);
 -- Open payments by due time, for the poller.
 CREATE INDEX payments_due ON payments (next_check_at) WHERE next_check_at IS NOT NULL;
 CREATE INDEX payments_by_tenant_service ON payments (tenant_id, service_id, status);
+CREATE INDEX payments_notify_due ON payments (notify_due_at) WHERE notify_due_at IS NOT NULL;
 
 -- Every state a payment went through.
 CREATE TABLE payment_history (
@@ -27,6 +32,8 @@ CREATE TABLE payment_history (
     status      TEXT NOT NULL,
     recorded_at BIGINT NOT NULL,
     event       TEXT NOT NULL,
+    -- Why this state was reached, when there is more to say than the status.
+    note        TEXT,
     PRIMARY KEY (payment_id, version)
 );
 

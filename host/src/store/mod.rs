@@ -272,9 +272,26 @@ impl Store {
     pub async fn insert_payment(&self, event: &PaymentEvent, topic: &str, key: &str) -> Result<bool, StoreError> {
         let json = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = self.pool.begin().await?;
+        if !self.insert_row_in(&mut tx, event, &json).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        self.history_in(&mut tx, event, 1, &json, None).await?;
+        self.append_in(&mut tx, topic, key, &json).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn insert_row_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        event: &PaymentEvent,
+        json: &str,
+    ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO payments (id, tenant_id, service_id, remote_id, status, created_at, updated_at, next_check_at, version, event) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9) ON CONFLICT DO NOTHING",
+            "INSERT INTO payments (id, tenant_id, service_id, remote_id, status, created_at, updated_at, \
+             next_check_at, version, event, notify_due_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10) ON CONFLICT DO NOTHING",
         )
         .bind(event.id.to_string())
         .bind(event.tenant_id.to_string())
@@ -284,19 +301,12 @@ impl Store {
         .bind(event.created_at.millis())
         .bind(event.updated_at.millis())
         .bind(to_ms(next_check_of(event)))
-        .bind(&json)
-        .execute(&mut *tx)
+        .bind(json)
+        .bind(to_ms(notify_due_of(event)))
+        .execute(&mut **tx)
         .await?
-        .rows_affected()
-            == 1;
-        if !inserted {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        self.history_in(&mut tx, event, 1, &json).await?;
-        self.append_in(&mut tx, topic, key, &json).await?;
-        tx.commit().await?;
-        Ok(true)
+        .rows_affected();
+        Ok(inserted == 1)
     }
 
     async fn history_in(
@@ -305,40 +315,45 @@ impl Store {
         event: &PaymentEvent,
         version: i64,
         json: &str,
+        note: Option<&str>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO payment_history (payment_id, version, status, recorded_at, event) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO payment_history (payment_id, version, status, recorded_at, event, note) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(event.id.to_string())
         .bind(version)
         .bind(event.status.as_str())
         .bind(Timestamp::now().millis())
         .bind(json)
+        .bind(note)
         .execute(&mut **tx)
         .await?;
         Ok(())
     }
 
-    /// Stores a new state of a payment read at `version`, and its event when `publish` names a
-    /// topic and key, in one transaction. Fails with [`StoreError::Conflict`] when the payment
-    /// changed in between.
+    /// Stores a new state of a payment read at `version` — with `note` in its history, and its
+    /// event when `publish` names a topic and key — in one transaction. Fails with
+    /// [`StoreError::Conflict`] when the payment changed in between.
     pub async fn update_payment(
         &self,
         event: &PaymentEvent,
         version: i64,
         publish: Option<(&str, &str)>,
+        note: Option<&str>,
     ) -> Result<i64, StoreError> {
         let json = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = self.pool.begin().await?;
         let updated = sqlx::query(
-            "UPDATE payments SET status = $1, updated_at = $2, next_check_at = $3, version = $4, event = $5 \
-             WHERE id = $6 AND version = $7",
+            "UPDATE payments SET status = $1, updated_at = $2, next_check_at = $3, version = $4, event = $5, \
+             notify_due_at = $6 WHERE id = $7 AND version = $8",
         )
         .bind(event.status.as_str())
         .bind(event.updated_at.millis())
         .bind(to_ms(next_check_of(event)))
         .bind(version + 1)
         .bind(&json)
+        .bind(to_ms(notify_due_of(event)))
         .bind(event.id.to_string())
         .bind(version)
         .execute(&mut *tx)
@@ -348,7 +363,7 @@ impl Store {
             tx.rollback().await?;
             return Err(StoreError::Conflict(event.id));
         }
-        self.history_in(&mut tx, event, version + 1, &json).await?;
+        self.history_in(&mut tx, event, version + 1, &json, note).await?;
         if let Some((topic, key)) = publish {
             self.append_in(&mut tx, topic, key, &json).await?;
         }
@@ -360,9 +375,18 @@ impl Store {
     /// only when newer than what is stored. Returns whether it was applied.
     pub async fn upsert_foreign(&self, event: &PaymentEvent) -> Result<bool, StoreError> {
         match self.payment(event.id).await? {
-            None => self.insert_without_event(event).await,
+            None => {
+                let json = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let mut tx = self.pool.begin().await?;
+                let inserted = self.insert_row_in(&mut tx, event, &json).await?;
+                if inserted {
+                    self.history_in(&mut tx, event, 1, &json, None).await?;
+                }
+                tx.commit().await?;
+                Ok(inserted)
+            }
             Some(stored) if event.updated_at > stored.event.updated_at && event.event_id != stored.event.event_id => {
-                match self.update_payment(event, stored.version, None).await {
+                match self.update_payment(event, stored.version, None, None).await {
                     Ok(_) => Ok(true),
                     Err(StoreError::Conflict(_)) => Ok(false),
                     Err(e) => Err(e),
@@ -372,31 +396,44 @@ impl Store {
         }
     }
 
-    async fn insert_without_event(&self, event: &PaymentEvent) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO payments (id, tenant_id, service_id, remote_id, status, created_at, updated_at, next_check_at, version, event) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9) ON CONFLICT DO NOTHING",
-        )
-        .bind(event.id.to_string())
-        .bind(event.tenant_id.to_string())
-        .bind(event.service_id.to_string())
-        .bind(event.remote_id.to_string())
-        .bind(event.status.as_str())
-        .bind(event.created_at.millis())
-        .bind(event.updated_at.millis())
-        .bind(to_ms(next_check_of(event)))
-        .bind(&json)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if inserted {
-            self.history_in(&mut tx, event, 1, &json).await?;
-        }
-        tx.commit().await?;
-        Ok(inserted)
+    /// The history of a payment: `(version, status, note)`, oldest first.
+    pub async fn history(&self, id: Uuid) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT version, status, note FROM payment_history WHERE payment_id = $1 ORDER BY version")
+                .bind(id.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("version")?, r.try_get("status")?, r.try_get("note")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Claims up to `limit` payments whose notification to the core is due; each is pushed
+    /// ahead by a back-off that doubles with every attempt (from `base`, at most an hour), so a
+    /// failed or interrupted delivery is retried later.
+    pub async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        base: Duration,
+        limit: i64,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let base_ms = i64::try_from(base.as_millis()).unwrap_or(60_000).max(1);
+        let min = if self.backend == Backend::Postgres { "LEAST" } else { "MIN" };
+        let lock = if self.backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE payments SET notify_due_at = $1 + {min}({base_ms} * (1 << {min}(notify_attempts, 20)), 3600000), \
+             notify_attempts = notify_attempts + 1 WHERE id IN (\
+             SELECT id FROM payments WHERE notify_due_at IS NOT NULL AND notify_due_at <= $2 \
+             ORDER BY notify_due_at LIMIT $3{lock}) RETURNING id"
+        );
+        let rows = sqlx::query(&sql).bind(now.millis()).bind(now.millis()).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
     }
 
     /// One payment.
@@ -537,6 +574,14 @@ fn stored(row: &sqlx::any::AnyRow) -> Result<StoredPayment, StoreError> {
     let version: i64 = row.try_get("version")?;
     let event = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("payment event: {e}")))?;
     Ok(StoredPayment { event, version })
+}
+
+/// When the core must be notified: now, for a `COMPLETE` or `PAYMENT_FAILED` payment with a
+/// notify link not yet sent; never otherwise.
+fn notify_due_of(event: &PaymentEvent) -> Option<Timestamp> {
+    let notifiable = matches!(event.status, PaymentStatus::Complete | PaymentStatus::PaymentFailed);
+    let unsent = event.links.notify.iter().flatten().any(|n| n.sent_at.is_none());
+    (notifiable && unsent).then(Timestamp::now)
 }
 
 /// `next_check_at` as the poller index holds it: only for non-final payments.

@@ -1,0 +1,80 @@
+//! The bus: topics `applications`, `payments` and `payments.dlq` behind one trait, with two
+//! backends — [`embedded`] (a durable log in the SQL store, the default) and Kafka (production,
+//! scales out with consumer groups).
+//!
+//! Consumption is at-least-once: a consumer commits a message only after its effect is durable,
+//! and every effect is idempotent.
+
+pub mod embedded;
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Names of the topics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Topics {
+    /// Application events from the core.
+    pub applications: String,
+    /// Payment events (full current state).
+    pub payments: String,
+    /// Messages that could not be processed, with the reason.
+    pub dlq: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self { applications: "applications".into(), payments: "payments".into(), dlq: "payments.dlq".into() }
+    }
+}
+
+/// One message read from a topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// The topic.
+    pub topic: String,
+    /// Partition (0 for the embedded bus).
+    pub partition: i32,
+    /// Position within the partition.
+    pub offset: i64,
+    /// Key.
+    pub key: String,
+    /// Payload bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Why the bus failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The store behind the embedded bus failed.
+    #[error("embedded bus: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The broker failed.
+    #[error("broker: {0}")]
+    Broker(String),
+}
+
+/// Publishing and subscribing.
+#[async_trait::async_trait]
+pub trait Bus: Send + Sync {
+    /// Appends a message outside any state change (HTTP ingest, DLQ).
+    async fn publish(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(), BusError>;
+
+    /// A consumer of `topic` in consumer group `group`.
+    async fn subscribe(&self, group: &str, topic: &str) -> Result<Box<dyn Consumer>, BusError>;
+
+    /// Whether payment events written to the store's outbox are already on the bus (embedded:
+    /// the outbox *is* the log) or must be relayed to it.
+    fn outbox_is_log(&self) -> bool;
+}
+
+/// A subscription.
+#[async_trait::async_trait]
+pub trait Consumer: Send {
+    /// Up to `max` messages, waiting at most `wait` for the first.
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Message>, BusError>;
+
+    /// Marks everything up to and including `message` as durably handled.
+    async fn commit(&mut self, message: &Message) -> Result<(), BusError>;
+}
