@@ -128,3 +128,24 @@ async fn offsets_only_move_forward_and_configs_round_trip() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_due_notification_is_claimed_once_then_backs_off() {
+    for store in stores().await {
+        let mut event = new_payment();
+        event.status = PaymentStatus::Complete;
+        event.payment.paid_at = Some(Timestamp::now());
+        event.payment.transaction_id = Some("T".into());
+        store.insert_payment(&event, "payments", "k").await.unwrap();
+        let later = Timestamp::from_millis(Timestamp::now().millis() + 10).unwrap();
+        let claimed = store.claim_notifications(later, Duration::from_secs(30), 10).await.unwrap();
+        assert_eq!(claimed, vec![event.id], "{:?}", store.backend());
+        assert!(store.claim_notifications(later, Duration::from_secs(30), 10).await.unwrap().is_empty());
+        // Once sent, it is never due again.
+        let mut sent = event.clone();
+        sent.links.notify.as_mut().unwrap()[0].sent_at = Some(Timestamp::now());
+        store.update_payment(&sent, 1, None, None).await.unwrap();
+        let much_later = Timestamp::from_millis(Timestamp::now().millis() + 7_200_000).unwrap();
+        assert!(store.claim_notifications(much_later, Duration::from_secs(30), 10).await.unwrap().is_empty());
+    }
+}

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`domain`] | the payment event 2.0, application events, dispatcher rules, poll schedule |
 //! | [`bus`] | topics behind one trait: the embedded log in the store, or Kafka |
+//! | [`pipeline`] | dispatcher, proxy, view, poller, updater |
 //! | [`runtime`] | wasmtime engine, connector admission, the per-call sandbox, egress, blame |
 //! | [`sandbox_intermediary`] | a small REST intermediary the host serves for demos and tests |
 //! | [`conformance`] | the suite every connector must pass (`cassa connector test`) |
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod conformance;
 pub mod domain;
 pub mod embedded;
+pub mod pipeline;
 pub mod runtime;
 pub mod sandbox_intermediary;
 pub mod serve;

@@ -214,3 +214,77 @@ pub async fn stores() -> Vec<cassa::store::Store> {
     }
     stores
 }
+
+/// A running pipeline on a store and bus, with the sandbox connector installed and one tenant
+/// and service configured against a sandbox intermediary.
+pub struct TestPipeline {
+    /// The pipeline.
+    pub pipeline: cassa::pipeline::Pipeline,
+    /// Stops its stages.
+    pub stop: tokio_util::sync::CancellationToken,
+    /// The stages' tasks.
+    pub handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The tenant every pipeline test uses.
+pub const TENANT: &str = "60e35f02-1509-408c-b101-3b1a28109329";
+/// The service every pipeline test uses.
+pub const SERVICE: &str = "df171f10-bea7-4701-afd5-797693fd3b08";
+
+impl TestPipeline {
+    /// Starts the stages over `store` and an embedded bus.
+    pub async fn start(store: cassa::store::Store, fake: &cassa::conformance::SandboxFake) -> Self {
+        let runtime = runtime(Limits::default(), false);
+        let connectors = cassa::pipeline::Connectors::default();
+        connectors.install(runtime.load(SANDBOX).await.unwrap(), 16);
+        let bus = std::sync::Arc::new(cassa::bus::embedded::EmbeddedBus::new(store.clone()));
+        let config = cassa::pipeline::PipelineConfig {
+            poll_interval_ms: 50,
+            notify_retry_base_ms: 100,
+            retry_base_ms: 20,
+            ..Default::default()
+        };
+        let pipeline = cassa::pipeline::Pipeline::new(store.clone(), bus, connectors, config).unwrap();
+        let mut tenant = cassa::conformance::Fake::tenant_config(fake);
+        tenant["name"] = "Comune di Bugliano".into();
+        tenant["tax_identification_number"] = "80001234568".into();
+        store
+            .put_tenant(&cassa::store::StoredConfig {
+                id: TENANT.parse().unwrap(),
+                owner: "sandbox".into(),
+                config: tenant,
+                active: true,
+            })
+            .await
+            .unwrap();
+        store
+            .put_service(&cassa::store::StoredConfig {
+                id: SERVICE.parse().unwrap(),
+                owner: TENANT.into(),
+                config: json!({"pagopa_category": "9/0101108TS/"}),
+                active: true,
+            })
+            .await
+            .unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let handles = pipeline.spawn(stop.clone());
+        Self { pipeline, stop, handles }
+    }
+
+    /// Stops the stages and waits for them.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        for handle in self.handles {
+            let _ = handle.await;
+        }
+    }
+}
+
+/// The example application event with a fresh id and the notify URL pointing at `core`.
+pub fn application(core: &str) -> (uuid::Uuid, Vec<u8>) {
+    let mut app: Value = serde_json::from_str(include_str!("../examples/application_event.json")).unwrap();
+    let id = uuid::Uuid::new_v4();
+    app["id"] = id.to_string().into();
+    app["payment_data"]["notify"]["url"] = format!("{core}/lang/api/applications/{id}/payment").into();
+    (id, serde_json::to_vec(&app).unwrap())
+}

@@ -55,6 +55,10 @@ impl Bus for EmbeddedBus {
     fn outbox_is_log(&self) -> bool {
         true
     }
+
+    fn outbox_written(&self) {
+        self.notify();
+    }
 }
 
 /// A consumer of one topic of the embedded bus.

@@ -67,6 +67,10 @@ pub trait Bus: Send + Sync {
     /// Whether payment events written to the store's outbox are already on the bus (embedded:
     /// the outbox *is* the log) or must be relayed to it.
     fn outbox_is_log(&self) -> bool;
+
+    /// Called after a transaction wrote to the outbox: wakes local consumers (embedded) or the
+    /// relay (Kafka) early instead of at their next poll.
+    fn outbox_written(&self) {}
 }
 
 /// A subscription.

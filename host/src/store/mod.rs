@@ -419,10 +419,17 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Uuid>, StoreError> {
         let base_ms = i64::try_from(base.as_millis()).unwrap_or(60_000).max(1);
-        let min = if self.backend == Backend::Postgres { "LEAST" } else { "MIN" };
-        let lock = if self.backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let (backoff, lock) = match self.backend {
+            Backend::Postgres => (
+                format!(
+                    "LEAST({base_ms} * (CAST(1 AS BIGINT) << CAST(LEAST(notify_attempts, 20) AS INTEGER)), 3600000)"
+                ),
+                " FOR UPDATE SKIP LOCKED",
+            ),
+            Backend::Sqlite => (format!("MIN({base_ms} * (1 << MIN(notify_attempts, 20)), 3600000)"), ""),
+        };
         let sql = format!(
-            "UPDATE payments SET notify_due_at = $1 + {min}({base_ms} * (1 << {min}(notify_attempts, 20)), 3600000), \
+            "UPDATE payments SET notify_due_at = $1 + {backoff}, \
              notify_attempts = notify_attempts + 1 WHERE id IN (\
              SELECT id FROM payments WHERE notify_due_at IS NOT NULL AND notify_due_at <= $2 \
              ORDER BY notify_due_at LIMIT $3{lock}) RETURNING id"

@@ -1,0 +1,447 @@
+//! The payment pipeline: the stages that replace OpenCity's dispatcher, proxy, view, poller and
+//! updater, each a small loop over the bus or the store with the decisions in [`crate::domain`].
+//!
+//! | stage | reads | writes |
+//! |---|---|---|
+//! | [`dispatcher`] | `applications` | a `CREATION_PENDING` payment (store + outbox) or the DLQ |
+//! | [`proxy`] | `payments` (`CREATION_PENDING`) | `PAYMENT_PENDING` / `CREATION_FAILED` via the connector |
+//! | [`view`] | `payments` written by others | the payments table |
+//! | [`poller`] | due rows of the payments table | status changes via the connector |
+//! | [`updater`] | due notifications | the core's notify endpoint, then `sent_at` |
+//!
+//! Every effect is idempotent and every consumer commits only after its effect is durable.
+
+pub mod dispatcher;
+pub mod poller;
+pub mod proxy;
+pub mod updater;
+pub mod view;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::bus::{Bus, Message, Topics};
+use crate::domain::payment::{PaymentEvent, Receiver};
+use crate::domain::transitions::Endpoints;
+use crate::runtime::{CallScope, Connector, wit};
+use crate::store::{Store, StoreError, StoredConfig};
+
+/// Which stages run in this process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Stages {
+    /// `applications` → `CREATION_PENDING` payments.
+    pub dispatcher: bool,
+    /// `CREATION_PENDING` → debt position at the intermediary.
+    pub proxy: bool,
+    /// `payments` written by others → the payments table (needed with Kafka only).
+    pub view: Option<bool>,
+    /// Due payments → status checks.
+    pub poller: bool,
+    /// Final payments → the core's notify endpoint.
+    pub updater: bool,
+}
+
+impl Default for Stages {
+    fn default() -> Self {
+        Self { dispatcher: true, proxy: true, view: None, poller: true, updater: true }
+    }
+}
+
+/// What the `payments` topic is keyed by.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyBy {
+    /// The payment id: per-payment order, a busy service spread over all partitions.
+    #[default]
+    PaymentId,
+    /// The service id, as OpenCity's own components do.
+    ServiceId,
+}
+
+/// Settings of the pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Base URL of citizen-facing links (`/online-payment/{id}`, `/notice/{id}`, …).
+    pub public_url: String,
+    /// Base URL of the poller's `/update/{id}` links.
+    pub internal_url: String,
+    /// Which stages run.
+    pub stages: Stages,
+    /// Topic names.
+    pub topics: Topics,
+    /// Key of `payments` messages.
+    pub key_by: KeyBy,
+    /// Attempts at `create` for transient failures before `CREATION_FAILED`.
+    pub create_attempts: u32,
+    /// First retry delay in milliseconds; doubles with each attempt.
+    pub retry_base_ms: u64,
+    /// How often the poller looks for due payments, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Most payments claimed per poll.
+    pub poll_batch: i64,
+    /// How long a claimed payment is reserved for the claiming poller, in milliseconds.
+    pub poll_lease_ms: u64,
+    /// Concurrent connector calls per intermediary (connector).
+    pub connector_concurrency: usize,
+    /// First notification retry delay in milliseconds; doubles per attempt, at most an hour.
+    pub notify_retry_base_ms: u64,
+    /// Time-out of one notify request in milliseconds.
+    pub notify_timeout_ms: u64,
+    /// Bearer token sent to the core's notify endpoint.
+    pub core_token: Option<String>,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            internal_url: "http://127.0.0.1:8080".into(),
+            stages: Stages::default(),
+            topics: Topics::default(),
+            key_by: KeyBy::default(),
+            create_attempts: 5,
+            retry_base_ms: 200,
+            poll_interval_ms: 1_000,
+            poll_batch: 200,
+            poll_lease_ms: 120_000,
+            connector_concurrency: 32,
+            notify_retry_base_ms: 5_000,
+            notify_timeout_ms: 10_000,
+            core_token: None,
+        }
+    }
+}
+
+/// A connector and the permits limiting concurrent calls to its intermediary.
+type Installed = (Connector, Arc<Semaphore>);
+
+/// The connectors this host can call, by name.
+#[derive(Clone, Default)]
+pub struct Connectors {
+    by_name: Arc<RwLock<HashMap<String, Installed>>>,
+}
+
+impl Connectors {
+    /// Installs (or replaces) a connector under its own name.
+    pub fn install(&self, connector: Connector, concurrency: usize) {
+        let name = connector.info().name.clone();
+        if let Ok(mut map) = self.by_name.write() {
+            map.insert(name, (connector, Arc::new(Semaphore::new(concurrency.max(1)))));
+        }
+    }
+
+    /// The connector named `name` and the permit pool limiting concurrent calls to it.
+    pub fn get(&self, name: &str) -> Option<Installed> {
+        self.by_name.read().ok()?.get(name).cloned()
+    }
+
+    /// Every installed connector.
+    pub fn all(&self) -> Vec<Connector> {
+        self.by_name.read().map(|m| m.values().map(|(c, _)| c.clone()).collect()).unwrap_or_default()
+    }
+
+    /// The only connector, when exactly one is installed (the default for tenants that do not
+    /// name one).
+    pub fn single(&self) -> Option<String> {
+        let map = self.by_name.read().ok()?;
+        if map.len() == 1 { map.keys().next().cloned() } else { None }
+    }
+}
+
+/// Why a stage could not handle a message; the message is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The bus failed.
+    #[error(transparent)]
+    Bus(#[from] crate::bus::BusError),
+}
+
+/// The tenant, service and connector a payment is handled with.
+pub struct Configured {
+    /// Tenant configuration.
+    pub tenant: StoredConfig,
+    /// Service configuration.
+    pub service: StoredConfig,
+    /// The connector.
+    pub connector: Connector,
+    /// Limits concurrent calls to the connector's intermediary.
+    pub permits: Arc<Semaphore>,
+}
+
+/// Keys of a tenant or service document that belong to the host, not to the connector.
+const HOST_KEYS: [&str; 5] = ["id", "tenant_id", "active", "connector", "allowed_hosts"];
+
+/// Everything the stages and the HTTP API share.
+#[derive(Clone)]
+pub struct Pipeline {
+    /// The store.
+    pub store: Store,
+    /// The bus.
+    pub bus: Arc<dyn Bus>,
+    /// Installed connectors.
+    pub connectors: Connectors,
+    /// Settings.
+    pub config: Arc<PipelineConfig>,
+    http: reqwest::Client,
+    updater_kick: Arc<Notify>,
+}
+
+impl Pipeline {
+    /// A pipeline over a store and a bus.
+    pub fn new(
+        store: Store,
+        bus: Arc<dyn Bus>,
+        connectors: Connectors,
+        config: PipelineConfig,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.notify_timeout_ms))
+            .user_agent(concat!("cassa/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { store, bus, connectors, config: Arc::new(config), http, updater_kick: Arc::new(Notify::new()) })
+    }
+
+    /// Starts the configured stages; they stop when `stop` is cancelled.
+    pub fn spawn(&self, stop: CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        let stages = &self.config.stages;
+        let mut handles = Vec::new();
+        if stages.dispatcher {
+            handles.push(tokio::spawn(dispatcher::run(self.clone(), stop.clone())));
+        }
+        if stages.proxy {
+            handles.push(tokio::spawn(proxy::run(self.clone(), stop.clone())));
+        }
+        if stages.view.unwrap_or(!self.bus.outbox_is_log()) {
+            handles.push(tokio::spawn(view::run(self.clone(), stop.clone())));
+        }
+        if stages.poller {
+            handles.push(tokio::spawn(poller::run(self.clone(), stop.clone())));
+        }
+        if stages.updater {
+            handles.push(tokio::spawn(updater::run(self.clone(), stop.clone())));
+        }
+        handles
+    }
+
+    /// Where cassa's per-payment endpoints are.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints { public_base: self.config.public_url.clone(), internal_base: self.config.internal_url.clone() }
+    }
+
+    /// The key of a payment's messages.
+    pub fn key_of(&self, event: &PaymentEvent) -> String {
+        match self.config.key_by {
+            KeyBy::PaymentId => event.id.to_string(),
+            KeyBy::ServiceId => event.service_id.to_string(),
+        }
+    }
+
+    /// Tells consumers and the notifier that the outbox has new rows.
+    pub fn outbox_written(&self) {
+        self.bus.outbox_written();
+        self.updater_kick.notify_one();
+    }
+
+    /// Sends a message that could not be processed to the DLQ with the reason.
+    pub async fn dead_letter(&self, message: &Message, reason: &str) -> Result<(), PipelineError> {
+        tracing::warn!(topic = %message.topic, offset = message.offset, %reason, "message sent to the DLQ");
+        let body = serde_json::json!({
+            "reason": reason,
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+            "key": message.key,
+            "payload": String::from_utf8_lossy(&message.payload),
+            "received_at": crate::domain::Timestamp::now(),
+        });
+        self.bus.publish(&self.config.topics.dlq, &message.key, body.to_string().as_bytes()).await?;
+        Ok(())
+    }
+
+    /// The active tenant and service configuration of a payment and its connector, or `None`
+    /// when this host does not handle the payment.
+    pub async fn configured(&self, event: &PaymentEvent) -> Result<Option<Configured>, PipelineError> {
+        let (Some(tenant), Some(service)) =
+            (self.store.tenant(event.tenant_id).await?, self.store.service(event.service_id).await?)
+        else {
+            return Ok(None);
+        };
+        if !tenant.active || !service.active {
+            return Ok(None);
+        }
+        let name =
+            if tenant.owner.is_empty() { self.connectors.single().unwrap_or_default() } else { tenant.owner.clone() };
+        let Some((connector, permits)) = self.connectors.get(&name) else {
+            tracing::error!(tenant = %event.tenant_id, connector = %name, "the tenant's connector is not installed");
+            return Ok(None);
+        };
+        Ok(Some(Configured { tenant, service, connector, permits }))
+    }
+
+    /// The call scope of a payment.
+    pub fn scope(&self, configured: &Configured, payment_id: Option<Uuid>) -> CallScope {
+        let tenant = connector_view(&configured.tenant.config);
+        CallScope {
+            tenant_id: configured.tenant.id.to_string(),
+            service_id: configured.service.id.to_string(),
+            payment_id: payment_id.map(|id| id.to_string()),
+            allowed_hosts: allowed_hosts(&configured.tenant.config),
+            tenant_config: tenant,
+            service_config: connector_view(&configured.service.config),
+        }
+    }
+
+    /// The creditor named by a tenant configuration (`tax_identification_number`, `name`).
+    pub fn receiver_of(tenant: &StoredConfig) -> Option<Receiver> {
+        let config = &tenant.config;
+        let tax_id = config.get("tax_identification_number").or_else(|| config.get("fiscal_code"))?.as_str()?;
+        let name = config.get("name").and_then(Value::as_str).unwrap_or(tax_id);
+        Some(Receiver {
+            tax_identification_number: tax_id.to_owned(),
+            name: name.to_owned(),
+            iban: None,
+            other: serde_json::Map::new(),
+        })
+    }
+}
+
+/// A configuration as the connector sees it: without the host's own keys.
+fn connector_view(config: &Value) -> Value {
+    match config {
+        Value::Object(map) => Value::Object(
+            map.iter().filter(|(k, _)| !HOST_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The hosts a tenant configuration allows its connector to reach: the host of every URL it
+/// contains, plus its explicit `allowed_hosts`.
+pub fn allowed_hosts(config: &Value) -> Vec<String> {
+    let mut hosts = Vec::new();
+    if let Some(Value::Array(explicit)) = config.get("allowed_hosts") {
+        hosts.extend(explicit.iter().filter_map(Value::as_str).map(str::to_owned));
+    }
+    if let Value::Object(map) = config {
+        for value in map.values() {
+            if let Some(url) = value.as_str().and_then(|s| url::Url::parse(s).ok())
+                && matches!(url.scheme(), "http" | "https")
+                && let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default())
+            {
+                hosts.push(format!("{host}:{port}"));
+            }
+        }
+    }
+    hosts
+}
+
+/// The contract's view of a payment, for `create`.
+pub fn debt_position(event: &PaymentEvent) -> wit::DebtPosition {
+    let party = |p: &crate::domain::payment::Party| wit::Party {
+        kind: match p.kind {
+            crate::domain::payment::PartyType::Human => wit::PartyKind::Human,
+            crate::domain::payment::PartyType::Legal => wit::PartyKind::Legal,
+        },
+        tax_id: p.tax_identification_number.clone(),
+        name: p.name.clone(),
+        family_name: p.family_name.clone(),
+        street_name: p.street_name.clone(),
+        building_number: p.building_number.clone(),
+        postal_code: p.postal_code.clone(),
+        town_name: p.town_name.clone(),
+        country_subdivision: p.country_subdivision.clone(),
+        country: p.country.clone(),
+        email: p.email.clone(),
+    };
+    let utc = |t: crate::domain::Timestamp| t.0.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    wit::DebtPosition {
+        payment_id: event.id.to_string(),
+        iud: event.payment.iud.clone(),
+        amount: event.payment.amount.map_or(0, |a| a.0),
+        reason: event.reason.clone().unwrap_or_else(|| event.remote_id.to_string()),
+        expire_at: event.payment.expire_at.map(utc),
+        payer: party(&event.payer),
+        debtor: event.debtor.as_ref().map(party),
+        receiver: event.payment.receiver.as_ref().map(|r| wit::Receiver {
+            tax_id: r.tax_identification_number.clone(),
+            name: r.name.clone(),
+            iban: r.iban.clone(),
+        }),
+        pagopa_category: event.payment.pagopa_category.clone(),
+        due_type: event.payment.due_type.clone(),
+        split: event
+            .payment
+            .split
+            .iter()
+            .map(|s| wit::SplitItem {
+                code: s.code.clone(),
+                amount: s.amount.map_or(0, |a| a.0),
+                meta: s.meta.to_string(),
+            })
+            .collect(),
+        kind: if event.payment.kind.as_deref() == Some("STAMP") {
+            wit::PaymentKind::Stamp
+        } else {
+            wit::PaymentKind::Pagopa
+        },
+        document_hash: event
+            .payment
+            .document
+            .as_ref()
+            .and_then(|d| d.get("hash"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        locale: event.locale.clone(),
+    }
+}
+
+/// How later calls name a payment's debt position.
+pub fn debt_ref(event: &PaymentEvent) -> Option<wit::DebtRef> {
+    Some(wit::DebtRef {
+        payment_id: event.id.to_string(),
+        iud: event.payment.iud.clone(),
+        iuv: event.payment.iuv.clone()?,
+        notice_code: event.payment.notice_code.clone()?,
+        remote_ref: None,
+    })
+}
+
+/// Waits `delay` unless `stop` is cancelled first; returns whether to go on.
+pub async fn pause(stop: &CancellationToken, delay: Duration) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
+    }
+}
+
+/// Subscribes, retrying until it works or `stop` is cancelled.
+pub async fn subscribe(
+    pipeline: &Pipeline,
+    group: &str,
+    topic: &str,
+    stop: &CancellationToken,
+) -> Option<Box<dyn crate::bus::Consumer>> {
+    loop {
+        match pipeline.bus.subscribe(group, topic).await {
+            Ok(consumer) => return Some(consumer),
+            Err(error) => {
+                tracing::warn!(%error, group, topic, "cannot subscribe; retrying");
+                if !pause(stop, Duration::from_secs(1)).await {
+                    return None;
+                }
+            }
+        }
+    }
+}

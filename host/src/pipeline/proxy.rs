@@ -1,0 +1,156 @@
+//! The proxy stage: for each `CREATION_PENDING` payment with an active tenant and service
+//! configuration, the connector's `create` opens the debt position; the payment becomes
+//! `PAYMENT_PENDING` with IUV, notice code and links, or `CREATION_FAILED` once the retry budget
+//! for transient failures is spent or the failure is permanent. Replays are ignored: only a
+//! payment still `CREATION_PENDING` in the store is created.
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+
+use super::{Pipeline, PipelineError, debt_position, pause, subscribe};
+use crate::bus::Message;
+use crate::domain::payment::{PaymentEvent, PaymentStatus};
+use crate::domain::{Timestamp, transitions};
+use crate::store::StoreError;
+
+const GROUP: &str = "cassa-proxy";
+
+/// Runs until `stop`.
+pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
+    let topic = pipeline.config.topics.payments.clone();
+    'subscription: while let Some(mut consumer) = subscribe(&pipeline, GROUP, &topic, &stop).await {
+        loop {
+            let batch = tokio::select! {
+                _ = stop.cancelled() => return,
+                batch = consumer.poll(500, Duration::from_millis(500)) => batch,
+            };
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(%error, "proxy cannot read payments");
+                    if !pause(&stop, Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue 'subscription;
+                }
+            };
+            let concurrency = pipeline.config.connector_concurrency.max(1) * 2;
+            let results: Vec<Result<bool, PipelineError>> =
+                futures::stream::iter(batch.iter().cloned().map(|message| {
+                    let pipeline = pipeline.clone();
+                    async move { handle(&pipeline, &message).await }
+                }))
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            if results.iter().any(|r| matches!(r, Ok(true))) {
+                pipeline.outbox_written();
+            }
+            if let Some(error) = results.into_iter().find_map(Result::err) {
+                tracing::warn!(%error, "proxy failed on a batch; retrying it");
+                if !pause(&stop, Duration::from_secs(1)).await {
+                    return;
+                }
+                continue 'subscription;
+            }
+            if let Some(last) = batch.last()
+                && let Err(error) = consumer.commit(last).await
+            {
+                tracing::warn!(%error, "proxy cannot commit its position");
+            }
+        }
+    }
+}
+
+/// Handles one payment event; returns whether it wrote a new state.
+pub async fn handle(pipeline: &Pipeline, message: &Message) -> Result<bool, PipelineError> {
+    let event = match PaymentEvent::from_json(&message.payload) {
+        Ok(event) => event,
+        Err(reason) => {
+            pipeline.dead_letter(message, &format!("malformed payment event: {reason}")).await?;
+            return Ok(false);
+        }
+    };
+    if event.status != PaymentStatus::CreationPending {
+        return Ok(false);
+    }
+    let stored = match pipeline.store.payment(event.id).await? {
+        Some(stored) => stored,
+        None => {
+            // Written by somebody else's dispatcher: take it into the store first.
+            pipeline.store.upsert_foreign(&event).await?;
+            match pipeline.store.payment(event.id).await? {
+                Some(stored) => stored,
+                None => return Ok(false),
+            }
+        }
+    };
+    if stored.event.status != PaymentStatus::CreationPending {
+        return Ok(false);
+    }
+    create(pipeline, stored.event, stored.version).await
+}
+
+/// Opens the debt position of a `CREATION_PENDING` payment stored at `version`.
+pub async fn create(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> Result<bool, PipelineError> {
+    let Some(configured) = pipeline.configured(&event).await? else {
+        tracing::debug!(payment = %event.id, tenant = %event.tenant_id, service = %event.service_id, "no active configuration here; not handled");
+        return Ok(false);
+    };
+    let scope = pipeline.scope(&configured, Some(event.id));
+    let position = debt_position(&event);
+    let attempts = pipeline.config.create_attempts.max(1);
+    let mut attempt = 0;
+    let outcome = loop {
+        attempt += 1;
+        let result = {
+            let _permit = configured.permits.acquire().await;
+            configured.connector.create(&scope, position.clone()).await
+        };
+        match result {
+            Err(error) if error.is_transient() && attempt < attempts => {
+                let delay = pipeline.config.retry_base_ms.saturating_mul(1 << (attempt - 1).min(10));
+                tracing::info!(payment = %event.id, attempt, %error, "transient failure creating the debt position; retrying");
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+            other => break other,
+        }
+    };
+    let now = Timestamp::now();
+    let (next, note) = match outcome {
+        Ok(created) => {
+            let receiver = Pipeline::receiver_of(&configured.tenant);
+            let category = configured.service.config.get("pagopa_category").and_then(|c| c.as_str()).map(str::to_owned);
+            let next = transitions::created(
+                &event,
+                created.iuv,
+                created.notice_code,
+                receiver,
+                category,
+                &pipeline.endpoints(),
+                now,
+            );
+            (next, None)
+        }
+        Err(error) => {
+            let note = format!("{error} (blame {}, after {attempt} attempt(s))", error.blame());
+            tracing::warn!(payment = %event.id, %note, "debt position not created");
+            (transitions::creation_failed(&event, now), Some(note))
+        }
+    };
+    let key = pipeline.key_of(&next);
+    match pipeline
+        .store
+        .update_payment(&next, version, Some((&pipeline.config.topics.payments, &key)), note.as_deref())
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(payment = %next.id, status = %next.status, "payment updated");
+            Ok(true)
+        }
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}

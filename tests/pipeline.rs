@@ -1,0 +1,190 @@
+//! The whole payment cycle on the embedded bus, over SQLite and over PostgreSQL: application
+//! events in (some twice, some malformed) → one payment per application → debt position at the
+//! sandbox intermediary → the citizen pays → `COMPLETE` → exactly one notify per payment at a
+//! fake core. And a host stopped half-way: nothing lost, no second debt position.
+
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use cassa::conformance::{Fake, SandboxFake};
+use cassa::domain::{PaymentEvent, PaymentStatus};
+use cassa::pipeline::{debt_ref, poller};
+use cassa::store::{PaymentFilter, Store};
+use cassa_tests::*;
+
+const APPLICATIONS: usize = 200;
+
+async fn wait_for<F, Fut>(what: &str, limit: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn in_status(store: &Store, status: PaymentStatus) -> Vec<PaymentEvent> {
+    store
+        .payments(&PaymentFilter { status: Some(status), limit: 1000, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.event)
+        .collect()
+}
+
+/// Malformed application events and why each is malformed.
+fn malformed(core: &str) -> Vec<Vec<u8>> {
+    let mut events = vec![b"{this is not json".to_vec(), b"[1, 2, 3]".to_vec()];
+    for edit in [
+        |v: &mut serde_json::Value| v["payment_data"]["amount"] = "dieci euro".into(),
+        |v: &mut serde_json::Value| v["id"] = "not-a-uuid".into(),
+        |v: &mut serde_json::Value| {
+            v.as_object_mut().unwrap().remove("payment_data");
+        },
+        |v: &mut serde_json::Value| v["data"]["applicant.data.fiscal_code.data.fiscal_code"] = serde_json::Value::Null,
+    ] {
+        let (_, bytes) = application(core);
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        edit(&mut value);
+        events.push(serde_json::to_vec(&value).unwrap());
+    }
+    events
+}
+
+async fn full_cycle(store: Store) {
+    let fake = SandboxFake::start().await.unwrap();
+    let core = EchoServer::start().await;
+    let host = TestPipeline::start(store.clone(), &fake).await;
+    let bus = host.pipeline.bus.clone();
+    let mut applications = Vec::new();
+    for i in 0..APPLICATIONS {
+        let (id, bytes) = application(&core.url());
+        bus.publish("applications", SERVICE, &bytes).await.unwrap();
+        if i % 10 == 0 {
+            // Delivered twice.
+            bus.publish("applications", SERVICE, &bytes).await.unwrap();
+        }
+        applications.push(id);
+    }
+    let broken = malformed(&core.url());
+    for bytes in &broken {
+        bus.publish("applications", SERVICE, bytes).await.unwrap();
+    }
+    // Not for the dispatcher: skipped, not dead-lettered.
+    let (_, submitted) = application(&core.url());
+    let mut submitted: serde_json::Value = serde_json::from_slice(&submitted).unwrap();
+    submitted["status_name"] = "status_submitted".into();
+    bus.publish("applications", SERVICE, &serde_json::to_vec(&submitted).unwrap()).await.unwrap();
+
+    wait_for("every payment to be PAYMENT_PENDING", Duration::from_secs(120), || async {
+        in_status(&store, PaymentStatus::PaymentPending).await.len() == APPLICATIONS
+    })
+    .await;
+
+    // The citizen pays each on the sandbox page and comes back (the landing checks at once).
+    for event in in_status(&store, PaymentStatus::PaymentPending).await {
+        fake.pay(&debt_ref(&event).unwrap()).await.unwrap();
+        poller::check(&host.pipeline, event.id).await.unwrap();
+    }
+    wait_for("every payment COMPLETE and notified", Duration::from_secs(120), || async {
+        in_status(&store, PaymentStatus::Complete).await.len() == APPLICATIONS && core.received().len() >= APPLICATIONS
+    })
+    .await;
+    // Let late duplicates, if any, arrive before counting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.shutdown().await;
+
+    // Exactly one payment per valid application, one debt position each, one notify each.
+    let complete = in_status(&store, PaymentStatus::Complete).await;
+    assert_eq!(complete.len(), APPLICATIONS);
+    let mut notified: HashMap<String, usize> = HashMap::new();
+    for request in core.received() {
+        *notified.entry(request.line.clone()).or_default() += 1;
+        let outcome: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+        assert_eq!(outcome["status"], "OK");
+        assert_eq!(outcome["status_code"], "COMPLETE");
+        assert!(outcome["data"].is_string());
+    }
+    for application in &applications {
+        let payment = store.payment_by_remote_id(*application).await.unwrap().expect("a payment per application").event;
+        assert_eq!(payment.status, PaymentStatus::Complete);
+        assert_eq!(fake.positions_for(&payment.payment.iud), Some(1));
+        assert!(payment.links.notify.as_ref().unwrap()[0].sent_at.is_some(), "sent_at recorded");
+        let line = format!("POST /lang/api/applications/{application}/payment");
+        assert_eq!(notified.get(&line), Some(&1), "{line}");
+    }
+    assert_eq!(notified.len(), APPLICATIONS);
+
+    // The malformed events are in the DLQ with their reasons.
+    let dlq = store.read_log("payments.dlq", 0, 100).await.unwrap();
+    assert_eq!(dlq.len(), broken.len());
+    for record in &dlq {
+        let entry: serde_json::Value = serde_json::from_str(&record.payload).unwrap();
+        assert!(entry["reason"].as_str().unwrap().starts_with("malformed application event"), "{entry}");
+        assert_eq!(entry["topic"], "applications");
+    }
+
+    // Every event on `payments` keeps DOMAIN.md's field rules.
+    let events = store.read_log("payments", 0, 10_000).await.unwrap();
+    assert!(events.len() >= APPLICATIONS * 4, "{} events", events.len());
+    for record in events {
+        let event = PaymentEvent::from_json(record.payload.as_bytes()).unwrap();
+        assert_eq!(event.rule_violations(), Vec::<String>::new(), "{}", record.payload);
+        assert_eq!(record.key, event.id.to_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_cycle_on_sqlite_and_the_embedded_bus() {
+    full_cycle(Store::connect(&sqlite_url()).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_cycle_on_postgres_and_the_embedded_bus() {
+    let Some(url) = postgres_url().await else { return };
+    full_cycle(Store::connect(&url).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_stopped_half_way_loses_nothing_and_creates_no_second_position() {
+    let url = sqlite_url();
+    let store = Store::connect(&url).await.unwrap();
+    let fake = SandboxFake::start().await.unwrap();
+    let core = EchoServer::start().await;
+    let first = TestPipeline::start(store.clone(), &fake).await;
+    let mut applications = Vec::new();
+    for _ in 0..APPLICATIONS {
+        let (id, bytes) = application(&core.url());
+        first.pipeline.bus.publish("applications", SERVICE, &bytes).await.unwrap();
+        applications.push(id);
+    }
+    wait_for("some payments to be created", Duration::from_secs(60), || async {
+        in_status(&store, PaymentStatus::PaymentPending).await.len() >= APPLICATIONS / 5
+    })
+    .await;
+    // Dropped mid-run: no graceful shutdown.
+    for handle in &first.handles {
+        handle.abort();
+    }
+    drop(first);
+    drop(store);
+
+    let store = Store::connect(&url).await.unwrap();
+    let second = TestPipeline::start(store.clone(), &fake).await;
+    wait_for("every payment to be PAYMENT_PENDING after the restart", Duration::from_secs(120), || async {
+        in_status(&store, PaymentStatus::PaymentPending).await.len() == APPLICATIONS
+    })
+    .await;
+    second.shutdown().await;
+    for application in applications {
+        let payment = store.payment_by_remote_id(application).await.unwrap().expect("nothing lost").event;
+        assert_eq!(fake.positions_for(&payment.payment.iud), Some(1), "one debt position per payment");
+    }
+}
