@@ -28,17 +28,39 @@ pub struct Cli {
 pub enum Command {
     /// Run the host: HTTP API, the sandbox intermediary and the embedded connectors.
     Run(crate::serve::RunArgs),
+    /// Apply the database migrations and exit.
+    Migrate(crate::serve::RunArgs),
     /// Build, inspect and test connectors.
     #[command(subcommand)]
     Connector(ConnectorCommand),
+    /// Work with payments of a running host.
+    #[command(subcommand)]
+    Payments(PaymentsCommand),
     /// Serve the sandbox intermediary alone.
     Sandbox {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: SocketAddr,
         /// API key clients must send in `X-Api-Key`.
-        #[arg(long, env = "CASSA_SANDBOX_API_KEY", default_value = "sandbox")]
+        #[arg(long, env = "CASSA_SANDBOX_API_KEY", default_value = "sandbox-demo-key")]
         api_key: String,
+    },
+}
+
+/// `cassa payments …`
+#[derive(Debug, Subcommand)]
+pub enum PaymentsCommand {
+    /// Import payments from a CSV file into a running host (`POST /payments/import`), showing
+    /// progress and a summary of accepted and rejected rows with reasons.
+    Import {
+        /// The CSV file (header line with the column names, see the README).
+        file: PathBuf,
+        /// The host's base URL.
+        #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Rows per request.
+        #[arg(long, default_value_t = 200)]
+        chunk: usize,
     },
 }
 
@@ -69,7 +91,7 @@ pub enum ConnectorCommand {
         #[arg(long, default_value = "sandbox")]
         against: String,
         /// The API key of a running sandbox intermediary given with `--against URL`.
-        #[arg(long, env = "CASSA_SANDBOX_API_KEY", default_value = "sandbox")]
+        #[arg(long, env = "CASSA_SANDBOX_API_KEY", default_value = "sandbox-demo-key")]
         api_key: String,
     },
 }
@@ -90,6 +112,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Connector(command) => connector(command).await,
+        Command::Migrate(args) => crate::serve::migrate(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Payments(PaymentsCommand::Import { file, url, chunk }) => import(&file, &url, chunk).await,
     }
 }
 
@@ -147,4 +171,55 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
             Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }
+}
+
+/// Sends a CSV file to `POST /payments/import` in chunks of `chunk` rows.
+async fn import(file: &std::path::Path, url: &str, chunk: usize) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut lines = text.lines();
+    let header = lines.next().ok_or_else(|| anyhow::anyhow!("{} is empty", file.display()))?;
+    let rows: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+    let bar = indicatif::ProgressBar::new(rows.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let client = reqwest::Client::new();
+    let endpoint = format!("{}/payments/import", url.trim_end_matches('/'));
+    let (mut created, mut existing) = (0u64, 0u64);
+    let mut rejected: Vec<(usize, String)> = Vec::new();
+    for (n, part) in rows.chunks(chunk.max(1)).enumerate() {
+        let body = std::iter::once(header).chain(part.iter().copied()).collect::<Vec<_>>().join("\n");
+        let reply = client
+            .post(&endpoint)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {endpoint}"))?;
+        let status = reply.status();
+        let outcome: serde_json::Value = reply.json().await.unwrap_or_default();
+        if !status.is_success() {
+            bar.abandon();
+            anyhow::bail!(
+                "the host refused the import ({status}): {}",
+                outcome["message"].as_str().unwrap_or("no message")
+            );
+        }
+        created += outcome["created"].as_u64().unwrap_or(0);
+        existing += outcome["existing"].as_u64().unwrap_or(0);
+        for r in outcome["rejected"].as_array().into_iter().flatten() {
+            // The host numbers lines within the chunk (its header is line 1).
+            let line = r["index"].as_u64().unwrap_or(0) as usize + n * chunk.max(1);
+            let reasons: Vec<&str> = r["reasons"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+            rejected.push((line, reasons.join("; ")));
+        }
+        bar.inc(part.len() as u64);
+    }
+    bar.finish_and_clear();
+    println!("{} rows: {created} accepted, {existing} already present, {} rejected", rows.len(), rejected.len());
+    for (line, reason) in &rejected {
+        println!("  line {line}: {reason}");
+    }
+    Ok(if rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }

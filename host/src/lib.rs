@@ -4,6 +4,7 @@
 //! | module | responsibility |
 //! |---|---|
 //! | [`domain`] | the payment event 2.0, application events, dispatcher rules, poll schedule |
+//! | [`api`] | the HTTP API: ingest, payments, configuration, per-payment endpoints |
 //! | [`bus`] | topics behind one trait: the embedded log in the store, or Kafka |
 //! | [`pipeline`] | dispatcher, proxy, view, poller, updater |
 //! | [`runtime`] | wasmtime engine, connector admission, the per-call sandbox, egress, blame |
@@ -15,6 +16,7 @@
 //! | [`store`] | sqlx over SQLite or PostgreSQL: payments, history, configurations, outbox/log, offsets |
 //! | [`telemetry`] | one tracing initialisation |
 
+pub mod api;
 pub mod bus;
 pub mod cli;
 pub mod conformance;

@@ -1,82 +1,207 @@
-//! `cassa run`: the long-running host. On embedded defaults it serves the sandbox intermediary
-//! under `/sandbox`, loads the embedded `sandbox` connector through the runtime, and answers
-//! `/healthz` and `/connectors`. The payment pipeline stages join it as they are built.
+//! `cassa run`: the long-running host. On embedded defaults (SQLite in the data directory, the
+//! embedded bus) it runs every pipeline stage, the HTTP API and the sandbox intermediary under
+//! `/sandbox`, with the `sandbox` connector installed; `--demo` also configures a demo tenant
+//! and service against that sandbox.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context as _;
+use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
-use crate::runtime::{Connector, EgressConfig, Runtime, RuntimeConfig};
+use crate::bus::embedded::EmbeddedBus;
+use crate::pipeline::{Connectors, Pipeline, PipelineConfig};
+use crate::runtime::{EgressConfig, Runtime, RuntimeConfig};
 use crate::sandbox_intermediary::{SandboxIntermediary, SandboxSettings};
+use crate::store::{Store, StoredConfig};
 
-/// Options of `cassa run`.
+/// The demo tenant (`--demo`): the example municipality of DOMAIN.md.
+pub const DEMO_TENANT: &str = "60e35f02-1509-408c-b101-3b1a28109329";
+/// The demo service (`--demo`).
+pub const DEMO_SERVICE: &str = "df171f10-bea7-4701-afd5-797693fd3b08";
+
+/// Options of `cassa run` (each also an environment variable).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// Address of the HTTP API.
     #[arg(long, env = "CASSA_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Where the embedded default keeps its SQLite database.
+    #[arg(long, env = "CASSA_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// The database: `sqlite://…` or `postgres://…`; default `<data-dir>/cassa.db`.
+    #[arg(long, env = "CASSA_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Base URL citizens reach this host at (links in payment events); default `http://<listen>`.
+    #[arg(long, env = "CASSA_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// API key of the embedded sandbox intermediary.
-    #[arg(long, env = "CASSA_SANDBOX_API_KEY", default_value = "sandbox")]
+    #[arg(long, env = "CASSA_SANDBOX_API_KEY", default_value = "sandbox-demo-key")]
     pub sandbox_api_key: String,
+    /// Also configure a demo tenant and service on the sandbox intermediary.
+    #[arg(long, env = "CASSA_DEMO")]
+    pub demo: bool,
 }
 
 impl Default for RunArgs {
     fn default() -> Self {
-        Self {
-            listen: std::env::var("CASSA_LISTEN")
-                .ok()
-                .and_then(|l| l.parse().ok())
-                .unwrap_or_else(|| ([127, 0, 0, 1], 8080).into()),
-            sandbox_api_key: std::env::var("CASSA_SANDBOX_API_KEY").unwrap_or_else(|_| "sandbox".into()),
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: RunArgs,
+        }
+        // Defaults and environment variables, exactly as `cassa run` with no flags.
+        match Wrapper::try_parse_from(["cassa"]) {
+            Ok(w) => w.args,
+            Err(_) => Self {
+                listen: ([127, 0, 0, 1], 8080).into(),
+                data_dir: "data".into(),
+                database_url: None,
+                public_url: None,
+                sandbox_api_key: "sandbox-demo-key".into(),
+                demo: false,
+            },
         }
     }
 }
 
-struct AppState {
-    connectors: Vec<Connector>,
+impl RunArgs {
+    /// The database URL these options name.
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", self.data_dir.display()))?;
+        Ok(format!("sqlite://{}?mode=rwc", self.data_dir.join("cassa.db").display()))
+    }
 }
 
-/// Runs until Ctrl-C.
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    // The embedded default talks to its own sandbox intermediary on loopback.
-    let config = RuntimeConfig {
-        egress: EgressConfig { allow_private_networks: true, ..EgressConfig::default() },
-        ..RuntimeConfig::default()
-    };
-    let runtime = Runtime::new(config)?;
-    let sandbox_connector = runtime.load(crate::embedded::SANDBOX_CONNECTOR).await?;
-    tracing::info!(
-        connector = %sandbox_connector.info().name, version = %sandbox_connector.info().version,
-        digest = %sandbox_connector.digest(), "connector loaded"
-    );
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
-    let sandbox = SandboxIntermediary::new(SandboxSettings {
-        api_key: args.sandbox_api_key,
-        segregation_code: 1,
-        public_url: format!("http://{addr}/sandbox"),
-    });
-    let state = Arc::new(AppState { connectors: vec![sandbox_connector] });
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/connectors", get(connectors))
-        .with_state(state)
-        .nest("/sandbox", sandbox.router());
-    tracing::info!(%addr, sandbox = %format!("http://{addr}/sandbox"), "cassa listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        })
-        .await?;
+/// `cassa migrate`: applies the migrations and exits.
+pub async fn migrate(args: RunArgs) -> anyhow::Result<()> {
+    let url = args.database_url()?;
+    Store::connect(&url).await?;
+    println!("migrations applied to {}", crate::store::redact_url(&url));
     Ok(())
 }
 
-async fn connectors(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let list: Vec<_> =
-        state.connectors.iter().map(|c| serde_json::json!({ "digest": c.digest(), "info": c.info() })).collect();
-    Json(serde_json::Value::Array(list))
+/// Runs until Ctrl-C or SIGTERM.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let app = build(&args, addr, stop.clone()).await?;
+    tracing::info!(%addr, sandbox = %format!("http://{addr}/sandbox"), "cassa listening");
+    let shutdown = stop.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            shutdown.cancel();
+        })
+        .await?;
+    // Give the stages a moment to finish what they hold.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Builds the whole host listening at `addr`: store, bus, runtime, connectors, stages (stopped
+/// by `stop`) and the router.
+pub async fn build(args: &RunArgs, addr: SocketAddr, stop: CancellationToken) -> anyhow::Result<Router> {
+    let url = args.database_url()?;
+    let store = Store::connect(&url).await?;
+    tracing::info!(database = %crate::store::redact_url(&url), "store ready");
+    // The embedded default talks to its own sandbox intermediary on loopback.
+    let runtime = Runtime::new(RuntimeConfig {
+        egress: EgressConfig { allow_private_networks: true, ..EgressConfig::default() },
+        ..RuntimeConfig::default()
+    })?;
+    let config = PipelineConfig {
+        public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
+        internal_url: format!("http://{addr}"),
+        ..PipelineConfig::default()
+    };
+    let connectors = Connectors::default();
+    let sandbox_connector = runtime.load(crate::embedded::SANDBOX_CONNECTOR).await?;
+    tracing::info!(
+        connector = %sandbox_connector.info().name, version = %sandbox_connector.info().version,
+        digest = %sandbox_connector.digest(), "connector installed"
+    );
+    connectors.install(sandbox_connector, config.connector_concurrency);
+    let sandbox_url = format!("http://{addr}/sandbox");
+    let sandbox = SandboxIntermediary::new(SandboxSettings {
+        api_key: args.sandbox_api_key.clone(),
+        segregation_code: 1,
+        public_url: sandbox_url.clone(),
+    });
+    if args.demo {
+        configure_demo(&store, &sandbox_url, &args.sandbox_api_key).await?;
+    }
+    let bus = Arc::new(EmbeddedBus::new(store.clone()));
+    let pipeline = Pipeline::new(store, bus, connectors, config)?;
+    pipeline.spawn(stop);
+    Ok(crate::api::router(pipeline.clone())
+        .merge(Router::new().route("/connectors", get(list_connectors)).with_state(pipeline))
+        .nest("/sandbox", sandbox.router()))
+}
+
+async fn configure_demo(store: &Store, sandbox_url: &str, api_key: &str) -> anyhow::Result<()> {
+    let tenant = StoredConfig {
+        id: DEMO_TENANT.parse()?,
+        owner: "sandbox".into(),
+        config: json!({
+            "name": "Comune di Bugliano",
+            "tax_identification_number": "80001234568",
+            "base_url": sandbox_url,
+            "fiscal_code": "80001234568",
+            "api_key": api_key,
+        }),
+        active: true,
+    };
+    store.put_tenant(&tenant).await?;
+    let service = StoredConfig {
+        id: DEMO_SERVICE.parse()?,
+        owner: DEMO_TENANT.into(),
+        config: json!({"reason_prefix": "Demo", "pagopa_category": "9/0101108TS/"}),
+        active: true,
+    };
+    store.put_service(&service).await?;
+    tracing::info!(tenant = DEMO_TENANT, service = DEMO_SERVICE, "demo tenant and service configured");
+    Ok(())
+}
+
+async fn list_connectors(State(p): State<Pipeline>) -> axum::Json<serde_json::Value> {
+    let list: Vec<_> = p.connectors.all().iter().map(|c| json!({ "digest": c.digest(), "info": c.info() })).collect();
+    axum::Json(serde_json::Value::Array(list))
 }

@@ -53,6 +53,7 @@ fn run_serves_health_the_embedded_connector_and_the_sandbox_intermediary() {
     let mut child = Command::new(CASSA)
         .arg("run")
         .env("CASSA_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CASSA_DATA_DIR", std::env::temp_dir().join(format!("cassa-cli-{port}")))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

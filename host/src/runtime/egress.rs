@@ -203,6 +203,9 @@ impl reqwest::dns::Resolve for CheckedResolver {
 /// Marker placed in resolver errors so a refusal after resolution reads as a denial.
 const NON_PUBLIC: &str = "non-public addresses";
 
+/// Secrets shorter than this are not redacted from replies (see [`Secrets::redact`]).
+pub const MIN_REDACTED_SECRET: usize = 12;
+
 /// Secret values of one call, by field name.
 #[derive(Clone, Default)]
 pub struct Secrets(BTreeMap<String, String>);
@@ -255,9 +258,9 @@ impl Secrets {
     pub fn redact(&self, input: &[u8]) -> Vec<u8> {
         let mut out = input.to_vec();
         for (name, value) in &self.0 {
-            // Very short values would turn ordinary text into placeholders; they are not worth
-            // calling secrets anyway.
-            if value.len() < 4 {
+            // Short values would turn ordinary text (a path segment, a word) into placeholders
+            // and corrupt the reply; real credentials are longer.
+            if value.len() < MIN_REDACTED_SECRET {
                 continue;
             }
             let placeholder = Self::placeholder(name);

@@ -1,0 +1,157 @@
+//! The per-payment endpoints placed in a payment's `links` (DOMAIN.md §7.2, with the team's
+//! choices for what §13 leaves open): `/online-payment` redirects (303) to the intermediary's
+//! page and marks the payment started; `/landing` checks the status at once and redirects to the
+//! core's page; `/notice` and `/receipt` stream the documents; `/update` is the poller's check.
+//! An unknown id is 404; a receipt of an unpaid payment is 409.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{ApiError, parse_id};
+use crate::domain::payment::{PaymentEvent, PaymentStatus, Timestamp};
+use crate::domain::transitions;
+use crate::pipeline::{Pipeline, debt_ref, poller};
+use crate::runtime::wit;
+use crate::store::{StoreError, StoredPayment};
+
+async fn payment(p: &Pipeline, id: &str) -> Result<StoredPayment, ApiError> {
+    let id = parse_id(id)?;
+    p.store.payment(id).await?.ok_or_else(|| ApiError::not_found(format!("no payment {id}")))
+}
+
+/// Stores a citizen-driven change and emits it; a concurrent change wins silently (the link was
+/// used, the state moved on anyway).
+async fn record(p: &Pipeline, next: &PaymentEvent, version: i64) -> Result<(), ApiError> {
+    let key = p.key_of(next);
+    match p.store.update_payment(next, version, Some((&p.config.topics.payments, &key)), None).await {
+        Ok(_) => {
+            p.outbox_written();
+            Ok(())
+        }
+        Err(StoreError::Conflict(_)) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `GET /online-payment/{id}`.
+pub async fn online_payment(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let stored = payment(&p, &id).await?;
+    let event = &stored.event;
+    match event.status {
+        PaymentStatus::PaymentPending | PaymentStatus::PaymentStarted => {}
+        PaymentStatus::CreationPending => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_ready",
+                "the payment is being created; try again in a moment",
+            ));
+        }
+        _ => return Ok(Redirect::to(&landing_target(&p, event)).into_response()),
+    }
+    let (Some(configured), Some(debt)) = (p.configured(event).await?, debt_ref(event)) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_configured",
+            "the payment's service is not configured here",
+        ));
+    };
+    let landing = format!("{}/landing/{}", p.config.public_url.trim_end_matches('/'), event.id);
+    let urls = wit::ReturnUrls {
+        ok: format!("{landing}?outcome=ok"),
+        cancel: format!("{landing}?outcome=cancel"),
+        error: format!("{landing}?outcome=error"),
+    };
+    let scope = p.scope(&configured, Some(event.id));
+    let url = configured.connector.begin_online(&scope, debt, urls).await.map_err(|e| ApiError::upstream(&e))?;
+    record(&p, &transitions::online_payment_opened(event, Timestamp::now()), stored.version).await?;
+    Ok(Redirect::to(&url).into_response())
+}
+
+/// Where the citizen goes after the landing: the core's page of the application, or cassa's
+/// own payment JSON when the payment names none.
+fn landing_target(p: &Pipeline, event: &PaymentEvent) -> String {
+    event
+        .links
+        .online_payment_landing
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("{}/payments/{}", p.config.public_url.trim_end_matches('/'), event.id))
+}
+
+/// What the intermediary said when sending the citizen back.
+#[derive(Debug, Deserialize)]
+pub struct LandingQuery {
+    /// `ok`, `cancel` or `error`.
+    outcome: Option<String>,
+}
+
+/// `GET /landing/{id}`.
+pub async fn landing(
+    State(p): State<Pipeline>,
+    Path(id): Path<String>,
+    Query(q): Query<LandingQuery>,
+) -> Result<Response, ApiError> {
+    let stored = payment(&p, &id).await?;
+    tracing::info!(payment = %stored.event.id, outcome = q.outcome.as_deref().unwrap_or("-"), "citizen back from the intermediary");
+    record(&p, &transitions::landing_opened(&stored.event, Timestamp::now()), stored.version).await?;
+    let event = poller::check(&p, stored.event.id).await?.unwrap_or(stored.event);
+    Ok(Redirect::to(&landing_target(&p, &event)).into_response())
+}
+
+fn document(doc: wit::Document) -> Response {
+    let mut response = (StatusCode::OK, doc.body).into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&doc.content_type) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    let safe: String = doc.filename.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+/// `GET /notice/{id}`: the printable pagoPA notice.
+pub async fn notice(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let stored = payment(&p, &id).await?;
+    let event = &stored.event;
+    let (Some(configured), Some(debt)) = (p.configured(event).await?, debt_ref(event)) else {
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_ready", "the payment has no notice yet"));
+    };
+    let scope = p.scope(&configured, Some(event.id));
+    let doc = configured.connector.notice(&scope, debt).await.map_err(|e| ApiError::upstream(&e))?;
+    record(&p, &transitions::notice_opened(event, Timestamp::now()), stored.version).await?;
+    Ok(document(doc))
+}
+
+/// `GET /receipt/{id}`: the receipt, once paid.
+pub async fn receipt(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let stored = payment(&p, &id).await?;
+    let event = &stored.event;
+    if event.status != PaymentStatus::Complete {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_paid",
+            format!("the payment is {}: no receipt yet", event.status),
+        ));
+    }
+    let (Some(configured), Some(debt)) = (p.configured(event).await?, debt_ref(event)) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_configured",
+            "the payment's service is not configured here",
+        ));
+    };
+    let scope = p.scope(&configured, Some(event.id));
+    let doc = configured.connector.receipt(&scope, debt).await.map_err(|e| ApiError::upstream(&e))?;
+    Ok(document(doc))
+}
+
+/// `GET /update/{id}`: checks the status now; 200 with the payment.
+pub async fn update(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let event = poller::check(&p, id).await?.ok_or_else(|| ApiError::not_found(format!("no payment {id}")))?;
+    Ok(axum::Json(event).into_response())
+}

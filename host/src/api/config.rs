@@ -1,0 +1,401 @@
+//! The configuration API the core's back office calls (DOMAIN.md §7.1): form.io schemas from
+//! the connector's `info`, and tenant and service configurations validated by the connector's
+//! `validate-config`. `PUT {…, "active": true}` saves; `DELETE` is a soft delete. Secret fields
+//! are never returned; a save that leaves one empty keeps the stored value.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::{ApiError, FieldProblem};
+use crate::pipeline::Pipeline;
+use crate::runtime::{CallError, CallScope, Connector, ConnectorInfo, wit};
+use crate::store::StoredConfig;
+
+/// Which connector a schema is asked for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaQuery {
+    /// Connector name; the only installed one when omitted.
+    connector: Option<String>,
+    /// `formio` (default) or `json-schema`.
+    format: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Tenant,
+    Service,
+}
+
+fn connector_named(p: &Pipeline, name: Option<&str>) -> Result<Connector, ApiError> {
+    let name = match name {
+        Some(n) if !n.is_empty() => n.to_owned(),
+        _ => p
+            .connectors
+            .single()
+            .ok_or_else(|| ApiError::bad_request("several connectors are installed: name one with `connector`"))?,
+    };
+    p.connectors
+        .get(&name)
+        .map(|(c, _)| c)
+        .ok_or_else(|| ApiError::not_found(format!("no connector `{name}` is installed")))
+}
+
+/// Turns a JSON Schema object into a form.io form the core's UI renders.
+pub fn formio(schema: &Value, kind: &str) -> Value {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut components = vec![json!({"type": "hidden", "key": "id", "input": true})];
+    if kind == "tenant" {
+        components.push(json!({"type": "textfield", "key": "name", "label": "Nome dell'ente", "input": true, "validate": {"required": true, "maxLength": 255}}));
+        components.push(json!({"type": "textfield", "key": "tax_identification_number", "label": "Codice fiscale dell'ente", "input": true, "validate": {"required": true}}));
+    } else {
+        components.push(json!({"type": "hidden", "key": "tenant_id", "input": true}));
+    }
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (key, prop) in props {
+            let secret = prop.get("x-secret").and_then(Value::as_bool) == Some(true)
+                || prop.get("writeOnly").and_then(Value::as_bool) == Some(true);
+            let kind = match (prop.get("type").and_then(Value::as_str), prop.get("format").and_then(Value::as_str)) {
+                _ if secret => "password",
+                _ if prop.get("enum").is_some() => "select",
+                (Some("boolean"), _) => "checkbox",
+                (Some("integer" | "number"), _) => "number",
+                (_, Some("uri")) => "url",
+                (_, Some("email")) => "email",
+                _ => "textfield",
+            };
+            let label = prop.get("title").and_then(Value::as_str).unwrap_or(key);
+            let mut component = json!({"type": kind, "key": key, "label": label, "input": true,
+                "validate": {"required": required.contains(&key.as_str())}});
+            if let Some(titles) = prop.get("x-title") {
+                component["x-title"] = titles.clone();
+            }
+            if let Some(pattern) = prop.get("pattern") {
+                component["validate"]["pattern"] = pattern.clone();
+            }
+            if let Some(max) = prop.get("maxLength") {
+                component["validate"]["maxLength"] = max.clone();
+            }
+            if let Some(options) = prop.get("enum").and_then(Value::as_array) {
+                component["data"] =
+                    json!({"values": options.iter().map(|o| json!({"label": o, "value": o})).collect::<Vec<_>>()});
+            }
+            components.push(component);
+        }
+    }
+    components.push(json!({"type": "button", "key": "submit", "label": "Salva", "action": "submit", "input": true}));
+    json!({"display": "form", "components": components})
+}
+
+async fn schema(p: Pipeline, q: SchemaQuery, kind: Kind) -> Result<Json<Value>, ApiError> {
+    let connector = connector_named(&p, q.connector.as_deref())?;
+    let info = connector.info();
+    let (schema, name) = match kind {
+        Kind::Tenant => (&info.tenant_schema, "tenant"),
+        Kind::Service => (&info.service_schema, "service"),
+    };
+    Ok(Json(match q.format.as_deref() {
+        None | Some("formio") => formio(schema, name),
+        Some("json-schema") => schema.clone(),
+        Some(other) => return Err(ApiError::bad_request(format!("unknown format `{other}`: formio or json-schema"))),
+    }))
+}
+
+/// `GET /tenants/schema`.
+pub async fn tenant_schema(State(p): State<Pipeline>, Query(q): Query<SchemaQuery>) -> Result<Json<Value>, ApiError> {
+    schema(p, q, Kind::Tenant).await
+}
+
+/// `GET /services/schema`.
+pub async fn service_schema(State(p): State<Pipeline>, Query(q): Query<SchemaQuery>) -> Result<Json<Value>, ApiError> {
+    schema(p, q, Kind::Service).await
+}
+
+fn secret_fields(connector: &Connector, kind: Kind) -> Vec<String> {
+    let info = connector.info();
+    ConnectorInfo::secret_fields(if kind == Kind::Tenant { &info.tenant_schema } else { &info.service_schema })
+}
+
+/// The stored document as the API shows it: secrets removed, `id` and `active` present.
+fn shown(stored: &StoredConfig, secrets: &[String], kind: Kind) -> Value {
+    let mut doc = match &stored.config {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    for secret in secrets {
+        doc.remove(secret);
+    }
+    doc.insert("id".into(), stored.id.to_string().into());
+    doc.insert("active".into(), stored.active.into());
+    if kind == Kind::Service {
+        doc.insert("tenant_id".into(), stored.owner.clone().into());
+    } else {
+        doc.insert("connector".into(), stored.owner.clone().into());
+    }
+    Value::Object(doc)
+}
+
+async fn load(p: &Pipeline, kind: Kind, id: Uuid) -> Result<Option<StoredConfig>, ApiError> {
+    Ok(match kind {
+        Kind::Tenant => p.store.tenant(id).await?,
+        Kind::Service => p.store.service(id).await?,
+    })
+}
+
+/// The connector of a tenant (or of a service's tenant).
+async fn connector_of(
+    p: &Pipeline,
+    kind: Kind,
+    doc: &Map<String, Value>,
+    id: Uuid,
+) -> Result<(Connector, Option<StoredConfig>), ApiError> {
+    match kind {
+        Kind::Tenant => {
+            let existing = p.store.tenant(id).await?;
+            let name = doc
+                .get("connector")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| existing.as_ref().map(|e| e.owner.clone()));
+            Ok((connector_named(p, name.as_deref())?, None))
+        }
+        Kind::Service => {
+            let tenant_id =
+                doc.get("tenant_id").and_then(Value::as_str).and_then(|t| Uuid::parse_str(t).ok()).ok_or_else(
+                    || {
+                        ApiError::invalid(
+                            "the service is not valid",
+                            vec![FieldProblem { field: "tenant_id".into(), message: "is required (a UUID)".into() }],
+                        )
+                    },
+                )?;
+            let tenant = p.store.tenant(tenant_id).await?.filter(|t| t.active).ok_or_else(|| {
+                ApiError::invalid(
+                    "the service is not valid",
+                    vec![FieldProblem { field: "tenant_id".into(), message: "no active tenant with this id".into() }],
+                )
+            })?;
+            Ok((connector_named(p, Some(&tenant.owner))?, Some(tenant)))
+        }
+    }
+}
+
+fn host_checks(kind: Kind, doc: &Map<String, Value>) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    if kind == Kind::Tenant {
+        match doc.get("name").and_then(Value::as_str) {
+            Some(n) if !n.trim().is_empty() && n.chars().count() <= 255 => {}
+            _ => problems
+                .push(FieldProblem { field: "name".into(), message: "is required, at most 255 characters".into() }),
+        }
+        match doc.get("tax_identification_number").and_then(Value::as_str) {
+            Some(t)
+                if (t.len() == 11 && t.bytes().all(|b| b.is_ascii_digit()))
+                    || (t.len() == 16 && t.bytes().all(|b| b.is_ascii_alphanumeric())) => {}
+            _ => problems.push(FieldProblem {
+                field: "tax_identification_number".into(),
+                message: "is required: 11 digits (partita IVA) or a 16-character codice fiscale".into(),
+            }),
+        }
+    }
+    problems
+}
+
+/// Validates and stores a configuration document for `id`.
+async fn save(
+    p: &Pipeline,
+    kind: Kind,
+    id: Uuid,
+    mut doc: Map<String, Value>,
+    creating: bool,
+) -> Result<Response, ApiError> {
+    if let Some(given) = doc.get("id").and_then(Value::as_str)
+        && given != id.to_string()
+    {
+        return Err(ApiError::bad_request(format!("the body's id {given} differs from the path's {id}")));
+    }
+    let existing = load(p, kind, id).await?;
+    if creating && existing.as_ref().is_some_and(|e| e.active) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "exists", format!("{id} exists already; use PUT or PATCH")));
+    }
+    let (connector, tenant) = connector_of(p, kind, &doc, id).await?;
+    // A secret left out or empty keeps its stored value: the API never shows secrets, so a form
+    // saved again does not carry them.
+    for secret in secret_fields(&connector, kind) {
+        let empty = doc.get(&secret).is_none_or(|v| v.is_null() || v.as_str() == Some(""));
+        if empty && let Some(old) = existing.as_ref().and_then(|e| e.config.get(&secret)) {
+            doc.insert(secret, old.clone());
+        }
+    }
+    let active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
+    let mut problems = host_checks(kind, &doc);
+    for key in ["id", "active", "connector", "tenant_id"] {
+        doc.remove(key);
+    }
+    let config = Value::Object(doc.clone());
+    let (tenant_config, service_config) = match (&kind, &tenant) {
+        (Kind::Tenant, _) => (config.clone(), json!({})),
+        (Kind::Service, Some(t)) => (t.config.clone(), config.clone()),
+        (Kind::Service, None) => return Err(ApiError::internal("service without tenant")),
+    };
+    let scope = CallScope {
+        tenant_id: tenant.as_ref().map_or(id, |t| t.id).to_string(),
+        service_id: if kind == Kind::Service { id.to_string() } else { String::new() },
+        payment_id: None,
+        tenant_config,
+        service_config,
+        allowed_hosts: Vec::new(),
+    };
+    match connector.validate_config(&scope).await {
+        Ok(()) => {}
+        Err(CallError::Connector(wit::Error::InvalidConfig(fields))) => {
+            let prefix = if kind == Kind::Tenant { "tenant." } else { "service." };
+            let relevant = fields.into_iter().filter(|f| f.field.starts_with(prefix) || !f.field.contains('.'));
+            problems.extend(relevant.map(|f| FieldProblem {
+                field: f.field.strip_prefix(prefix).unwrap_or(&f.field).to_owned(),
+                message: f.message,
+            }));
+        }
+        Err(error) => return Err(ApiError::upstream(&error)),
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid("the configuration is not valid", problems));
+    }
+    let owner = match (&kind, &tenant) {
+        (Kind::Service, Some(t)) => t.id.to_string(),
+        _ => connector.info().name.clone(),
+    };
+    let stored = StoredConfig { id, owner, config, active };
+    match kind {
+        Kind::Tenant => p.store.put_tenant(&stored).await?,
+        Kind::Service => p.store.put_service(&stored).await?,
+    }
+    let status = if existing.is_none() { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(shown(&stored, &secret_fields(&connector, kind), kind))).into_response())
+}
+
+fn object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request("the body must be a JSON object")),
+        Err(e) => Err(ApiError::bad_request(format!("the body is not JSON: {e}"))),
+    }
+}
+
+fn path_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::bad_request(format!("`{id}` is not a UUID")))
+}
+
+async fn get(p: Pipeline, kind: Kind, id: String) -> Result<Json<Value>, ApiError> {
+    let id = path_id(&id)?;
+    let stored = load(&p, kind, id).await?.ok_or_else(|| ApiError::not_found(format!("{id} is not configured")))?;
+    let secrets = match kind {
+        Kind::Tenant => p.connectors.get(&stored.owner).map(|(c, _)| secret_fields(&c, kind)).unwrap_or_default(),
+        Kind::Service => match p.store.tenant(stored.owner.parse().unwrap_or_default()).await? {
+            Some(t) => p.connectors.get(&t.owner).map(|(c, _)| secret_fields(&c, kind)).unwrap_or_default(),
+            None => Vec::new(),
+        },
+    };
+    Ok(Json(shown(&stored, &secrets, kind)))
+}
+
+async fn patch(p: Pipeline, kind: Kind, id: String, body: Bytes) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    let stored = load(&p, kind, id).await?.ok_or_else(|| ApiError::not_found(format!("{id} is not configured")))?;
+    let mut doc = match stored.config {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    doc.insert(if kind == Kind::Tenant { "connector" } else { "tenant_id" }.into(), stored.owner.into());
+    doc.insert("active".into(), stored.active.into());
+    for (key, value) in object(&body)? {
+        doc.insert(key, value);
+    }
+    save(&p, kind, id, doc, false).await
+}
+
+async fn delete(p: Pipeline, kind: Kind, id: String) -> Result<StatusCode, ApiError> {
+    let id = path_id(&id)?;
+    let mut stored = load(&p, kind, id).await?.ok_or_else(|| ApiError::not_found(format!("{id} is not configured")))?;
+    stored.active = false;
+    match kind {
+        Kind::Tenant => p.store.put_tenant(&stored).await?,
+        Kind::Service => p.store.put_service(&stored).await?,
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn post(p: Pipeline, kind: Kind, body: Bytes) -> Result<Response, ApiError> {
+    let doc = object(&body)?;
+    let id = match doc.get("id").and_then(Value::as_str) {
+        Some(id) => path_id(id)?,
+        None => {
+            return Err(ApiError::invalid(
+                "id is required",
+                vec![FieldProblem { field: "id".into(), message: "is required (a UUID)".into() }],
+            ));
+        }
+    };
+    save(&p, kind, id, doc, true).await
+}
+
+/// `GET /tenants/{id}`: 404 when not configured yet.
+pub async fn get_tenant(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    get(p, Kind::Tenant, id).await
+}
+/// `PUT /tenants/{id}`.
+pub async fn put_tenant(State(p): State<Pipeline>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    save(&p, Kind::Tenant, id, object(&body)?, false).await
+}
+/// `PATCH /tenants/{id}`.
+pub async fn patch_tenant(
+    State(p): State<Pipeline>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    patch(p, Kind::Tenant, id, body).await
+}
+/// `DELETE /tenants/{id}`: soft delete.
+pub async fn delete_tenant(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    delete(p, Kind::Tenant, id).await
+}
+/// `POST /tenants`.
+pub async fn post_tenant(State(p): State<Pipeline>, body: Bytes) -> Result<Response, ApiError> {
+    post(p, Kind::Tenant, body).await
+}
+/// `GET /services/{id}`.
+pub async fn get_service(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    get(p, Kind::Service, id).await
+}
+/// `PUT /services/{id}`.
+pub async fn put_service(State(p): State<Pipeline>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    save(&p, Kind::Service, id, object(&body)?, false).await
+}
+/// `PATCH /services/{id}`.
+pub async fn patch_service(
+    State(p): State<Pipeline>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    patch(p, Kind::Service, id, body).await
+}
+/// `DELETE /services/{id}`: soft delete.
+pub async fn delete_service(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    delete(p, Kind::Service, id).await
+}
+/// `POST /services`.
+pub async fn post_service(State(p): State<Pipeline>, body: Bytes) -> Result<Response, ApiError> {
+    post(p, Kind::Service, body).await
+}

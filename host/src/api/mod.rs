@@ -1,0 +1,136 @@
+//! The HTTP API (axum): application ingest, the payments API, the proxy's configuration API and
+//! per-payment endpoints, health. Errors are JSON `{error, message, fields?}` with a status code
+//! and never carry internal details (those go to the log).
+
+pub mod citizen;
+pub mod config;
+pub mod payments;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+
+use crate::pipeline::Pipeline;
+
+/// A field-level problem in a request.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldProblem {
+    /// The field.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// An API error: a status code, a short machine code and a message for people.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    fields: Vec<FieldProblem>,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), fields: Vec::new() }
+    }
+
+    /// 404.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 422 with field problems.
+    pub fn invalid(message: impl Into<String>, fields: Vec<FieldProblem>) -> Self {
+        Self { fields, ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message) }
+    }
+
+    /// 500, logging the cause.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+    }
+
+    /// 502, for an intermediary failure, with the connector's error (it names no secret).
+    pub fn upstream(error: &crate::runtime::CallError) -> Self {
+        tracing::warn!(%error, blame = %error.blame(), "intermediary call failed");
+        let status = if error.is_transient() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_GATEWAY };
+        Self::new(
+            status,
+            "intermediary",
+            format!("the payment intermediary could not serve the request ({})", error.kind()),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = serde_json::json!({ "error": self.code, "message": self.message });
+        if !self.fields.is_empty() {
+            body["fields"] = serde_json::to_value(&self.fields).unwrap_or_default();
+        }
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<crate::pipeline::PipelineError> for ApiError {
+    fn from(error: crate::pipeline::PipelineError) -> Self {
+        Self::internal(error)
+    }
+}
+
+/// Largest request body accepted, in bytes (CSV imports included).
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Every route of the API over `pipeline`.
+pub fn router(pipeline: Pipeline) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/applications", post(payments::ingest_application))
+        .route("/payments", post(payments::create).get(payments::list))
+        .route("/payments/bulk", post(payments::bulk))
+        .route("/payments/import", post(payments::import))
+        .route("/payments/{id}", get(payments::get_one))
+        .route("/payments/{id}/history", get(payments::history))
+        .route("/tenants/schema", get(config::tenant_schema))
+        .route("/services/schema", get(config::service_schema))
+        .route("/tenants", post(config::post_tenant))
+        .route("/services", post(config::post_service))
+        .route(
+            "/tenants/{id}",
+            get(config::get_tenant).put(config::put_tenant).patch(config::patch_tenant).delete(config::delete_tenant),
+        )
+        .route(
+            "/services/{id}",
+            get(config::get_service)
+                .put(config::put_service)
+                .patch(config::patch_service)
+                .delete(config::delete_service),
+        )
+        .route("/online-payment/{id}", get(citizen::online_payment))
+        .route("/landing/{id}", get(citizen::landing))
+        .route("/notice/{id}", get(citizen::notice))
+        .route("/receipt/{id}", get(citizen::receipt))
+        .route("/update/{id}", get(citizen::update))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(pipeline)
+}
+
+/// Parses a path id as a UUID.
+pub fn parse_id(id: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("no payment or configuration `{id}`")))
+}
