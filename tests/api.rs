@@ -1,0 +1,256 @@
+//! The HTTP API of a whole host (`cassa run --demo` built in-process on a free port): the
+//! configuration API as the core's back office uses it, the payments API, the per-payment
+//! endpoints a citizen follows, and clear errors for bad input.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use std::time::{Duration, Instant};
+
+use cassa::serve::{DEMO_SERVICE, DEMO_TENANT, RunArgs};
+use serde_json::{Value, json};
+
+struct Host {
+    base: String,
+    client: reqwest::Client,
+    _stop: tokio_util::sync::CancellationToken,
+}
+
+impl Host {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let data_dir = std::env::temp_dir().join(format!("cassa-api-{}", uuid::Uuid::new_v4().simple()));
+        let args = RunArgs {
+            listen: addr,
+            data_dir,
+            database_url: None,
+            public_url: None,
+            sandbox_api_key: "api-test-sandbox-key".into(),
+            demo: true,
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let app = cassa::serve::build(&args, addr, stop.clone()).await.unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { base: format!("http://{addr}"), client, _stop: stop }
+    }
+
+    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.client.request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply = request.send().await.unwrap();
+        let status = reply.status().as_u16();
+        let bytes = reply.bytes().await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn wait_status(&self, id: &str, status: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (_, payment) = self.send("GET", &format!("/payments/{id}"), None).await;
+            if payment["status"] == status {
+                return payment;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "payment {id} never became {status}: {payment}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn request(remote_id: &str) -> Value {
+    json!({
+        "remote_id": remote_id,
+        "tenant_id": DEMO_TENANT,
+        "service_id": DEMO_SERVICE,
+        "reason": "TARI 2026 - rata unica",
+        "amount": "120.50",
+        "expire_at": "2026-12-31T23:59:59+01:00",
+        "payer": {"type": "human", "tax_identification_number": "CLNVTR76P01G822Q", "name": "Vittorino", "family_name": "Coliandro"},
+        "landing_url": "https://servizi.example.it/pratiche/1/detail"
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_back_office_configures_a_tenant_and_a_service_and_never_sees_the_secret() {
+    let host = Host::start().await;
+    let (status, form) = host.send("GET", "/tenants/schema", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(form["display"], "form");
+    let components = form["components"].as_array().unwrap();
+    let key = |k: &str| components.iter().find(|c| c["key"] == k).cloned().unwrap_or(Value::Null);
+    assert_eq!(key("api_key")["type"], "password");
+    assert_eq!(key("base_url")["validate"]["required"], true);
+    assert_eq!(key("id")["type"], "hidden");
+
+    let tenant = uuid::Uuid::new_v4().to_string();
+    let (status, _) = host.send("GET", &format!("/tenants/{tenant}"), None).await;
+    assert_eq!(status, 404, "not configured yet");
+
+    let (status, error) = host
+        .send("PUT", &format!("/tenants/{tenant}"), Some(json!({"id": tenant, "active": true, "base_url": "ftp://x"})))
+        .await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = error["fields"].as_array().unwrap().iter().filter_map(|f| f["field"].as_str()).collect();
+    for field in ["name", "tax_identification_number", "base_url", "fiscal_code", "api_key"] {
+        assert!(fields.contains(&field), "{field} not reported: {error}");
+    }
+
+    let sandbox = format!("{}/sandbox", host.base);
+    let good = json!({"id": tenant, "active": true, "name": "Comune di Prova", "tax_identification_number": "80001234568",
+        "base_url": sandbox, "fiscal_code": "80001234568", "api_key": "api-test-sandbox-key"});
+    let (status, saved) = host.send("PUT", &format!("/tenants/{tenant}"), Some(good.clone())).await;
+    assert_eq!(status, 201, "{saved}");
+    assert!(saved.get("api_key").is_none(), "the secret came back: {saved}");
+    let (status, read) = host.send("GET", &format!("/tenants/{tenant}"), None).await;
+    assert_eq!(status, 200);
+    assert!(read.get("api_key").is_none(), "{read}");
+    assert_eq!(read["name"], "Comune di Prova");
+    // The form saved again without the secret keeps it.
+    let (status, _) = host.send("PUT", &format!("/tenants/{tenant}"), Some(read.clone())).await;
+    assert_eq!(status, 200);
+
+    let service = uuid::Uuid::new_v4().to_string();
+    let (status, error) = host.send("PUT", &format!("/services/{service}"), Some(json!({"active": true}))).await;
+    assert_eq!(status, 422, "{error}");
+    let (status, saved) = host
+        .send("PUT", &format!("/services/{service}"), Some(json!({"id": service, "tenant_id": tenant, "active": true})))
+        .await;
+    assert_eq!(status, 201, "{saved}");
+
+    // A payment of that tenant reaches the sandbox with the kept secret.
+    let mut req = request(&uuid::Uuid::new_v4().to_string());
+    req["tenant_id"] = tenant.clone().into();
+    req["service_id"] = service.clone().into();
+    let (status, created) = host.send("POST", "/payments", Some(req)).await;
+    assert_eq!(status, 201, "{created}");
+    host.wait_status(created["id"].as_str().unwrap(), "PAYMENT_PENDING").await;
+
+    // Soft delete: kept, inactive, no longer used.
+    let (status, _) = host.send("DELETE", &format!("/services/{service}"), None).await;
+    assert_eq!(status, 204);
+    let (_, read) = host.send("GET", &format!("/services/{service}"), None).await;
+    assert_eq!(read["active"], false);
+    let mut req = request(&uuid::Uuid::new_v4().to_string());
+    req["tenant_id"] = tenant.into();
+    req["service_id"] = service.into();
+    let (_, created) = host.send("POST", "/payments", Some(req)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, payment) = host.send("GET", &format!("/payments/{}", created["id"].as_str().unwrap()), None).await;
+    assert_eq!(payment["status"], "CREATION_PENDING", "a deleted service must not be used");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_payments_api_creates_idempotently_and_reports_every_bad_row() {
+    let host = Host::start().await;
+    let remote = uuid::Uuid::new_v4().to_string();
+    let (status, first) = host.send("POST", "/payments", Some(request(&remote))).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["status"], "CREATION_PENDING");
+    assert_eq!(first["payment"]["amount"], json!(120.5));
+    let (status, again) = host.send("POST", "/payments", Some(request(&remote))).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["id"], first["id"]);
+
+    let mut bad = request(&uuid::Uuid::new_v4().to_string());
+    bad["amount"] = 0.into();
+    bad["reason"] = "".into();
+    let (status, error) = host.send("POST", "/payments", Some(bad)).await;
+    assert_eq!(status, 422);
+    assert_eq!(error["fields"].as_array().unwrap().len(), 2, "{error}");
+    let (status, _) = host.send("POST", "/payments", Some(json!({"nonsense": true}))).await;
+    assert_eq!(status, 400);
+
+    let (status, outcome) = host
+        .send(
+            "POST",
+            "/payments/bulk",
+            Some(json!([request(&uuid::Uuid::new_v4().to_string()), {"x": 1}, request(&remote)])),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!((outcome["created"].as_u64(), outcome["existing"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(outcome["rejected"][0]["index"], 1);
+
+    let csv = format!(
+        "remote_id,tenant_id,service_id,reason,amount,expire_at,payer_tax_id,payer_name\n\
+         {},{DEMO_TENANT},{DEMO_SERVICE},Rata 1,10.00,2026-12-31T00:00:00+01:00,CLNVTR76P01G822Q,Vittorino\n\
+         not-a-uuid,{DEMO_TENANT},{DEMO_SERVICE},Rata 2,10.00,2026-12-31T00:00:00+01:00,CLNVTR76P01G822Q,Vittorino\n\
+         {},{DEMO_TENANT},{DEMO_SERVICE},Rata 3,dieci,2026-12-31T00:00:00+01:00,CLNVTR76P01G822Q,Vittorino\n",
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4()
+    );
+    let reply = host.client.post(format!("{}/payments/import", host.base)).body(csv).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    let outcome: Value = reply.json().await.unwrap();
+    assert_eq!(outcome["created"], 1, "{outcome}");
+    let lines: Vec<u64> = outcome["rejected"].as_array().unwrap().iter().filter_map(|r| r["index"].as_u64()).collect();
+    assert_eq!(lines, vec![3, 4], "{outcome}");
+    let reply =
+        host.client.post(format!("{}/payments/import", host.base)).body("who,what\n1,2\n").send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 400);
+
+    let (status, found) = host.send("GET", &format!("/payments?remote_id={remote}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let (status, _) = host.send("GET", "/payments?status=BOGUS", None).await;
+    assert_eq!(status, 400);
+    let (status, _) = host.send("GET", &format!("/payments/{}", uuid::Uuid::new_v4()), None).await;
+    assert_eq!(status, 404);
+    let reply = host.client.post(format!("{}/applications", host.base)).body("not json").send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citizen_pays_online_and_gets_notice_and_receipt() {
+    let host = Host::start().await;
+    let (_, created) = host.send("POST", "/payments", Some(request(&uuid::Uuid::new_v4().to_string()))).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let pending = host.wait_status(&id, "PAYMENT_PENDING").await;
+    assert_eq!(pending["links"]["online_payment_begin"]["url"], format!("{}/online-payment/{id}", host.base));
+    assert!(pending["payment"]["notice_code"].as_str().unwrap().len() == 18);
+
+    let reply = host.client.get(format!("{}/receipt/{id}", host.base)).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 409, "no receipt before paying");
+    let reply = host.client.get(format!("{}/notice/{id}", host.base)).send().await.unwrap();
+    assert_eq!(reply.headers()["content-type"], "application/pdf");
+    assert!(reply.bytes().await.unwrap().starts_with(b"%PDF-"));
+
+    let reply = host.client.get(format!("{}/online-payment/{id}", host.base)).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 303);
+    let page = reply.headers()["location"].to_str().unwrap().to_owned();
+    assert!(page.starts_with(&format!("{}/sandbox/pay/", host.base)), "{page}");
+    host.wait_status(&id, "PAYMENT_STARTED").await;
+    // The citizen presses "Paga" on the intermediary's page and is sent back to the landing.
+    let form_url = page.split('?').next().unwrap();
+    let reply = host
+        .client
+        .post(form_url)
+        .form(&[("action", "pay"), ("ok", &format!("{}/landing/{id}?outcome=ok", host.base))])
+        .send()
+        .await
+        .unwrap();
+    let landing = reply.headers()["location"].to_str().unwrap().to_owned();
+    let reply = host.client.get(&landing).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 303);
+    assert_eq!(reply.headers()["location"], "https://servizi.example.it/pratiche/1/detail");
+    let complete = host.wait_status(&id, "COMPLETE").await;
+    assert!(complete["payment"]["paid_at"].is_string());
+    assert_eq!(complete["links"]["receipt"]["url"], format!("{}/receipt/{id}", host.base));
+
+    let reply = host.client.get(format!("{}/receipt/{id}", host.base)).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    assert!(reply.text().await.unwrap().contains("<receiptId>"));
+    let (status, updated) = host.send("GET", &format!("/update/{id}"), None).await;
+    assert_eq!((status, updated["status"].as_str()), (200, Some("COMPLETE")));
+    let (status, history) = host.send("GET", &format!("/payments/{id}/history"), None).await;
+    assert_eq!(status, 200);
+    let statuses: Vec<&str> = history.as_array().unwrap().iter().filter_map(|h| h["status"].as_str()).collect();
+    assert_eq!(statuses.first(), Some(&"CREATION_PENDING"));
+    assert_eq!(statuses.last(), Some(&"COMPLETE"));
+    for path in ["online-payment", "landing", "notice", "receipt", "update"] {
+        let reply = host.client.get(format!("{}/{path}/{}", host.base, uuid::Uuid::new_v4())).send().await.unwrap();
+        assert_eq!(reply.status().as_u16(), 404, "/{path} of an unknown payment");
+    }
+}
