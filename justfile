@@ -25,3 +25,4 @@ conformance: connectors
 # Benchmarks: figures printed as `name: value unit`.
 bench:
     cargo bench -p cassa-tests --bench sandbox
+    cargo bench -p cassa-tests --bench pipeline

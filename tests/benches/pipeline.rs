@@ -1,0 +1,82 @@
+//! `cargo bench -p cassa-tests --bench pipeline` (part of `just bench`): end-to-end payments per
+//! second — application events in → `PAYMENT_PENDING` out and in the view, the sandbox
+//! intermediary on loopback — and, measured in the same run, the raw bus rate of producing and
+//! consuming the same messages. One figure per line as `name: value unit`.
+//!
+//! `CASSA_BENCH_PAYMENTS` sets how many applications (default 2000).
+
+#![expect(clippy::unwrap_used, reason = "benchmark harness")]
+
+use std::time::{Duration, Instant};
+
+use cassa::bus::{Bus, embedded::EmbeddedBus};
+use cassa::conformance::SandboxFake;
+use cassa::domain::PaymentStatus;
+use cassa::store::{PaymentFilter, Store};
+use cassa_tests::{EchoServer, SERVICE, TestPipeline, application, sqlite_url};
+
+async fn pending(store: &Store) -> usize {
+    let rows = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM payments WHERE status = $1")
+        .bind(PaymentStatus::PaymentPending.as_str())
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    usize::try_from(rows).unwrap()
+}
+
+async fn end_to_end(label: &str, store: Store, n: usize) {
+    let fake = SandboxFake::start().await.unwrap();
+    let core = EchoServer::start().await;
+    let host = TestPipeline::start(store.clone(), &fake).await;
+    let messages: Vec<Vec<u8>> = (0..n).map(|_| application(&core.url()).1).collect();
+    let started = Instant::now();
+    for message in &messages {
+        host.pipeline.bus.publish("applications", SERVICE, message).await.unwrap();
+    }
+    let published = started.elapsed();
+    while pending(&store).await < n {
+        assert!(started.elapsed() < Duration::from_secs(600), "the pipeline stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    // In the view: every one queryable by the API's filters.
+    let listed = store
+        .payments(&PaymentFilter { status: Some(PaymentStatus::PaymentPending), limit: 1, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    host.shutdown().await;
+    println!("{label}_payments: {n} payments");
+    println!("{label}_publish_time: {:.2} s", published.as_secs_f64());
+    println!("{label}_end_to_end_rate: {:.0} payments/s", n as f64 / elapsed.as_secs_f64());
+
+    // The same messages through the bus alone, on a fresh topic of the same store.
+    let bus = EmbeddedBus::new(store.clone());
+    let started = Instant::now();
+    for message in &messages {
+        bus.publish("bench.raw", SERVICE, message).await.unwrap();
+    }
+    let mut consumer = bus.subscribe("bench", "bench.raw").await.unwrap();
+    let mut seen = 0;
+    while seen < n {
+        let batch = consumer.poll(500, Duration::from_millis(100)).await.unwrap();
+        seen += batch.len();
+        if let Some(last) = batch.last() {
+            consumer.commit(last).await.unwrap();
+        }
+    }
+    let raw = started.elapsed();
+    println!("{label}_bus_produce_consume_rate: {:.0} messages/s", n as f64 / raw.as_secs_f64());
+}
+
+fn main() {
+    let n: usize = std::env::var("CASSA_BENCH_PAYMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        end_to_end("embedded_sqlite", Store::connect(&sqlite_url()).await.unwrap(), n).await;
+        match cassa_tests::postgres_url().await {
+            Some(url) => end_to_end("embedded_postgres", Store::connect(&url).await.unwrap(), n).await,
+            None => println!("embedded_postgres: skipped (no PostgreSQL)"),
+        }
+    });
+}
