@@ -280,6 +280,7 @@ async fn save(
         Kind::Tenant => p.store.put_tenant(&stored).await?,
         Kind::Service => p.store.put_service(&stored).await?,
     }
+    p.forget_configs();
     let status = if existing.is_none() { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(shown(&stored, &secret_fields(&connector, kind), kind))).into_response())
 }
@@ -332,6 +333,7 @@ async fn delete(p: Pipeline, kind: Kind, id: String) -> Result<StatusCode, ApiEr
         Kind::Tenant => p.store.put_tenant(&stored).await?,
         Kind::Service => p.store.put_service(&stored).await?,
     }
+    p.forget_configs();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -33,22 +33,13 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
                     continue 'subscription;
                 }
             };
-            let mut created = false;
-            for message in &batch {
-                match handle(&pipeline, message).await {
-                    Ok(made) => created |= made,
-                    Err(error) => {
-                        // Not committed: read again from the last commit after a pause.
-                        tracing::warn!(%error, offset = message.offset, "dispatcher failed; retrying");
-                        if !pause(&stop, Duration::from_secs(1)).await {
-                            return;
-                        }
-                        continue 'subscription;
-                    }
+            if let Err(error) = handle_batch(&pipeline, &batch).await {
+                // Not committed: read again from the last commit after a pause.
+                tracing::warn!(%error, "dispatcher failed; retrying");
+                if !pause(&stop, Duration::from_secs(1)).await {
+                    return;
                 }
-            }
-            if created {
-                pipeline.outbox_written();
+                continue 'subscription;
             }
             if let Some(last) = batch.last()
                 && let Err(error) = consumer.commit(last).await
@@ -59,26 +50,36 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     }
 }
 
-/// Handles one application event; returns whether a payment was created.
-pub async fn handle(pipeline: &Pipeline, message: &Message) -> Result<bool, PipelineError> {
-    match dispatch(&message.payload, Timestamp::now()) {
-        Dispatch::Skip(reason) => {
-            tracing::debug!(offset = message.offset, %reason, "application event skipped");
-            Ok(false)
-        }
-        Dispatch::Reject(reason) => {
-            pipeline.dead_letter(message, &format!("malformed application event: {reason}")).await?;
-            Ok(false)
-        }
-        Dispatch::Create(event) => {
-            let key = pipeline.key_of(&event);
-            let inserted = pipeline.store.insert_payment(&event, &pipeline.config.topics.payments, &key).await?;
-            if inserted {
-                tracing::info!(payment = %event.id, application = %event.remote_id, tenant = %event.tenant_id, "payment created");
-            } else {
-                tracing::debug!(application = %event.remote_id, "application already has a payment");
+/// Handles a batch of application events: every payment of the batch is written in one
+/// transaction; malformed events go to the DLQ.
+pub async fn handle_batch(pipeline: &Pipeline, batch: &[Message]) -> Result<(), PipelineError> {
+    let now = Timestamp::now();
+    let mut creates = Vec::new();
+    for message in batch {
+        match dispatch(&message.payload, now) {
+            Dispatch::Skip(reason) => tracing::debug!(offset = message.offset, %reason, "application event skipped"),
+            Dispatch::Reject(reason) => {
+                pipeline.dead_letter(message, &format!("malformed application event: {reason}")).await?
             }
-            Ok(inserted)
+            Dispatch::Create(event) => {
+                let key = pipeline.key_of(&event);
+                creates.push((*event, key));
+            }
         }
     }
+    if creates.is_empty() {
+        return Ok(());
+    }
+    let inserted = pipeline.store.insert_payments(&creates, &pipeline.config.topics.payments).await?;
+    for ((event, _), new) in creates.iter().zip(&inserted) {
+        if *new {
+            tracing::info!(payment = %event.id, application = %event.remote_id, tenant = %event.tenant_id, "payment created");
+        } else {
+            tracing::debug!(application = %event.remote_id, "application already has a payment");
+        }
+    }
+    if inserted.iter().any(|new| *new) {
+        pipeline.outbox_written();
+    }
+    Ok(())
 }

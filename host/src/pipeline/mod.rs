@@ -196,7 +196,15 @@ pub struct Pipeline {
     pub config: Arc<PipelineConfig>,
     http: reqwest::Client,
     updater_kick: Arc<Notify>,
+    configs: Arc<std::sync::Mutex<HashMap<(Uuid, Uuid), CachedConfig>>>,
 }
+
+/// A tenant and service configuration read recently, and when.
+type CachedConfig = (std::time::Instant, Option<(StoredConfig, StoredConfig)>);
+
+/// How long a configuration read from the store is reused. Changes made through this host's API
+/// apply at once; changes made through another replica within this time.
+const CONFIG_TTL: Duration = Duration::from_secs(2);
 
 impl Pipeline {
     /// A pipeline over a store and a bus.
@@ -210,7 +218,15 @@ impl Pipeline {
             .timeout(Duration::from_millis(config.notify_timeout_ms))
             .user_agent(concat!("cassa/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { store, bus, connectors, config: Arc::new(config), http, updater_kick: Arc::new(Notify::new()) })
+        Ok(Self {
+            store,
+            bus,
+            connectors,
+            config: Arc::new(config),
+            http,
+            updater_kick: Arc::new(Notify::new()),
+            configs: Arc::default(),
+        })
     }
 
     /// Starts the configured stages; they stop when `stop` is cancelled.
@@ -248,6 +264,13 @@ impl Pipeline {
         }
     }
 
+    /// Drops cached configurations: call after changing one.
+    pub fn forget_configs(&self) {
+        if let Ok(mut cache) = self.configs.lock() {
+            cache.clear();
+        }
+    }
+
     /// Tells consumers and the notifier that the outbox has new rows.
     pub fn outbox_written(&self) {
         self.bus.outbox_written();
@@ -273,9 +296,27 @@ impl Pipeline {
     /// The active tenant and service configuration of a payment and its connector, or `None`
     /// when this host does not handle the payment.
     pub async fn configured(&self, event: &PaymentEvent) -> Result<Option<Configured>, PipelineError> {
-        let (Some(tenant), Some(service)) =
-            (self.store.tenant(event.tenant_id).await?, self.store.service(event.service_id).await?)
-        else {
+        let key = (event.tenant_id, event.service_id);
+        let cached = self
+            .configs
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).filter(|(at, _)| at.elapsed() < CONFIG_TTL).map(|(_, v)| v.clone()));
+        let pair = match cached {
+            Some(pair) => pair,
+            None => {
+                let pair =
+                    match (self.store.tenant(event.tenant_id).await?, self.store.service(event.service_id).await?) {
+                        (Some(tenant), Some(service)) => Some((tenant, service)),
+                        _ => None,
+                    };
+                if let Ok(mut cache) = self.configs.lock() {
+                    cache.insert(key, (std::time::Instant::now(), pair.clone()));
+                }
+                pair
+            }
+        };
+        let Some((tenant, service)) = pair else {
             return Ok(None);
         };
         if !tenant.active || !service.active {

@@ -13,7 +13,7 @@ use super::{Pipeline, PipelineError, debt_position, pause, subscribe};
 use crate::bus::Message;
 use crate::domain::payment::{PaymentEvent, PaymentStatus};
 use crate::domain::{Timestamp, transitions};
-use crate::store::StoreError;
+use crate::store::Change;
 
 const GROUP: &str = "cassa-proxy";
 
@@ -37,7 +37,7 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
                 }
             };
             let concurrency = pipeline.config.connector_concurrency.max(1) * 2;
-            let results: Vec<Result<bool, PipelineError>> =
+            let results: Vec<Result<Option<Change>, PipelineError>> =
                 futures::stream::iter(batch.iter().cloned().map(|message| {
                     let pipeline = pipeline.clone();
                     async move { handle(&pipeline, &message).await }
@@ -45,10 +45,21 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
                 .buffer_unordered(concurrency)
                 .collect()
                 .await;
-            if results.iter().any(|r| matches!(r, Ok(true))) {
-                pipeline.outbox_written();
+            let mut changes = Vec::new();
+            let mut failed = None;
+            for result in results {
+                match result {
+                    Ok(Some(change)) => changes.push(change),
+                    Ok(None) => {}
+                    Err(error) => failed = Some(error),
+                }
             }
-            if let Some(error) = results.into_iter().find_map(Result::err) {
+            // What was decided is kept even when another message of the batch failed: the
+            // retried batch then finds these payments no longer CREATION_PENDING.
+            if let Err(error) = write(&pipeline, &changes).await {
+                failed = Some(error);
+            }
+            if let Some(error) = failed {
                 tracing::warn!(%error, "proxy failed on a batch; retrying it");
                 if !pause(&stop, Duration::from_secs(1)).await {
                     return;
@@ -64,17 +75,35 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     }
 }
 
-/// Handles one payment event; returns whether it wrote a new state.
-pub async fn handle(pipeline: &Pipeline, message: &Message) -> Result<bool, PipelineError> {
+/// Writes the decided changes in one transaction.
+async fn write(pipeline: &Pipeline, changes: &[Change]) -> Result<(), PipelineError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let outcomes = pipeline.store.update_payments(changes).await?;
+    for (change, outcome) in changes.iter().zip(outcomes) {
+        match outcome {
+            Ok(_) => tracing::info!(payment = %change.event.id, status = %change.event.status, "payment updated"),
+            Err(error) => {
+                tracing::debug!(payment = %change.event.id, %error, "payment changed meanwhile; this change dropped")
+            }
+        }
+    }
+    pipeline.outbox_written();
+    Ok(())
+}
+
+/// Handles one payment event; returns the change to write, if any.
+pub async fn handle(pipeline: &Pipeline, message: &Message) -> Result<Option<Change>, PipelineError> {
     let event = match PaymentEvent::from_json(&message.payload) {
         Ok(event) => event,
         Err(reason) => {
             pipeline.dead_letter(message, &format!("malformed payment event: {reason}")).await?;
-            return Ok(false);
+            return Ok(None);
         }
     };
     if event.status != PaymentStatus::CreationPending {
-        return Ok(false);
+        return Ok(None);
     }
     let stored = match pipeline.store.payment(event.id).await? {
         Some(stored) => stored,
@@ -83,21 +112,22 @@ pub async fn handle(pipeline: &Pipeline, message: &Message) -> Result<bool, Pipe
             pipeline.store.upsert_foreign(&event).await?;
             match pipeline.store.payment(event.id).await? {
                 Some(stored) => stored,
-                None => return Ok(false),
+                None => return Ok(None),
             }
         }
     };
     if stored.event.status != PaymentStatus::CreationPending {
-        return Ok(false);
+        return Ok(None);
     }
-    create(pipeline, stored.event, stored.version).await
+    prepare(pipeline, stored.event, stored.version).await
 }
 
-/// Opens the debt position of a `CREATION_PENDING` payment stored at `version`.
-pub async fn create(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> Result<bool, PipelineError> {
+/// Opens the debt position of a `CREATION_PENDING` payment stored at `version` and returns the
+/// change that records the outcome (`None` when this host does not handle the payment).
+pub async fn prepare(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> Result<Option<Change>, PipelineError> {
     let Some(configured) = pipeline.configured(&event).await? else {
         tracing::debug!(payment = %event.id, tenant = %event.tenant_id, service = %event.service_id, "no active configuration here; not handled");
-        return Ok(false);
+        return Ok(None);
     };
     let scope = pipeline.scope(&configured, Some(event.id));
     let position = debt_position(&event);
@@ -141,16 +171,5 @@ pub async fn create(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> R
         }
     };
     let key = pipeline.key_of(&next);
-    match pipeline
-        .store
-        .update_payment(&next, version, Some((&pipeline.config.topics.payments, &key)), note.as_deref())
-        .await
-    {
-        Ok(_) => {
-            tracing::info!(payment = %next.id, status = %next.status, "payment updated");
-            Ok(true)
-        }
-        Err(StoreError::Conflict(_)) => Ok(false),
-        Err(error) => Err(error.into()),
-    }
+    Ok(Some(Change { event: next, version, publish: Some((pipeline.config.topics.payments.clone(), key)), note }))
 }

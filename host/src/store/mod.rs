@@ -61,6 +61,19 @@ pub struct StoredConfig {
     pub active: bool,
 }
 
+/// One change of a batch for [`Store::update_payments`].
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The new state.
+    pub event: PaymentEvent,
+    /// The version it was computed from.
+    pub version: i64,
+    /// Topic and key to emit it on, if it is to be emitted.
+    pub publish: Option<(String, String)>,
+    /// Why, for the history.
+    pub note: Option<String>,
+}
+
 /// Filters of `GET /payments`.
 #[derive(Debug, Clone, Default)]
 pub struct PaymentFilter {
@@ -270,16 +283,77 @@ impl Store {
     /// Inserts a new payment and its event, unless one exists with its id or for its
     /// application. Returns whether it was inserted.
     pub async fn insert_payment(&self, event: &PaymentEvent, topic: &str, key: &str) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let inserted = self.insert_payments(&[(event.clone(), key.to_owned())], topic).await?;
+        Ok(inserted.first() == Some(&true))
+    }
+
+    /// Inserts several new payments and their events in one transaction (one commit for a
+    /// whole batch of the dispatcher); returns, for each, whether it was inserted.
+    pub async fn insert_payments(
+        &self,
+        batch: &[(PaymentEvent, String)],
+        topic: &str,
+    ) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if !self.insert_row_in(&mut tx, event, &json).await? {
-            tx.rollback().await?;
-            return Ok(false);
+        let mut inserted = Vec::with_capacity(batch.len());
+        for (event, key) in batch {
+            let json = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let new = self.insert_row_in(&mut tx, event, &json).await?;
+            if new {
+                self.history_in(&mut tx, event, 1, &json, None).await?;
+                self.append_in(&mut tx, topic, key, &json).await?;
+            }
+            inserted.push(new);
         }
-        self.history_in(&mut tx, event, 1, &json, None).await?;
-        self.append_in(&mut tx, topic, key, &json).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(inserted)
+    }
+
+    /// Stores several changes in one transaction, each like [`Store::update_payment`]; a change
+    /// whose payment moved on meanwhile is skipped (`Err(Conflict)` in its place) without
+    /// affecting the others.
+    pub async fn update_payments(&self, batch: &[Change]) -> Result<Vec<Result<i64, StoreError>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for change in batch {
+            let json = serde_json::to_string(&change.event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if self.update_row_in(&mut tx, &change.event, change.version, &json).await? {
+                self.history_in(&mut tx, &change.event, change.version + 1, &json, change.note.as_deref()).await?;
+                if let Some((topic, key)) = &change.publish {
+                    self.append_in(&mut tx, topic, key, &json).await?;
+                }
+                outcomes.push(Ok(change.version + 1));
+            } else {
+                outcomes.push(Err(StoreError::Conflict(change.event.id)));
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn update_row_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        event: &PaymentEvent,
+        version: i64,
+        json: &str,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE payments SET status = $1, updated_at = $2, next_check_at = $3, version = $4, event = $5, \
+             notify_due_at = $6 WHERE id = $7 AND version = $8",
+        )
+        .bind(event.status.as_str())
+        .bind(event.updated_at.millis())
+        .bind(to_ms(next_check_of(event)))
+        .bind(version + 1)
+        .bind(json)
+        .bind(to_ms(notify_due_of(event)))
+        .bind(event.id.to_string())
+        .bind(version)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
     }
 
     async fn insert_row_in(
@@ -344,22 +418,8 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let json = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE payments SET status = $1, updated_at = $2, next_check_at = $3, version = $4, event = $5, \
-             notify_due_at = $6 WHERE id = $7 AND version = $8",
-        )
-        .bind(event.status.as_str())
-        .bind(event.updated_at.millis())
-        .bind(to_ms(next_check_of(event)))
-        .bind(version + 1)
-        .bind(&json)
-        .bind(to_ms(notify_due_of(event)))
-        .bind(event.id.to_string())
-        .bind(version)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated != 1 {
+        let updated = self.update_row_in(&mut tx, event, version, &json).await?;
+        if !updated {
             tx.rollback().await?;
             return Err(StoreError::Conflict(event.id));
         }
