@@ -15,6 +15,9 @@ use cassa::domain::PaymentStatus;
 use cassa::store::{PaymentFilter, Store};
 use cassa_tests::{EchoServer, SERVICE, TestPipeline, application, sqlite_url};
 
+/// Messages per produce batch, on both paths.
+const BATCH: usize = 100;
+
 async fn pending(store: &Store) -> usize {
     let rows = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM payments WHERE status = $1")
         .bind(PaymentStatus::PaymentPending.as_str())
@@ -30,8 +33,10 @@ async fn end_to_end(label: &str, store: Store, n: usize) {
     let host = TestPipeline::start(store.clone(), &fake).await;
     let messages: Vec<Vec<u8>> = (0..n).map(|_| application(&core.url()).1).collect();
     let started = Instant::now();
-    for message in &messages {
-        host.pipeline.bus.publish("applications", SERVICE, message).await.unwrap();
+    // As a core's relay delivers them: in batches.
+    for chunk in messages.chunks(BATCH) {
+        let batch: Vec<(String, Vec<u8>)> = chunk.iter().map(|m| (SERVICE.to_owned(), m.clone())).collect();
+        host.pipeline.bus.publish_batch("applications", &batch).await.unwrap();
     }
     let published = started.elapsed();
     while pending(&store).await < n {
@@ -53,8 +58,9 @@ async fn end_to_end(label: &str, store: Store, n: usize) {
     // The same messages through the bus alone, on a fresh topic of the same store.
     let bus = EmbeddedBus::new(store.clone());
     let started = Instant::now();
-    for message in &messages {
-        bus.publish("bench.raw", SERVICE, message).await.unwrap();
+    for chunk in messages.chunks(BATCH) {
+        let batch: Vec<(String, Vec<u8>)> = chunk.iter().map(|m| (SERVICE.to_owned(), m.clone())).collect();
+        bus.publish_batch("bench.raw", &batch).await.unwrap();
     }
     let mut consumer = bus.subscribe("bench", "bench.raw").await.unwrap();
     let mut seen = 0;

@@ -17,13 +17,28 @@ use crate::domain::request::PaymentRequest;
 use crate::pipeline::Pipeline;
 use crate::store::PaymentFilter;
 
-/// `POST /applications`: appends one application event (JSON) to `applications`.
+/// `POST /applications`: appends one application event (a JSON object), or several (a JSON
+/// array of objects, written together), to `applications`, keyed by `service_id` as the core's
+/// relay does. Validation is the dispatcher's: a malformed event is accepted here and ends up in
+/// the DLQ with its reason; only a body that is not JSON is refused.
 pub async fn ingest_application(State(p): State<Pipeline>, body: Bytes) -> Result<Response, ApiError> {
     let value: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
-    let key = value.get("service_id").and_then(Value::as_str).unwrap_or_default().to_owned();
-    p.bus.publish(&p.config.topics.applications, &key, &body).await.map_err(ApiError::internal)?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"accepted": true}))).into_response())
+    let key_of = |v: &Value| v.get("service_id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let topic = &p.config.topics.applications;
+    let accepted = match &value {
+        Value::Array(events) => {
+            let messages: Vec<(String, Vec<u8>)> =
+                events.iter().map(|e| (key_of(e), e.to_string().into_bytes())).collect();
+            p.bus.publish_batch(topic, &messages).await.map_err(ApiError::internal)?;
+            messages.len()
+        }
+        single => {
+            p.bus.publish(topic, &key_of(single), &body).await.map_err(ApiError::internal)?;
+            1
+        }
+    };
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"accepted": accepted}))).into_response())
 }
 
 /// The outcome of creating one payment.

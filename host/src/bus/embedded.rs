@@ -41,6 +41,16 @@ impl Bus for EmbeddedBus {
         Ok(())
     }
 
+    async fn publish_batch(&self, topic: &str, messages: &[(String, Vec<u8>)]) -> Result<(), BusError> {
+        let rows: Vec<(String, String)> = messages
+            .iter()
+            .map(|(key, payload)| (key.clone(), String::from_utf8_lossy(payload).into_owned()))
+            .collect();
+        self.store.append_all(topic, &rows).await?;
+        self.notify();
+        Ok(())
+    }
+
     async fn subscribe(&self, group: &str, topic: &str) -> Result<Box<dyn Consumer>, BusError> {
         let position = self.store.offset(group, topic).await?;
         Ok(Box::new(EmbeddedConsumer {

@@ -61,6 +61,15 @@ pub trait Bus: Send + Sync {
     /// Appends a message outside any state change (HTTP ingest, DLQ).
     async fn publish(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(), BusError>;
 
+    /// Appends several messages to one topic, in order; backends write them together where
+    /// they can (one transaction for the embedded bus, one produce batch for Kafka).
+    async fn publish_batch(&self, topic: &str, messages: &[(String, Vec<u8>)]) -> Result<(), BusError> {
+        for (key, payload) in messages {
+            self.publish(topic, key, payload).await?;
+        }
+        Ok(())
+    }
+
     /// A consumer of `topic` in consumer group `group`.
     async fn subscribe(&self, group: &str, topic: &str) -> Result<Box<dyn Consumer>, BusError>;
 

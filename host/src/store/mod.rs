@@ -199,6 +199,16 @@ impl Store {
         Ok(())
     }
 
+    /// Appends several messages to a topic's log in one transaction.
+    pub async fn append_all(&self, topic: &str, messages: &[(String, String)]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (key, payload) in messages {
+            self.append_in(&mut tx, topic, key, payload).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Messages of `topic` after position `after`, oldest first.
     pub async fn read_log(&self, topic: &str, after: i64, limit: i64) -> Result<Vec<LogRecord>, StoreError> {
         let rows = sqlx::query(
