@@ -7,8 +7,12 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cassa::bus::embedded::EmbeddedBus;
+use cassa::bus::kafka::{KafkaBus, KafkaConfig};
+use cassa::bus::{Bus, Topics};
 use cassa::conformance::{Fake, SandboxFake};
 use cassa::domain::{PaymentEvent, PaymentStatus};
 use cassa::pipeline::{debt_ref, poller};
@@ -58,30 +62,43 @@ fn malformed(core: &str) -> Vec<Vec<u8>> {
     events
 }
 
-async fn full_cycle(store: Store) {
+/// Which bus a cycle runs on.
+enum Backend {
+    Embedded,
+    Kafka(String, Topics),
+}
+
+async fn full_cycle(store: Store, backend: Backend) {
     let fake = SandboxFake::start().await.unwrap();
     let core = EchoServer::start().await;
-    let host = TestPipeline::start(store.clone(), &fake).await;
-    let bus = host.pipeline.bus.clone();
+    let (bus, topics): (Arc<dyn Bus>, Topics) = match backend {
+        Backend::Embedded => (Arc::new(EmbeddedBus::new(store.clone())), Topics::default()),
+        Backend::Kafka(brokers, topics) => {
+            let config = KafkaConfig { brokers, partitions: 3, ..KafkaConfig::default() };
+            let bus = KafkaBus::connect(config, &[&topics.applications, &topics.payments, &topics.dlq]).await.unwrap();
+            (Arc::new(bus), topics)
+        }
+    };
+    let host = TestPipeline::start_with(store.clone(), &fake, bus.clone(), topics.clone()).await;
     let mut applications = Vec::new();
     for i in 0..APPLICATIONS {
         let (id, bytes) = application(&core.url());
-        bus.publish("applications", SERVICE, &bytes).await.unwrap();
+        bus.publish(&topics.applications, SERVICE, &bytes).await.unwrap();
         if i % 10 == 0 {
             // Delivered twice.
-            bus.publish("applications", SERVICE, &bytes).await.unwrap();
+            bus.publish(&topics.applications, SERVICE, &bytes).await.unwrap();
         }
         applications.push(id);
     }
     let broken = malformed(&core.url());
     for bytes in &broken {
-        bus.publish("applications", SERVICE, bytes).await.unwrap();
+        bus.publish(&topics.applications, SERVICE, bytes).await.unwrap();
     }
     // Not for the dispatcher: skipped, not dead-lettered.
     let (_, submitted) = application(&core.url());
     let mut submitted: serde_json::Value = serde_json::from_slice(&submitted).unwrap();
     submitted["status_name"] = "status_submitted".into();
-    bus.publish("applications", SERVICE, &serde_json::to_vec(&submitted).unwrap()).await.unwrap();
+    bus.publish(&topics.applications, SERVICE, &serde_json::to_vec(&submitted).unwrap()).await.unwrap();
 
     wait_for("every payment to be PAYMENT_PENDING", Duration::from_secs(120), || async {
         in_status(&store, PaymentStatus::PaymentPending).await.len() == APPLICATIONS
@@ -99,7 +116,6 @@ async fn full_cycle(store: Store) {
     .await;
     // Let late duplicates, if any, arrive before counting.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    host.shutdown().await;
 
     // Exactly one payment per valid application, one debt position each, one notify each.
     let complete = in_status(&store, PaymentStatus::Complete).await;
@@ -123,33 +139,53 @@ async fn full_cycle(store: Store) {
     assert_eq!(notified.len(), APPLICATIONS);
 
     // The malformed events are in the DLQ with their reasons.
-    let dlq = store.read_log("payments.dlq", 0, 100).await.unwrap();
+    let dlq = drain(bus.as_ref(), &topics.dlq, broken.len(), Duration::from_secs(30)).await;
     assert_eq!(dlq.len(), broken.len());
     for record in &dlq {
-        let entry: serde_json::Value = serde_json::from_str(&record.payload).unwrap();
+        let entry: serde_json::Value = serde_json::from_slice(&record.payload).unwrap();
         assert!(entry["reason"].as_str().unwrap().starts_with("malformed application event"), "{entry}");
-        assert_eq!(entry["topic"], "applications");
+        assert_eq!(entry["topic"], topics.applications.as_str());
     }
 
-    // Every event on `payments` keeps DOMAIN.md's field rules.
-    let events = store.read_log("payments", 0, 10_000).await.unwrap();
+    // Every event on `payments` keeps DOMAIN.md's field rules: created, pending, started or
+    // not, complete, notified — at least four per payment.
+    let events = drain(bus.as_ref(), &topics.payments, APPLICATIONS * 4, Duration::from_secs(60)).await;
     assert!(events.len() >= APPLICATIONS * 4, "{} events", events.len());
     for record in events {
-        let event = PaymentEvent::from_json(record.payload.as_bytes()).unwrap();
-        assert_eq!(event.rule_violations(), Vec::<String>::new(), "{}", record.payload);
+        let event = PaymentEvent::from_json(&record.payload).unwrap();
+        assert_eq!(event.rule_violations(), Vec::<String>::new(), "{}", String::from_utf8_lossy(&record.payload));
         assert_eq!(record.key, event.id.to_string());
     }
+    host.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_cycle_on_sqlite_and_the_embedded_bus() {
-    full_cycle(Store::connect(&sqlite_url()).await.unwrap()).await;
+    full_cycle(Store::connect(&sqlite_url()).await.unwrap(), Backend::Embedded).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_cycle_on_postgres_and_the_embedded_bus() {
     let Some(url) = postgres_url().await else { return };
-    full_cycle(Store::connect(&url).await.unwrap()).await;
+    full_cycle(Store::connect(&url).await.unwrap(), Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_cycle_on_kafka_and_postgres() {
+    let (brokers, cluster) = kafka_brokers();
+    let topics = unique_topics();
+    if let Some(cluster) = &cluster {
+        // The mock cluster does not serve topic creation: create them on it directly.
+        for topic in [&topics.applications, &topics.payments, &topics.dlq] {
+            cluster.create_topic(topic, 3, 1).unwrap();
+        }
+    }
+    // PostgreSQL when reachable (always in CI), else SQLite, so the Kafka path runs anywhere.
+    let url = match postgres_url().await {
+        Some(url) => url,
+        None => sqlite_url(),
+    };
+    full_cycle(Store::connect(&url).await.unwrap(), Backend::Kafka(brokers, topics)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

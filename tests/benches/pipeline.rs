@@ -67,9 +67,7 @@ async fn end_to_end(label: &str, store: Store, n: usize) {
     while seen < n {
         let batch = consumer.poll(500, Duration::from_millis(100)).await.unwrap();
         seen += batch.len();
-        if let Some(last) = batch.last() {
-            consumer.commit(last).await.unwrap();
-        }
+        consumer.commit(&batch).await.unwrap();
     }
     let raw = started.elapsed();
     println!("{label}_bus_produce_consume_rate: {:.0} messages/s", n as f64 / raw.as_secs_f64());

@@ -234,14 +234,25 @@ pub const SERVICE: &str = "df171f10-bea7-4701-afd5-797693fd3b08";
 impl TestPipeline {
     /// Starts the stages over `store` and an embedded bus.
     pub async fn start(store: cassa::store::Store, fake: &cassa::conformance::SandboxFake) -> Self {
+        let bus = std::sync::Arc::new(cassa::bus::embedded::EmbeddedBus::new(store.clone()));
+        Self::start_with(store, fake, bus, cassa::bus::Topics::default()).await
+    }
+
+    /// Starts the stages over `store` and `bus`, with these topic names.
+    pub async fn start_with(
+        store: cassa::store::Store,
+        fake: &cassa::conformance::SandboxFake,
+        bus: std::sync::Arc<dyn cassa::bus::Bus>,
+        topics: cassa::bus::Topics,
+    ) -> Self {
         let runtime = runtime(Limits::default(), false);
         let connectors = cassa::pipeline::Connectors::default();
         connectors.install(runtime.load(SANDBOX).await.unwrap(), 16);
-        let bus = std::sync::Arc::new(cassa::bus::embedded::EmbeddedBus::new(store.clone()));
         let config = cassa::pipeline::PipelineConfig {
             poll_interval_ms: 50,
             notify_retry_base_ms: 100,
             retry_base_ms: 20,
+            topics,
             ..Default::default()
         };
         let pipeline = cassa::pipeline::Pipeline::new(store.clone(), bus, connectors, config).unwrap();
@@ -287,4 +298,54 @@ pub fn application(core: &str) -> (uuid::Uuid, Vec<u8>) {
     app["id"] = id.to_string().into();
     app["payment_data"]["notify"]["url"] = format!("{core}/lang/api/applications/{id}/payment").into();
     (id, serde_json::to_vec(&app).unwrap())
+}
+
+/// Topic names unique to one test, so tests can share a broker.
+pub fn unique_topics() -> cassa::bus::Topics {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    cassa::bus::Topics {
+        applications: format!("applications-{tag}"),
+        payments: format!("payments-{tag}"),
+        dlq: format!("payments.dlq-{tag}"),
+    }
+}
+
+/// A Kafka broker for tests: `CASSA_TEST_KAFKA_BROKERS` (CI sets it to a real broker), else
+/// librdkafka's in-process mock cluster, kept alive by the returned guard.
+pub fn kafka_brokers()
+-> (String, Option<rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>>) {
+    match std::env::var("CASSA_TEST_KAFKA_BROKERS") {
+        Ok(brokers) if !brokers.is_empty() => (brokers, None),
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!("CASSA_TEST_KAFKA_BROKERS is not set in CI: the Kafka tests need a real broker there");
+            }
+            eprintln!("CASSA_TEST_KAFKA_BROKERS is not set: Kafka tests run on librdkafka's mock cluster");
+            let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock Kafka cluster");
+            (cluster.bootstrap_servers(), Some(cluster))
+        }
+    }
+}
+
+/// Every message of `topic` (a fresh consumer group), waiting until there are at least
+/// `expected` or `limit` has passed.
+pub async fn drain(
+    bus: &dyn cassa::bus::Bus,
+    topic: &str,
+    expected: usize,
+    limit: std::time::Duration,
+) -> Vec<cassa::bus::Message> {
+    let group = format!("drain-{}", uuid::Uuid::new_v4().simple());
+    let mut consumer = bus.subscribe(&group, topic).await.expect("subscribe");
+    let started = std::time::Instant::now();
+    let mut all = Vec::new();
+    while all.len() < expected && started.elapsed() < limit {
+        let batch = consumer.poll(1000, std::time::Duration::from_millis(200)).await.expect("poll");
+        all.extend(batch);
+    }
+    // A little more, to catch duplicates beyond the expected count.
+    if let Ok(batch) = consumer.poll(1000, std::time::Duration::from_millis(300)).await {
+        all.extend(batch);
+    }
+    all
 }

@@ -111,8 +111,10 @@ impl Consumer for EmbeddedConsumer {
             .collect())
     }
 
-    async fn commit(&mut self, message: &Message) -> Result<(), BusError> {
-        self.store.commit_offset(&self.group, &self.topic, message.offset).await?;
+    async fn commit(&mut self, messages: &[Message]) -> Result<(), BusError> {
+        if let Some(last) = messages.iter().map(|m| m.offset).max() {
+            self.store.commit_offset(&self.group, &self.topic, last).await?;
+        }
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 //! and every effect is idempotent.
 
 pub mod embedded;
+pub mod kafka;
 
 use std::time::Duration;
 
@@ -88,6 +89,7 @@ pub trait Consumer: Send {
     /// Up to `max` messages, waiting at most `wait` for the first.
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Message>, BusError>;
 
-    /// Marks everything up to and including `message` as durably handled.
-    async fn commit(&mut self, message: &Message) -> Result<(), BusError>;
+    /// Marks `messages` (a polled batch) and everything before them in their partitions as
+    /// durably handled.
+    async fn commit(&mut self, messages: &[Message]) -> Result<(), BusError>;
 }

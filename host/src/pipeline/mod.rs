@@ -8,12 +8,14 @@
 //! | [`view`] | `payments` written by others | the payments table |
 //! | [`poller`] | due rows of the payments table | status changes via the connector |
 //! | [`updater`] | due notifications | the core's notify endpoint, then `sent_at` |
+//! | [`relay`] | the store's outbox (external bus only) | Kafka |
 //!
 //! Every effect is idempotent and every consumer commits only after its effect is durable.
 
 pub mod dispatcher;
 pub mod poller;
 pub mod proxy;
+pub mod relay;
 pub mod updater;
 pub mod view;
 
@@ -196,6 +198,7 @@ pub struct Pipeline {
     pub config: Arc<PipelineConfig>,
     http: reqwest::Client,
     updater_kick: Arc<Notify>,
+    relay_kick: Arc<Notify>,
     configs: Arc<std::sync::Mutex<HashMap<(Uuid, Uuid), CachedConfig>>>,
 }
 
@@ -225,6 +228,7 @@ impl Pipeline {
             config: Arc::new(config),
             http,
             updater_kick: Arc::new(Notify::new()),
+            relay_kick: Arc::new(Notify::new()),
             configs: Arc::default(),
         })
     }
@@ -247,6 +251,9 @@ impl Pipeline {
         }
         if stages.updater {
             handles.push(tokio::spawn(updater::run(self.clone(), stop.clone())));
+        }
+        if !self.bus.outbox_is_log() {
+            handles.push(tokio::spawn(relay::run(self.clone(), stop.clone())));
         }
         handles
     }
@@ -275,6 +282,7 @@ impl Pipeline {
     pub fn outbox_written(&self) {
         self.bus.outbox_written();
         self.updater_kick.notify_one();
+        self.relay_kick.notify_one();
     }
 
     /// Sends a message that could not be processed to the DLQ with the reason.

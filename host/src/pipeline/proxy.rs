@@ -66,8 +66,8 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
                 }
                 continue 'subscription;
             }
-            if let Some(last) = batch.last()
-                && let Err(error) = consumer.commit(last).await
+            if !batch.is_empty()
+                && let Err(error) = consumer.commit(&batch).await
             {
                 tracing::warn!(%error, "proxy cannot commit its position");
             }

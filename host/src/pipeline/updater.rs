@@ -97,7 +97,7 @@ pub async fn notify(pipeline: &Pipeline, id: Uuid) -> Result<(), PipelineError> 
     {
         Ok(_) => {
             tracing::info!(payment = %id, "core notified");
-            pipeline.bus.outbox_written();
+            pipeline.outbox_written();
             Ok(())
         }
         // Changed meanwhile: the lease brings it back and unsent links are sent then.

@@ -42,8 +42,8 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
                     continue 'subscription;
                 }
             }
-            if let Some(last) = batch.last() {
-                let _ = consumer.commit(last).await;
+            if !batch.is_empty() {
+                let _ = consumer.commit(&batch).await;
             }
         }
     }

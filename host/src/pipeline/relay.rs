@@ -1,0 +1,55 @@
+//! The outbox relay: with an external bus (Kafka), publishes the rows the store's outbox
+//! received — each written in the same transaction as the state change it announces — in
+//! order, then marks them published. A crash between the two publishes a row again on restart:
+//! delivery is at-least-once and every consumer is idempotent.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Pipeline, pause};
+
+/// Most rows relayed per round.
+const BATCH: i64 = 500;
+
+/// Runs until `stop`.
+pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
+    loop {
+        match pipeline.store.unpublished(BATCH).await {
+            Ok(rows) if !rows.is_empty() => {
+                // Consecutive rows of one topic go out as one batch, in outbox order.
+                let mut failed = false;
+                let mut start = 0;
+                while start < rows.len() {
+                    let topic = &rows[start].topic;
+                    let end = rows[start..].iter().position(|r| &r.topic != topic).map_or(rows.len(), |n| start + n);
+                    let messages: Vec<(String, Vec<u8>)> =
+                        rows[start..end].iter().map(|r| (r.key.clone(), r.payload.clone().into_bytes())).collect();
+                    if let Err(error) = pipeline.bus.publish_batch(topic, &messages).await {
+                        tracing::warn!(%error, %topic, "outbox relay cannot publish; retrying");
+                        failed = true;
+                        break;
+                    }
+                    let ids: Vec<i64> = rows[start..end].iter().map(|r| r.id).collect();
+                    if let Err(error) = pipeline.store.mark_published(&ids).await {
+                        tracing::warn!(%error, "outbox relay cannot mark rows published; they will be sent again");
+                        failed = true;
+                        break;
+                    }
+                    start = end;
+                }
+                if failed && !pause(&stop, Duration::from_secs(1)).await {
+                    return;
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "outbox relay cannot read the outbox"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = pipeline.relay_kick.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
