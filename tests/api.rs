@@ -27,6 +27,8 @@ impl Host {
             public_url: None,
             sandbox_api_key: "api-test-sandbox-key".into(),
             demo: true,
+            kafka_brokers: None,
+            kafka_partitions: 1,
         };
         let stop = tokio_util::sync::CancellationToken::new();
         let app = cassa::serve::build(&args, addr, stop.clone()).await.unwrap();

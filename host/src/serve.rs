@@ -1,7 +1,8 @@
 //! `cassa run`: the long-running host. On embedded defaults (SQLite in the data directory, the
 //! embedded bus) it runs every pipeline stage, the HTTP API and the sandbox intermediary under
 //! `/sandbox`, with the `sandbox` connector installed; `--demo` also configures a demo tenant
-//! and service against that sandbox.
+//! and service against that sandbox. `CASSA_DATABASE_URL=postgres://…` and
+//! `CASSA_KAFKA_BROKERS=host:port` switch to PostgreSQL and Kafka.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,7 +16,9 @@ use axum::routing::get;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::bus::Bus;
 use crate::bus::embedded::EmbeddedBus;
+use crate::bus::kafka::{KafkaBus, KafkaConfig};
 use crate::pipeline::{Connectors, Pipeline, PipelineConfig};
 use crate::runtime::{EgressConfig, Runtime, RuntimeConfig};
 use crate::sandbox_intermediary::{SandboxIntermediary, SandboxSettings};
@@ -47,6 +50,12 @@ pub struct RunArgs {
     /// Also configure a demo tenant and service on the sandbox intermediary.
     #[arg(long, env = "CASSA_DEMO")]
     pub demo: bool,
+    /// Kafka brokers (`host:port,…`): when set, the bus is Kafka instead of the embedded log.
+    #[arg(long, env = "CASSA_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// Partitions of the topics cassa creates on Kafka.
+    #[arg(long, env = "CASSA_KAFKA_PARTITIONS", default_value_t = 6)]
+    pub kafka_partitions: i32,
 }
 
 impl Default for RunArgs {
@@ -67,6 +76,8 @@ impl Default for RunArgs {
                 public_url: None,
                 sandbox_api_key: "sandbox-demo-key".into(),
                 demo: false,
+                kafka_brokers: None,
+                kafka_partitions: 6,
             },
         }
     }
@@ -168,7 +179,22 @@ pub async fn build(args: &RunArgs, addr: SocketAddr, stop: CancellationToken) ->
     if args.demo {
         configure_demo(&store, &sandbox_url, &args.sandbox_api_key).await?;
     }
-    let bus = Arc::new(EmbeddedBus::new(store.clone()));
+    let bus: Arc<dyn Bus> = match &args.kafka_brokers {
+        Some(brokers) if !brokers.is_empty() => {
+            let kafka =
+                KafkaConfig { brokers: brokers.clone(), partitions: args.kafka_partitions, ..KafkaConfig::default() };
+            let t = &config.topics;
+            let bus = KafkaBus::connect(kafka, &[&t.applications, &t.payments, &t.dlq])
+                .await
+                .context("cannot connect to Kafka")?;
+            tracing::info!(%brokers, "bus: Kafka");
+            Arc::new(bus)
+        }
+        _ => {
+            tracing::info!("bus: embedded (the store's log)");
+            Arc::new(EmbeddedBus::new(store.clone()))
+        }
+    };
     let pipeline = Pipeline::new(store, bus, connectors, config)?;
     pipeline.spawn(stop);
     Ok(crate::api::router(pipeline.clone())

@@ -9,7 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use cassa::bus::{Bus, embedded::EmbeddedBus};
+use std::sync::Arc;
+
+use cassa::bus::kafka::{KafkaBus, KafkaConfig};
+use cassa::bus::{Bus, Topics, embedded::EmbeddedBus};
 use cassa::conformance::SandboxFake;
 use cassa::domain::PaymentStatus;
 use cassa::store::{PaymentFilter, Store};
@@ -27,16 +30,16 @@ async fn pending(store: &Store) -> usize {
     usize::try_from(rows).unwrap()
 }
 
-async fn end_to_end(label: &str, store: Store, n: usize) {
+async fn end_to_end(label: &str, store: Store, bus: Arc<dyn Bus>, topics: Topics, raw_topic: &str, n: usize) {
     let fake = SandboxFake::start().await.unwrap();
     let core = EchoServer::start().await;
-    let host = TestPipeline::start(store.clone(), &fake).await;
+    let host = TestPipeline::start_with(store.clone(), &fake, bus.clone(), topics.clone()).await;
     let messages: Vec<Vec<u8>> = (0..n).map(|_| application(&core.url()).1).collect();
     let started = Instant::now();
     // As a core's relay delivers them: in batches.
     for chunk in messages.chunks(BATCH) {
         let batch: Vec<(String, Vec<u8>)> = chunk.iter().map(|m| (SERVICE.to_owned(), m.clone())).collect();
-        host.pipeline.bus.publish_batch("applications", &batch).await.unwrap();
+        host.pipeline.bus.publish_batch(&topics.applications, &batch).await.unwrap();
     }
     let published = started.elapsed();
     while pending(&store).await < n {
@@ -55,14 +58,13 @@ async fn end_to_end(label: &str, store: Store, n: usize) {
     println!("{label}_publish_time: {:.2} s", published.as_secs_f64());
     println!("{label}_end_to_end_rate: {:.0} payments/s", n as f64 / elapsed.as_secs_f64());
 
-    // The same messages through the bus alone, on a fresh topic of the same store.
-    let bus = EmbeddedBus::new(store.clone());
+    // The same messages through the bus alone, on a fresh topic.
     let started = Instant::now();
     for chunk in messages.chunks(BATCH) {
         let batch: Vec<(String, Vec<u8>)> = chunk.iter().map(|m| (SERVICE.to_owned(), m.clone())).collect();
-        bus.publish_batch("bench.raw", &batch).await.unwrap();
+        bus.publish_batch(raw_topic, &batch).await.unwrap();
     }
-    let mut consumer = bus.subscribe("bench", "bench.raw").await.unwrap();
+    let mut consumer = bus.subscribe("bench", raw_topic).await.unwrap();
     let mut seen = 0;
     while seen < n {
         let batch = consumer.poll(500, Duration::from_millis(100)).await.unwrap();
@@ -77,10 +79,35 @@ fn main() {
     let n: usize = std::env::var("CASSA_BENCH_PAYMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        end_to_end("embedded_sqlite", Store::connect(&sqlite_url()).await.unwrap(), n).await;
-        match cassa_tests::postgres_url().await {
-            Some(url) => end_to_end("embedded_postgres", Store::connect(&url).await.unwrap(), n).await,
+        let embedded = |store: &Store| -> Arc<dyn Bus> { Arc::new(EmbeddedBus::new(store.clone())) };
+        let store = Store::connect(&sqlite_url()).await.unwrap();
+        end_to_end("embedded_sqlite", store.clone(), embedded(&store), Topics::default(), "bench.raw", n).await;
+        let postgres = cassa_tests::postgres_url().await;
+        match &postgres {
+            Some(url) => {
+                let store = Store::connect(url).await.unwrap();
+                end_to_end("embedded_postgres", store.clone(), embedded(&store), Topics::default(), "bench.raw", n)
+                    .await;
+            }
             None => println!("embedded_postgres: skipped (no PostgreSQL)"),
         }
+        // Kafka: the broker of CASSA_TEST_KAFKA_BROKERS, else librdkafka's mock cluster.
+        let (brokers, cluster) = cassa_tests::kafka_brokers();
+        let topics = cassa_tests::unique_topics();
+        let raw = format!("bench.raw-{}", uuid::Uuid::new_v4().simple());
+        if let Some(cluster) = &cluster {
+            for topic in [&topics.applications, &topics.payments, &topics.dlq, &raw] {
+                cluster.create_topic(topic, 3, 1).unwrap();
+            }
+        }
+        let config = KafkaConfig { brokers, partitions: 3, ..KafkaConfig::default() };
+        let bus =
+            KafkaBus::connect(config, &[&topics.applications, &topics.payments, &topics.dlq, &raw]).await.unwrap();
+        let store = match &postgres {
+            Some(_) => Store::connect(&cassa_tests::postgres_url().await.unwrap()).await.unwrap(),
+            None => Store::connect(&sqlite_url()).await.unwrap(),
+        };
+        let label = if cluster.is_some() { "kafka_mock" } else { "kafka" };
+        end_to_end(label, store, Arc::new(bus), topics, &raw, n).await;
     });
 }
