@@ -8,7 +8,7 @@ fn main() {
     let root = Path::new(&manifest_dir).join("..");
     let result = cassa_guest_build::build_for_build_script(
         &root.join("connectors"),
-        &[&root.join("sdk"), &root.join("wit")],
+        &[&root.join("sdk"), &root.join("wit"), &root.join("Cargo.toml")],
         "CASSA_CONNECTOR",
     );
     if let Err(error) = result {

@@ -7,7 +7,7 @@ fn main() {
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
     let tests = Path::new(&manifest_dir);
     let root = tests.join("..");
-    let watch = [root.join("sdk"), root.join("wit")];
+    let watch = [root.join("sdk"), root.join("wit"), root.join("Cargo.toml")];
     let watch: Vec<&Path> = watch.iter().map(|p| p.as_path()).collect();
     for workspace in ["guests", "bench-guests"] {
         if let Err(error) =

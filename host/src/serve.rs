@@ -169,7 +169,7 @@ pub async fn build(args: &RunArgs, addr: SocketAddr, stop: CancellationToken) ->
         connector = %sandbox_connector.info().name, version = %sandbox_connector.info().version,
         digest = %sandbox_connector.digest(), "connector installed"
     );
-    connectors.install(sandbox_connector, config.connector_concurrency);
+    connectors.install(sandbox_connector, config.connector_concurrency, config.connector_rate_per_second);
     let sandbox_url = format!("http://{addr}/sandbox");
     let sandbox = SandboxIntermediary::new(SandboxSettings {
         api_key: args.sandbox_api_key.clone(),

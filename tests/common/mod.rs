@@ -247,7 +247,7 @@ impl TestPipeline {
     ) -> Self {
         let runtime = runtime(Limits::default(), false);
         let connectors = cassa::pipeline::Connectors::default();
-        connectors.install(runtime.load(SANDBOX).await.unwrap(), 16);
+        connectors.install(runtime.load(SANDBOX).await.unwrap(), 16, None);
         let config = cassa::pipeline::PipelineConfig {
             poll_interval_ms: 50,
             notify_retry_base_ms: 100,

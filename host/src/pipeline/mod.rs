@@ -94,6 +94,8 @@ pub struct PipelineConfig {
     pub poll_lease_ms: u64,
     /// Concurrent connector calls per intermediary (connector).
     pub connector_concurrency: usize,
+    /// Connector calls per second per intermediary; unlimited when unset.
+    pub connector_rate_per_second: Option<u32>,
     /// First notification retry delay in milliseconds; doubles per attempt, at most an hour.
     pub notify_retry_base_ms: u64,
     /// Time-out of one notify request in milliseconds.
@@ -116,6 +118,7 @@ impl Default for PipelineConfig {
             poll_batch: 200,
             poll_lease_ms: 120_000,
             connector_concurrency: 32,
+            connector_rate_per_second: None,
             notify_retry_base_ms: 5_000,
             notify_timeout_ms: 10_000,
             core_token: None,
@@ -123,8 +126,44 @@ impl Default for PipelineConfig {
     }
 }
 
-/// A connector and the permits limiting concurrent calls to its intermediary.
-type Installed = (Connector, Arc<Semaphore>);
+/// A connector and the throttle of calls to its intermediary.
+type Installed = (Connector, Arc<Throttle>);
+
+/// Limits the calls to one intermediary: at most `concurrency` at once and, when a rate is
+/// set, at most that many starting per second (calls are spaced evenly).
+#[derive(Debug)]
+pub struct Throttle {
+    permits: Semaphore,
+    interval: Option<Duration>,
+    next: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Throttle {
+    /// A throttle of `concurrency` calls at once and `per_second` calls per second.
+    pub fn new(concurrency: usize, per_second: Option<u32>) -> Self {
+        Self {
+            permits: Semaphore::new(concurrency.max(1)),
+            interval: per_second.filter(|r| *r > 0).map(|r| Duration::from_secs(1) / r),
+            next: std::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Waits for the call's turn; the call may go ahead while the permit lives.
+    pub async fn acquire(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        if let Some(interval) = self.interval {
+            let slot = match self.next.lock() {
+                Ok(mut next) => {
+                    let slot = (*next).max(tokio::time::Instant::now());
+                    *next = slot + interval;
+                    slot
+                }
+                Err(_) => tokio::time::Instant::now(),
+            };
+            tokio::time::sleep_until(slot).await;
+        }
+        self.permits.acquire().await.ok()
+    }
+}
 
 /// The connectors this host can call, by name.
 #[derive(Clone, Default)]
@@ -133,11 +172,12 @@ pub struct Connectors {
 }
 
 impl Connectors {
-    /// Installs (or replaces) a connector under its own name.
-    pub fn install(&self, connector: Connector, concurrency: usize) {
+    /// Installs (or replaces) a connector under its own name, with at most `concurrency` calls
+    /// at once and `per_second` calls per second to its intermediary.
+    pub fn install(&self, connector: Connector, concurrency: usize, per_second: Option<u32>) {
         let name = connector.info().name.clone();
         if let Ok(mut map) = self.by_name.write() {
-            map.insert(name, (connector, Arc::new(Semaphore::new(concurrency.max(1)))));
+            map.insert(name, (connector, Arc::new(Throttle::new(concurrency, per_second))));
         }
     }
 
@@ -178,8 +218,8 @@ pub struct Configured {
     pub service: StoredConfig,
     /// The connector.
     pub connector: Connector,
-    /// Limits concurrent calls to the connector's intermediary.
-    pub permits: Arc<Semaphore>,
+    /// Limits the calls to the connector's intermediary.
+    pub permits: Arc<Throttle>,
 }
 
 /// Keys of a tenant or service document that belong to the host, not to the connector.
@@ -492,5 +532,38 @@ pub async fn subscribe(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_throttle_spaces_calls_to_its_rate() {
+        let throttle = Throttle::new(8, Some(100));
+        let started = tokio::time::Instant::now();
+        for _ in 0..6 {
+            drop(throttle.acquire().await.unwrap());
+        }
+        // Six calls at 100/s: the sixth starts 50 ms after the first.
+        assert!(started.elapsed() >= Duration::from_millis(45), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_throttle_bounds_calls_in_flight() {
+        let throttle = Throttle::new(2, None);
+        let a = throttle.acquire().await.unwrap();
+        let _b = throttle.acquire().await.unwrap();
+        assert!(tokio::time::timeout(Duration::from_millis(50), throttle.acquire()).await.is_err());
+        drop(a);
+        assert!(tokio::time::timeout(Duration::from_millis(50), throttle.acquire()).await.is_ok());
+    }
+
+    #[test]
+    fn allowed_hosts_come_from_the_configuration_urls() {
+        let config = serde_json::json!({"base_url": "https://mypay.regione.veneto.it/pa", "x": "not a url", "allowed_hosts": ["*.pagopa.it"]});
+        assert_eq!(allowed_hosts(&config), vec!["*.pagopa.it".to_owned(), "mypay.regione.veneto.it:443".to_owned()]);
     }
 }
