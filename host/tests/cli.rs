@@ -83,3 +83,50 @@ fn run_serves_health_the_embedded_connector_and_the_sandbox_intermediary() {
     let _ = child.wait();
     result.unwrap();
 }
+
+#[test]
+fn payments_import_sends_a_csv_and_summarises_accepted_and_rejected_rows() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let data = std::env::temp_dir().join(format!("cassa-cli-import-{port}"));
+    let mut child = Command::new(CASSA)
+        .args(["run", "--demo"])
+        .env("CASSA_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CASSA_DATA_DIR", &data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "cassa run did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let tenant = "60e35f02-1509-408c-b101-3b1a28109329";
+    let service = "df171f10-bea7-4701-afd5-797693fd3b08";
+    let mut csv = String::from("remote_id,tenant_id,service_id,reason,amount,expire_at,payer_tax_id,payer_name\n");
+    for i in 0..5 {
+        csv.push_str(&format!(
+            "{},{tenant},{service},Rata {i},12.50,2026-12-31T00:00:00+01:00,CLNVTR76P01G822Q,Vittorino\n",
+            uuid::Uuid::new_v4()
+        ));
+    }
+    csv.push_str(&format!(
+        "{},{tenant},{service},Rata 6,zero,2026-12-31T00:00:00+01:00,CLNVTR76P01G822Q,Vittorino\n",
+        uuid::Uuid::new_v4()
+    ));
+    let file = data.join("import.csv");
+    std::fs::write(&file, csv).unwrap();
+    let output = Command::new(CASSA)
+        .args(["payments", "import"])
+        .arg(&file)
+        .args(["--url", &base, "--chunk", "2"])
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "rejected rows make the exit code 2:\n{stdout}");
+    assert!(stdout.contains("6 rows: 5 accepted, 0 already present, 1 rejected"), "{stdout}");
+    assert!(stdout.contains("line 7: amount"), "the rejected row is named by its line:\n{stdout}");
+}

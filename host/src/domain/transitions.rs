@@ -274,6 +274,17 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_payment_is_told_to_the_core_as_ko() {
+        let event = pending();
+        let now = Timestamp::from_millis(event.updated_at.millis() + 60_000).unwrap();
+        let failed = checked(&event, Some(&Observed::Failed("rifiutato".into())), &endpoints(), now);
+        assert_eq!(failed.status, PaymentStatus::PaymentFailed);
+        assert_eq!(failed.links.update.next_check_at, None);
+        let outcome = payment_outcome(&failed).unwrap();
+        assert_eq!((outcome["status"].as_str(), outcome["status_code"].as_str()), (Some("KO"), Some("PAYMENT_FAILED")));
+    }
+
+    #[test]
     fn notify_marks_the_link_sent_and_opening_the_online_link_starts_the_payment() {
         let event = pending();
         let now = Timestamp::now();
