@@ -71,14 +71,7 @@ enum Backend {
 async fn full_cycle(store: Store, backend: Backend) {
     let fake = SandboxFake::start().await.unwrap();
     let core = EchoServer::start().await;
-    let (bus, topics): (Arc<dyn Bus>, Topics) = match backend {
-        Backend::Embedded => (Arc::new(EmbeddedBus::new(store.clone())), Topics::default()),
-        Backend::Kafka(brokers, topics) => {
-            let config = KafkaConfig { brokers, partitions: 3, ..KafkaConfig::default() };
-            let bus = KafkaBus::connect(config, &[&topics.applications, &topics.payments, &topics.dlq]).await.unwrap();
-            (Arc::new(bus), topics)
-        }
-    };
+    let (bus, topics) = bus_for(&store, &backend).await;
     let host = TestPipeline::start_with(store.clone(), &fake, bus.clone(), topics.clone()).await;
     let mut applications = Vec::new();
     for i in 0..APPLICATIONS {
@@ -188,17 +181,28 @@ async fn the_whole_cycle_on_kafka_and_postgres() {
     full_cycle(Store::connect(&url).await.unwrap(), Backend::Kafka(brokers, topics)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_stopped_half_way_loses_nothing_and_creates_no_second_position() {
-    let url = sqlite_url();
+/// A bus and topics for a run on `backend`.
+async fn bus_for(store: &Store, backend: &Backend) -> (Arc<dyn Bus>, Topics) {
+    match backend {
+        Backend::Embedded => (Arc::new(EmbeddedBus::new(store.clone())), Topics::default()),
+        Backend::Kafka(brokers, topics) => {
+            let config = KafkaConfig { brokers: brokers.clone(), partitions: 3, ..KafkaConfig::default() };
+            let bus = KafkaBus::connect(config, &[&topics.applications, &topics.payments, &topics.dlq]).await.unwrap();
+            (Arc::new(bus), topics.clone())
+        }
+    }
+}
+
+async fn restart(url: String, backend: Backend) {
     let store = Store::connect(&url).await.unwrap();
     let fake = SandboxFake::start().await.unwrap();
     let core = EchoServer::start().await;
-    let first = TestPipeline::start(store.clone(), &fake).await;
+    let (bus, topics) = bus_for(&store, &backend).await;
+    let first = TestPipeline::start_with(store.clone(), &fake, bus.clone(), topics.clone()).await;
     let mut applications = Vec::new();
     for _ in 0..APPLICATIONS {
         let (id, bytes) = application(&core.url());
-        first.pipeline.bus.publish("applications", SERVICE, &bytes).await.unwrap();
+        bus.publish(&topics.applications, SERVICE, &bytes).await.unwrap();
         applications.push(id);
     }
     wait_for("some payments to be created", Duration::from_secs(60), || async {
@@ -210,10 +214,12 @@ async fn a_host_stopped_half_way_loses_nothing_and_creates_no_second_position() 
         handle.abort();
     }
     drop(first);
+    drop(bus);
     drop(store);
 
     let store = Store::connect(&url).await.unwrap();
-    let second = TestPipeline::start(store.clone(), &fake).await;
+    let (bus, topics) = bus_for(&store, &backend).await;
+    let second = TestPipeline::start_with(store.clone(), &fake, bus, topics).await;
     wait_for("every payment to be PAYMENT_PENDING after the restart", Duration::from_secs(120), || async {
         in_status(&store, PaymentStatus::PaymentPending).await.len() == APPLICATIONS
     })
@@ -223,4 +229,25 @@ async fn a_host_stopped_half_way_loses_nothing_and_creates_no_second_position() 
         let payment = store.payment_by_remote_id(application).await.unwrap().expect("nothing lost").event;
         assert_eq!(fake.positions_for(&payment.payment.iud), Some(1), "one debt position per payment");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_stopped_half_way_loses_nothing_and_creates_no_second_position() {
+    restart(sqlite_url(), Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_on_kafka_stopped_half_way_loses_nothing_and_creates_no_second_position() {
+    let (brokers, cluster) = kafka_brokers();
+    let topics = unique_topics();
+    if let Some(cluster) = &cluster {
+        for topic in [&topics.applications, &topics.payments, &topics.dlq] {
+            cluster.create_topic(topic, 3, 1).unwrap();
+        }
+    }
+    let url = match postgres_url().await {
+        Some(url) => url,
+        None => sqlite_url(),
+    };
+    restart(url, Backend::Kafka(brokers, topics)).await;
 }
