@@ -110,6 +110,29 @@ pub struct Store {
     backend: Backend,
 }
 
+/// Rows per multi-row statement: well under both databases' limits on bound parameters.
+const MULTI_ROW: usize = 200;
+
+/// `prefix ($1, …, $k<suffix>), ($k+1, …), …` for `rows` rows of `columns` parameters each.
+fn multi_row(prefix: &str, columns: usize, suffix: &str, rows: usize) -> String {
+    let mut sql = String::from(prefix);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * columns + column + 1));
+        }
+        sql.push_str(suffix);
+        sql.push(')');
+    }
+    sql
+}
+
 fn to_ms(t: Option<Timestamp>) -> Option<i64> {
     t.map(|t| t.millis())
 }
@@ -176,18 +199,43 @@ impl Store {
         key: &str,
         payload: &str,
     ) -> Result<(), StoreError> {
+        self.append_many_in(tx, &[(topic, key, payload)]).await
+    }
+
+    /// Appends messages `(topic, key, payload)` in order, with multi-row statements.
+    async fn append_many_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        rows: &[(&str, &str, &str)],
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         if self.backend == Backend::Postgres {
             // Serialise appends per topic so ids become visible in order and a log reader never
-            // skips a row committed late with a smaller id.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(topic).execute(&mut **tx).await?;
+            // skips a row committed late with a smaller id. Sorted, so two writers never wait
+            // on each other in opposite orders.
+            let mut topics: Vec<&str> = rows.iter().map(|(t, _, _)| *t).collect();
+            topics.sort_unstable();
+            topics.dedup();
+            for topic in topics {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(topic).execute(&mut **tx).await?;
+            }
         }
-        sqlx::query("INSERT INTO outbox (topic, msg_key, payload, created_at, published) VALUES ($1, $2, $3, $4, 0)")
-            .bind(topic)
-            .bind(key)
-            .bind(payload)
-            .bind(Timestamp::now().millis())
-            .execute(&mut **tx)
-            .await?;
+        let now = Timestamp::now().millis();
+        for chunk in rows.chunks(MULTI_ROW) {
+            let sql = multi_row(
+                "INSERT INTO outbox (topic, msg_key, payload, created_at, published) VALUES ",
+                4,
+                ", 0",
+                chunk.len(),
+            );
+            let mut query = sqlx::query(&sql);
+            for (topic, key, payload) in chunk {
+                query = query.bind(*topic).bind(*key).bind(*payload).bind(now);
+            }
+            query.execute(&mut **tx).await?;
+        }
         Ok(())
     }
 
@@ -201,10 +249,9 @@ impl Store {
 
     /// Appends several messages to a topic's log in one transaction.
     pub async fn append_all(&self, topic: &str, messages: &[(String, String)]) -> Result<(), StoreError> {
+        let rows: Vec<(&str, &str, &str)> = messages.iter().map(|(k, p)| (topic, k.as_str(), p.as_str())).collect();
         let mut tx = self.pool.begin().await?;
-        for (key, payload) in messages {
-            self.append_in(&mut tx, topic, key, payload).await?;
-        }
+        self.append_many_in(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -304,17 +351,20 @@ impl Store {
         batch: &[(PaymentEvent, String)],
         topic: &str,
     ) -> Result<Vec<bool>, StoreError> {
+        let jsons = batch
+            .iter()
+            .map(|(event, _)| serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.pool.begin().await?;
         let mut inserted = Vec::with_capacity(batch.len());
-        for (event, key) in batch {
-            let json = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let new = self.insert_row_in(&mut tx, event, &json).await?;
-            if new {
-                self.history_in(&mut tx, event, 1, &json, None).await?;
-                self.append_in(&mut tx, topic, key, &json).await?;
-            }
-            inserted.push(new);
+        for ((event, _), json) in batch.iter().zip(&jsons) {
+            inserted.push(self.insert_row_in(&mut tx, event, json).await?);
         }
+        let new = || batch.iter().zip(&jsons).zip(&inserted).filter(|(_, new)| **new).map(|(row, _)| row);
+        let history: Vec<_> = new().map(|((event, _), json)| (event, 1, json.as_str(), None)).collect();
+        self.history_many_in(&mut tx, &history).await?;
+        let log: Vec<_> = new().map(|((_, key), json)| (topic, key.as_str(), json.as_str())).collect();
+        self.append_many_in(&mut tx, &log).await?;
         tx.commit().await?;
         Ok(inserted)
     }
@@ -323,22 +373,31 @@ impl Store {
     /// whose payment moved on meanwhile is skipped (`Err(Conflict)` in its place) without
     /// affecting the others.
     pub async fn update_payments(&self, batch: &[Change]) -> Result<Vec<Result<i64, StoreError>>, StoreError> {
+        let jsons = batch
+            .iter()
+            .map(|c| serde_json::to_string(&c.event).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.pool.begin().await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for change in batch {
-            let json = serde_json::to_string(&change.event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            if self.update_row_in(&mut tx, &change.event, change.version, &json).await? {
-                self.history_in(&mut tx, &change.event, change.version + 1, &json, change.note.as_deref()).await?;
-                if let Some((topic, key)) = &change.publish {
-                    self.append_in(&mut tx, topic, key, &json).await?;
-                }
-                outcomes.push(Ok(change.version + 1));
-            } else {
-                outcomes.push(Err(StoreError::Conflict(change.event.id)));
-            }
+        let mut applied = Vec::with_capacity(batch.len());
+        for (change, json) in batch.iter().zip(&jsons) {
+            applied.push(self.update_row_in(&mut tx, &change.event, change.version, json).await?);
         }
+        let done = || batch.iter().zip(&jsons).zip(&applied).filter(|(_, ok)| **ok).map(|(row, _)| row);
+        let history: Vec<_> =
+            done().map(|(c, json)| (&c.event, c.version + 1, json.as_str(), c.note.as_deref())).collect();
+        self.history_many_in(&mut tx, &history).await?;
+        let log: Vec<_> = done()
+            .filter_map(|(c, json)| {
+                c.publish.as_ref().map(|(topic, key)| (topic.as_str(), key.as_str(), json.as_str()))
+            })
+            .collect();
+        self.append_many_in(&mut tx, &log).await?;
         tx.commit().await?;
-        Ok(outcomes)
+        Ok(batch
+            .iter()
+            .zip(applied)
+            .map(|(c, ok)| if ok { Ok(c.version + 1) } else { Err(StoreError::Conflict(c.event.id)) })
+            .collect())
     }
 
     async fn update_row_in(
@@ -401,18 +460,35 @@ impl Store {
         json: &str,
         note: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO payment_history (payment_id, version, status, recorded_at, event, note) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(event.id.to_string())
-        .bind(version)
-        .bind(event.status.as_str())
-        .bind(Timestamp::now().millis())
-        .bind(json)
-        .bind(note)
-        .execute(&mut **tx)
-        .await?;
+        self.history_many_in(tx, &[(event, version, json, note)]).await
+    }
+
+    /// Records states `(event, version, json, note)` with multi-row statements.
+    async fn history_many_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        rows: &[(&PaymentEvent, i64, &str, Option<&str>)],
+    ) -> Result<(), StoreError> {
+        let now = Timestamp::now().millis();
+        for chunk in rows.chunks(MULTI_ROW) {
+            let sql = multi_row(
+                "INSERT INTO payment_history (payment_id, version, status, recorded_at, event, note) VALUES ",
+                6,
+                "",
+                chunk.len(),
+            );
+            let mut query = sqlx::query(&sql);
+            for (event, version, json, note) in chunk {
+                query = query
+                    .bind(event.id.to_string())
+                    .bind(*version)
+                    .bind(event.status.as_str())
+                    .bind(now)
+                    .bind(*json)
+                    .bind(*note);
+            }
+            query.execute(&mut **tx).await?;
+        }
         Ok(())
     }
 
@@ -674,5 +750,22 @@ pub fn redact_url(url: &str) -> String {
             parsed.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_row_statements_number_their_parameters_in_order() {
+        assert_eq!(multi_row("INSERT INTO t VALUES ", 2, ", 0", 2), "INSERT INTO t VALUES ($1, $2, 0), ($3, $4, 0)");
+        assert_eq!(multi_row("X ", 1, "", 1), "X ($1)");
+    }
+
+    #[test]
+    fn database_urls_lose_their_password_in_messages() {
+        assert_eq!(redact_url("postgres://cassa:hunter2@db/cassa"), "postgres://cassa:***@db/cassa");
+        assert_eq!(redact_url("sqlite://data/cassa.db"), "sqlite://data/cassa.db");
     }
 }
