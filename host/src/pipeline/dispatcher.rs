@@ -4,11 +4,9 @@
 //! one payment per `remote_id`. Events for other statuses or versions are skipped; malformed ones
 //! go to the DLQ with the reason.
 
-use std::time::Duration;
-
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, PipelineError, pause, subscribe};
+use super::{Pipeline, PipelineError, consume};
 use crate::bus::Message;
 use crate::domain::{Dispatch, Timestamp, dispatch};
 
@@ -17,37 +15,11 @@ const GROUP: &str = "cassa-dispatcher";
 /// Runs until `stop`.
 pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     let topic = pipeline.config.topics.applications.clone();
-    'subscription: while let Some(mut consumer) = subscribe(&pipeline, GROUP, &topic, &stop).await {
-        loop {
-            let batch = tokio::select! {
-                _ = stop.cancelled() => return,
-                batch = consumer.poll(500, Duration::from_millis(500)) => batch,
-            };
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(error) => {
-                    tracing::warn!(%error, "dispatcher cannot read applications");
-                    if !pause(&stop, Duration::from_secs(1)).await {
-                        return;
-                    }
-                    continue 'subscription;
-                }
-            };
-            if let Err(error) = handle_batch(&pipeline, &batch).await {
-                // Not committed: read again from the last commit after a pause.
-                tracing::warn!(%error, "dispatcher failed; retrying");
-                if !pause(&stop, Duration::from_secs(1)).await {
-                    return;
-                }
-                continue 'subscription;
-            }
-            if !batch.is_empty()
-                && let Err(error) = consumer.commit(&batch).await
-            {
-                tracing::warn!(%error, "dispatcher cannot commit its position");
-            }
-        }
-    }
+    consume(&pipeline, GROUP, &topic, &stop, |batch| {
+        let pipeline = pipeline.clone();
+        async move { handle_batch(&pipeline, &batch).await }
+    })
+    .await;
 }
 
 /// Handles a batch of application events: every payment of the batch is written in one

@@ -515,6 +515,45 @@ pub async fn pause(stop: &CancellationToken, delay: Duration) -> bool {
     }
 }
 
+/// The loop every bus-consuming stage runs: poll a batch, hand it to `handle`, commit it once
+/// `handle` made its effects durable. A failed batch is not committed: after a pause the stage
+/// subscribes again and reads it anew (effects are idempotent).
+pub async fn consume<F, Fut>(pipeline: &Pipeline, group: &str, topic: &str, stop: &CancellationToken, mut handle: F)
+where
+    F: FnMut(Vec<Message>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), PipelineError>>,
+{
+    'subscription: while let Some(mut consumer) = subscribe(pipeline, group, topic, stop).await {
+        loop {
+            let batch = tokio::select! {
+                _ = stop.cancelled() => return,
+                batch = consumer.poll(500, Duration::from_millis(500)) => batch,
+            };
+            let batch = match batch {
+                Ok(batch) if batch.is_empty() => continue,
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(%error, group, topic, "cannot read the topic; subscribing again");
+                    if !pause(stop, Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue 'subscription;
+                }
+            };
+            if let Err(error) = handle(batch.clone()).await {
+                tracing::warn!(%error, group, topic, "a batch failed; reading it again");
+                if !pause(stop, Duration::from_secs(1)).await {
+                    return;
+                }
+                continue 'subscription;
+            }
+            if let Err(error) = consumer.commit(&batch).await {
+                tracing::warn!(%error, group, topic, "cannot commit the position; the batch may be read again");
+            }
+        }
+    }
+}
+
 /// Subscribes, retrying until it works or `stop` is cancelled.
 pub async fn subscribe(
     pipeline: &Pipeline,

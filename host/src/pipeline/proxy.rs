@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, PipelineError, debt_position, pause, subscribe};
+use super::{Pipeline, PipelineError, consume, debt_position};
 use crate::bus::Message;
 use crate::domain::payment::{PaymentEvent, PaymentStatus};
 use crate::domain::{Timestamp, transitions};
@@ -20,59 +20,36 @@ const GROUP: &str = "cassa-proxy";
 /// Runs until `stop`.
 pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     let topic = pipeline.config.topics.payments.clone();
-    'subscription: while let Some(mut consumer) = subscribe(&pipeline, GROUP, &topic, &stop).await {
-        loop {
-            let batch = tokio::select! {
-                _ = stop.cancelled() => return,
-                batch = consumer.poll(500, Duration::from_millis(500)) => batch,
-            };
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(error) => {
-                    tracing::warn!(%error, "proxy cannot read payments");
-                    if !pause(&stop, Duration::from_secs(1)).await {
-                        return;
-                    }
-                    continue 'subscription;
-                }
-            };
-            let concurrency = pipeline.config.connector_concurrency.max(1) * 2;
-            let results: Vec<Result<Option<Change>, PipelineError>> =
-                futures::stream::iter(batch.iter().cloned().map(|message| {
-                    let pipeline = pipeline.clone();
-                    async move { handle(&pipeline, &message).await }
-                }))
-                .buffer_unordered(concurrency)
-                .collect()
-                .await;
-            let mut changes = Vec::new();
-            let mut failed = None;
-            for result in results {
-                match result {
-                    Ok(Some(change)) => changes.push(change),
-                    Ok(None) => {}
-                    Err(error) => failed = Some(error),
-                }
-            }
-            // What was decided is kept even when another message of the batch failed: the
-            // retried batch then finds these payments no longer CREATION_PENDING.
-            if let Err(error) = write(&pipeline, &changes).await {
-                failed = Some(error);
-            }
-            if let Some(error) = failed {
-                tracing::warn!(%error, "proxy failed on a batch; retrying it");
-                if !pause(&stop, Duration::from_secs(1)).await {
-                    return;
-                }
-                continue 'subscription;
-            }
-            if !batch.is_empty()
-                && let Err(error) = consumer.commit(&batch).await
-            {
-                tracing::warn!(%error, "proxy cannot commit its position");
-            }
+    consume(&pipeline, GROUP, &topic, &stop, |batch| {
+        let pipeline = pipeline.clone();
+        async move { handle_batch(&pipeline, batch).await }
+    })
+    .await;
+}
+
+/// Creates the debt positions of a batch concurrently (bounded), then writes every outcome in
+/// one transaction. What was decided is kept even when another message of the batch failed:
+/// the batch read again finds those payments no longer `CREATION_PENDING`.
+async fn handle_batch(pipeline: &Pipeline, batch: Vec<Message>) -> Result<(), PipelineError> {
+    let concurrency = pipeline.config.connector_concurrency.max(1) * 2;
+    let results: Vec<Result<Option<Change>, PipelineError>> = futures::stream::iter(batch.into_iter().map(|message| {
+        let pipeline = pipeline.clone();
+        async move { handle(&pipeline, &message).await }
+    }))
+    .buffer_unordered(concurrency)
+    .collect()
+    .await;
+    let mut changes = Vec::new();
+    let mut failed = None;
+    for result in results {
+        match result {
+            Ok(Some(change)) => changes.push(change),
+            Ok(None) => {}
+            Err(error) => failed = Some(error),
         }
     }
+    write(pipeline, &changes).await?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// Writes the decided changes in one transaction.

@@ -266,17 +266,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LogRecord {
-                    id: r.try_get("id")?,
-                    topic: r.try_get("topic")?,
-                    key: r.try_get("msg_key")?,
-                    payload: r.try_get("payload")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        log_records(&rows)
     }
 
     /// Where consumer `consumer` stands in `topic` (0 before the first message).
@@ -314,17 +304,7 @@ impl Store {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LogRecord {
-                    id: r.try_get("id")?,
-                    topic: r.try_get("topic")?,
-                    key: r.try_get("msg_key")?,
-                    payload: r.try_get("payload")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        log_records(&rows)
     }
 
     /// Marks outbox rows as published.
@@ -720,6 +700,20 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+fn log_records(rows: &[sqlx::any::AnyRow]) -> Result<Vec<LogRecord>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            Ok(LogRecord {
+                id: r.try_get("id")?,
+                topic: r.try_get("topic")?,
+                key: r.try_get("msg_key")?,
+                payload: r.try_get("payload")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
 }
 
 fn stored(row: &sqlx::any::AnyRow) -> Result<StoredPayment, StoreError> {
