@@ -29,6 +29,7 @@ impl Host {
             demo: true,
             kafka_brokers: None,
             kafka_partitions: 1,
+            ..RunArgs::default()
         };
         let stop = tokio_util::sync::CancellationToken::new();
         let app = cassa::serve::build(&args, addr, stop.clone()).await.unwrap();

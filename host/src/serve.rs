@@ -16,10 +16,10 @@ use axum::routing::get;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::Bus;
 use crate::bus::embedded::EmbeddedBus;
 use crate::bus::kafka::{KafkaBus, KafkaConfig};
-use crate::pipeline::{Connectors, Pipeline, PipelineConfig};
+use crate::bus::{Bus, Topics};
+use crate::pipeline::{Connectors, Pipeline, PipelineConfig, Stages};
 use crate::runtime::{EgressConfig, Runtime, RuntimeConfig};
 use crate::sandbox_intermediary::{SandboxIntermediary, SandboxSettings};
 use crate::store::{Store, StoredConfig};
@@ -56,6 +56,25 @@ pub struct RunArgs {
     /// Partitions of the topics cassa creates on Kafka.
     #[arg(long, env = "CASSA_KAFKA_PARTITIONS", default_value_t = 6)]
     pub kafka_partitions: i32,
+    /// Name of the topic of application events.
+    #[arg(long, env = "CASSA_TOPIC_APPLICATIONS", default_value = "applications")]
+    pub topic_applications: String,
+    /// Name of the topic of payment events.
+    #[arg(long, env = "CASSA_TOPIC_PAYMENTS", default_value = "payments")]
+    pub topic_payments: String,
+    /// Name of the dead-letter topic.
+    #[arg(long, env = "CASSA_TOPIC_DLQ", default_value = "payments.dlq")]
+    pub topic_dlq: String,
+    /// The stages this process runs, comma-separated, from dispatcher, proxy, view, poller,
+    /// updater (the view runs by default only with Kafka).
+    #[arg(long, env = "CASSA_STAGES", value_delimiter = ',', default_value = "dispatcher,proxy,poller,updater")]
+    pub stages: Vec<String>,
+    /// Most calls per second to one intermediary (unlimited when unset).
+    #[arg(long, env = "CASSA_CONNECTOR_RATE")]
+    pub connector_rate: Option<u32>,
+    /// Most calls at once to one intermediary.
+    #[arg(long, env = "CASSA_CONNECTOR_CONCURRENCY", default_value_t = 32)]
+    pub connector_concurrency: usize,
 }
 
 impl Default for RunArgs {
@@ -78,6 +97,12 @@ impl Default for RunArgs {
                 demo: false,
                 kafka_brokers: None,
                 kafka_partitions: 6,
+                topic_applications: "applications".into(),
+                topic_payments: "payments".into(),
+                topic_dlq: "payments.dlq".into(),
+                stages: vec!["dispatcher".into(), "proxy".into(), "poller".into(), "updater".into()],
+                connector_rate: None,
+                connector_concurrency: 32,
             },
         }
     }
@@ -150,6 +175,10 @@ async fn wait_for_signal() {
 /// Builds the whole host listening at `addr`: store, bus, runtime, connectors, stages (stopped
 /// by `stop`) and the router.
 pub async fn build(args: &RunArgs, addr: SocketAddr, stop: CancellationToken) -> anyhow::Result<Router> {
+    let known = ["dispatcher", "proxy", "view", "poller", "updater"];
+    if let Some(unknown) = args.stages.iter().find(|s| !known.contains(&s.trim())) {
+        anyhow::bail!("unknown stage `{unknown}` in CASSA_STAGES (known: {})", known.join(", "));
+    }
     let url = args.database_url()?;
     let store = Store::connect(&url).await?;
     tracing::info!(database = %crate::store::redact_url(&url), "store ready");
@@ -158,9 +187,24 @@ pub async fn build(args: &RunArgs, addr: SocketAddr, stop: CancellationToken) ->
         egress: EgressConfig { allow_private_networks: true, ..EgressConfig::default() },
         ..RuntimeConfig::default()
     })?;
+    let on = |name: &str| args.stages.iter().any(|s| s.trim() == name);
     let config = PipelineConfig {
         public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
         internal_url: format!("http://{addr}"),
+        topics: Topics {
+            applications: args.topic_applications.clone(),
+            payments: args.topic_payments.clone(),
+            dlq: args.topic_dlq.clone(),
+        },
+        stages: Stages {
+            dispatcher: on("dispatcher"),
+            proxy: on("proxy"),
+            view: on("view").then_some(true),
+            poller: on("poller"),
+            updater: on("updater"),
+        },
+        connector_concurrency: args.connector_concurrency,
+        connector_rate_per_second: args.connector_rate,
         ..PipelineConfig::default()
     };
     let connectors = Connectors::default();
