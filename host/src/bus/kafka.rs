@@ -154,6 +154,8 @@ impl Bus for KafkaBus {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", "10000")
+            // Hand out what the broker has quickly rather than waiting for full fetches.
+            .set("fetch.wait.max.ms", "10")
             .create()
             .map_err(broker)?;
         consumer.subscribe(&[topic]).map_err(broker)?;
