@@ -163,8 +163,10 @@ async fn the_whole_cycle_on_postgres_and_the_embedded_bus() {
     full_cycle(Store::connect(&url).await.unwrap(), Backend::Embedded).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_whole_cycle_on_kafka_and_postgres() {
+/// A Kafka backend with fresh topics, and the database to pair it with: PostgreSQL when
+/// reachable (always in CI), else SQLite, so the Kafka path runs anywhere. Keep the guard (the
+/// mock cluster, when no broker is configured) alive for the test.
+async fn kafka_and_database() -> (Backend, String, KafkaGuard) {
     let (brokers, cluster) = kafka_brokers();
     let topics = unique_topics();
     if let Some(cluster) = &cluster {
@@ -173,12 +175,19 @@ async fn the_whole_cycle_on_kafka_and_postgres() {
             cluster.create_topic(topic, 3, 1).unwrap();
         }
     }
-    // PostgreSQL when reachable (always in CI), else SQLite, so the Kafka path runs anywhere.
     let url = match postgres_url().await {
         Some(url) => url,
         None => sqlite_url(),
     };
-    full_cycle(Store::connect(&url).await.unwrap(), Backend::Kafka(brokers, topics)).await;
+    (Backend::Kafka(brokers, topics), url, cluster)
+}
+
+type KafkaGuard = Option<rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_cycle_on_kafka_and_postgres() {
+    let (backend, url, _guard) = kafka_and_database().await;
+    full_cycle(Store::connect(&url).await.unwrap(), backend).await;
 }
 
 /// A bus and topics for a run on `backend`.
@@ -238,16 +247,6 @@ async fn a_host_stopped_half_way_loses_nothing_and_creates_no_second_position() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_on_kafka_stopped_half_way_loses_nothing_and_creates_no_second_position() {
-    let (brokers, cluster) = kafka_brokers();
-    let topics = unique_topics();
-    if let Some(cluster) = &cluster {
-        for topic in [&topics.applications, &topics.payments, &topics.dlq] {
-            cluster.create_topic(topic, 3, 1).unwrap();
-        }
-    }
-    let url = match postgres_url().await {
-        Some(url) => url,
-        None => sqlite_url(),
-    };
-    restart(url, Backend::Kafka(brokers, topics)).await;
+    let (backend, url, _guard) = kafka_and_database().await;
+    restart(url, backend).await;
 }

@@ -75,6 +75,9 @@ pub struct RunArgs {
     /// Most calls at once to one intermediary.
     #[arg(long, env = "CASSA_CONNECTOR_CONCURRENCY", default_value_t = 32)]
     pub connector_concurrency: usize,
+    /// Prefix of the consumer groups; replicas of one deployment share it.
+    #[arg(long, env = "CASSA_GROUP_PREFIX", default_value = "cassa")]
+    pub group_prefix: String,
 }
 
 impl Default for RunArgs {
@@ -103,6 +106,7 @@ impl Default for RunArgs {
                 stages: vec!["dispatcher".into(), "proxy".into(), "poller".into(), "updater".into()],
                 connector_rate: None,
                 connector_concurrency: 32,
+                group_prefix: "cassa".into(),
             },
         }
     }
@@ -203,6 +207,7 @@ pub async fn build(args: &RunArgs, addr: SocketAddr, stop: CancellationToken) ->
             poller: on("poller"),
             updater: on("updater"),
         },
+        group_prefix: args.group_prefix.clone(),
         connector_concurrency: args.connector_concurrency,
         connector_rate_per_second: args.connector_rate,
         ..PipelineConfig::default()

@@ -43,7 +43,7 @@ async fn end_to_end(label: &str, store: Store, bus: Arc<dyn Bus>, topics: Topics
     }
     let published = started.elapsed();
     while pending(&store).await < n {
-        assert!(started.elapsed() < Duration::from_secs(600), "the pipeline stalled");
+        assert!(started.elapsed() < Duration::from_secs(180), "{label}: the pipeline stalled");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();

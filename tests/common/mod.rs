@@ -252,6 +252,9 @@ impl TestPipeline {
             poll_interval_ms: 50,
             notify_retry_base_ms: 100,
             retry_base_ms: 20,
+            // Tests share a broker: groups follow the (unique) topics, and a restarted host on
+            // the same topics joins the same groups.
+            group_prefix: format!("cassa-{}", topics.applications),
             topics,
             ..Default::default()
         };

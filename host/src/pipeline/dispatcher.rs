@@ -10,12 +10,11 @@ use super::{Pipeline, PipelineError, consume};
 use crate::bus::Message;
 use crate::domain::{Dispatch, Timestamp, dispatch};
 
-const GROUP: &str = "cassa-dispatcher";
-
 /// Runs until `stop`.
 pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     let topic = pipeline.config.topics.applications.clone();
-    consume(&pipeline, GROUP, &topic, &stop, |batch| {
+    let group = pipeline.group("dispatcher");
+    consume(&pipeline, &group, &topic, &stop, |batch| {
         let pipeline = pipeline.clone();
         async move { handle_batch(&pipeline, &batch).await }
     })

@@ -102,6 +102,9 @@ pub struct PipelineConfig {
     pub notify_timeout_ms: u64,
     /// Bearer token sent to the core's notify endpoint.
     pub core_token: Option<String>,
+    /// Prefix of the consumer groups (`<prefix>-dispatcher`, `<prefix>-proxy`, `<prefix>-view`):
+    /// replicas of one deployment share it; deployments sharing a broker must not.
+    pub group_prefix: String,
 }
 
 impl Default for PipelineConfig {
@@ -122,6 +125,7 @@ impl Default for PipelineConfig {
             notify_retry_base_ms: 5_000,
             notify_timeout_ms: 10_000,
             core_token: None,
+            group_prefix: "cassa".into(),
         }
     }
 }
@@ -296,6 +300,11 @@ impl Pipeline {
             handles.push(tokio::spawn(relay::run(self.clone(), stop.clone())));
         }
         handles
+    }
+
+    /// The consumer group of a stage.
+    pub fn group(&self, stage: &str) -> String {
+        format!("{}-{stage}", self.config.group_prefix)
     }
 
     /// Where cassa's per-payment endpoints are.

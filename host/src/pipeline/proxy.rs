@@ -15,12 +15,11 @@ use crate::domain::payment::{PaymentEvent, PaymentStatus};
 use crate::domain::{Timestamp, transitions};
 use crate::store::Change;
 
-const GROUP: &str = "cassa-proxy";
-
 /// Runs until `stop`.
 pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     let topic = pipeline.config.topics.payments.clone();
-    consume(&pipeline, GROUP, &topic, &stop, |batch| {
+    let group = pipeline.group("proxy");
+    consume(&pipeline, &group, &topic, &stop, |batch| {
         let pipeline = pipeline.clone();
         async move { handle_batch(&pipeline, batch).await }
     })

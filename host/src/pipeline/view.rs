@@ -8,12 +8,11 @@ use tokio_util::sync::CancellationToken;
 use super::{Pipeline, consume};
 use crate::domain::PaymentEvent;
 
-const GROUP: &str = "cassa-view";
-
 /// Runs until `stop`.
 pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     let topic = pipeline.config.topics.payments.clone();
-    consume(&pipeline, GROUP, &topic, &stop, |batch| {
+    let group = pipeline.group("view");
+    consume(&pipeline, &group, &topic, &stop, |batch| {
         let pipeline = pipeline.clone();
         async move {
             for message in &batch {

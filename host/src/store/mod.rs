@@ -561,12 +561,7 @@ impl Store {
              ORDER BY notify_due_at LIMIT $3{lock}) RETURNING id"
         );
         let rows = sqlx::query(&sql).bind(now.millis()).bind(now.millis()).bind(limit).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))
-            })
-            .collect()
+        ids(&rows)
     }
 
     /// One payment.
@@ -640,12 +635,7 @@ impl Store {
             }
         };
         let rows = sqlx::query(sql).bind(until).bind(now.millis()).bind(limit).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))
-            })
-            .collect()
+        ids(&rows)
     }
 
     /// A tenant configuration.
@@ -700,6 +690,15 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+fn ids(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Uuid>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            let id: String = r.try_get("id")?;
+            Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .collect()
 }
 
 fn log_records(rows: &[sqlx::any::AnyRow]) -> Result<Vec<LogRecord>, StoreError> {
