@@ -59,9 +59,8 @@ pub enum XmlError {
 pub struct Element {
     /// Local name, without prefix.
     pub name: String,
-    /// Resolved namespace URI, `None` when the element is in no namespace. Shared between the
-    /// elements of one document (a reply repeats the same few namespaces on every element).
-    pub namespace: Option<std::sync::Arc<str>>,
+    /// Resolved namespace URI, `None` when the element is in no namespace.
+    pub namespace: Option<String>,
     /// Attributes as (local name, unescaped value), namespace declarations excluded.
     pub attributes: Vec<(String, String)>,
     /// Child elements in document order.
@@ -76,17 +75,16 @@ impl Element {
         let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
         let mut reader = NsReader::from_str(xml);
         let mut stack: Vec<Element> = Vec::new();
-        let mut namespaces: Vec<std::sync::Arc<str>> = Vec::new();
         let mut root: Option<Element> = None;
         loop {
             let event = reader.read_event().map_err(|e| malformed(&reader, &e))?;
             match event {
                 Event::Start(start) => {
-                    let element = open_element(&reader, &start, root.is_some(), stack.len(), &mut namespaces)?;
+                    let element = open_element(&reader, &start, root.is_some(), stack.len())?;
                     stack.push(element);
                 }
                 Event::Empty(start) => {
-                    let element = open_element(&reader, &start, root.is_some(), stack.len(), &mut namespaces)?;
+                    let element = open_element(&reader, &start, root.is_some(), stack.len())?;
                     close_element(&mut stack, &mut root, element);
                 }
                 Event::End(_) => match stack.pop() {
@@ -182,7 +180,6 @@ fn open_element(
     start: &BytesStart<'_>,
     after_root: bool,
     depth: usize,
-    namespaces: &mut Vec<std::sync::Arc<str>>,
 ) -> Result<Element, XmlError> {
     if after_root {
         return Err(XmlError::TrailingContent);
@@ -193,17 +190,7 @@ fn open_element(
     let decode = |bytes: &[u8]| std::str::from_utf8(bytes).map(str::to_owned).map_err(|e| malformed(reader, &e));
     let (resolved, local) = reader.resolve_element(start.name());
     let namespace = match resolved {
-        ResolveResult::Bound(ns) => {
-            let uri = std::str::from_utf8(ns.as_ref()).map_err(|e| malformed(reader, &e))?;
-            match namespaces.iter().find(|known| &***known == uri) {
-                Some(known) => Some(known.clone()),
-                None => {
-                    let interned: std::sync::Arc<str> = std::sync::Arc::from(uri);
-                    namespaces.push(interned.clone());
-                    Some(interned)
-                }
-            }
-        }
+        ResolveResult::Bound(ns) => Some(decode(ns.as_ref())?),
         ResolveResult::Unbound => None,
         ResolveResult::Unknown(prefix) => {
             return Err(XmlError::UnknownPrefix(String::from_utf8_lossy(&prefix).into_owned()));
@@ -363,7 +350,7 @@ mod tests {
         let reply = body.child("risposta").unwrap();
         assert_eq!(reply.namespace.as_deref(), Some("urn:ente"));
         let esito = reply.child("esito").unwrap();
-        assert!(esito.namespace.is_none());
+        assert_eq!(esito.namespace, None);
         assert_eq!(root.text_of(&["Body", "risposta", "esito"]), Some("OK"));
     }
 
@@ -373,7 +360,7 @@ mod tests {
             .unwrap();
         assert_eq!(root.namespace.as_deref(), Some("urn:pagati"));
         assert_eq!(root.path(&["dominio", "id"]).unwrap().namespace.as_deref(), Some("urn:pagati"));
-        assert!(root.child("x").unwrap().namespace.is_none());
+        assert_eq!(root.child("x").unwrap().namespace, None);
     }
 
     #[test]
