@@ -13,7 +13,12 @@ use super::{Pipeline, PipelineError, consume, debt_position};
 use crate::bus::Message;
 use crate::domain::payment::{PaymentEvent, PaymentStatus};
 use crate::domain::{Timestamp, transitions};
-use crate::store::Change;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use uuid::Uuid;
+
+use crate::store::{Change, StoredPayment};
 
 /// Runs until `stop`.
 pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
@@ -27,13 +32,40 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
 }
 
 /// Creates the debt positions of a batch concurrently (bounded), then writes every outcome in
-/// one transaction. What was decided is kept even when another message of the batch failed:
-/// the batch read again finds those payments no longer `CREATION_PENDING`.
+/// one transaction. The batch's payments are read in one query; only those still
+/// `CREATION_PENDING` in the store are created, so replays are ignored. What was decided is
+/// kept even when another payment of the batch failed: the batch read again finds those
+/// payments no longer `CREATION_PENDING`.
 async fn handle_batch(pipeline: &Pipeline, batch: Vec<Message>) -> Result<(), PipelineError> {
+    let mut pending = Vec::new();
+    for message in &batch {
+        match PaymentEvent::from_json(&message.payload) {
+            Ok(event) if event.status == PaymentStatus::CreationPending => pending.push(event),
+            Ok(_) => {}
+            Err(reason) => pipeline.dead_letter(message, &format!("malformed payment event: {reason}")).await?,
+        }
+    }
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = pending.iter().map(|e| e.id).collect();
+    let mut stored: HashMap<Uuid, StoredPayment> =
+        pipeline.store.payments_by_ids(&ids).await?.into_iter().map(|s| (s.event.id, s)).collect();
+    for event in &pending {
+        if let Entry::Vacant(slot) = stored.entry(event.id) {
+            // Written by somebody else's dispatcher: take it into the store first.
+            pipeline.store.upsert_foreign(event).await?;
+            if let Some(found) = pipeline.store.payment(event.id).await? {
+                slot.insert(found);
+            }
+        }
+    }
+    let todo: Vec<StoredPayment> =
+        stored.into_values().filter(|s| s.event.status == PaymentStatus::CreationPending).collect();
     let concurrency = pipeline.config.connector_concurrency.max(1) * 2;
-    let results: Vec<Result<Option<Change>, PipelineError>> = futures::stream::iter(batch.into_iter().map(|message| {
+    let results: Vec<Result<Option<Change>, PipelineError>> = futures::stream::iter(todo.into_iter().map(|s| {
         let pipeline = pipeline.clone();
-        async move { handle(&pipeline, &message).await }
+        async move { prepare(&pipeline, s.event, s.version).await }
     }))
     .buffer_unordered(concurrency)
     .collect()
@@ -67,35 +99,6 @@ async fn write(pipeline: &Pipeline, changes: &[Change]) -> Result<(), PipelineEr
     }
     pipeline.outbox_written();
     Ok(())
-}
-
-/// Handles one payment event; returns the change to write, if any.
-pub async fn handle(pipeline: &Pipeline, message: &Message) -> Result<Option<Change>, PipelineError> {
-    let event = match PaymentEvent::from_json(&message.payload) {
-        Ok(event) => event,
-        Err(reason) => {
-            pipeline.dead_letter(message, &format!("malformed payment event: {reason}")).await?;
-            return Ok(None);
-        }
-    };
-    if event.status != PaymentStatus::CreationPending {
-        return Ok(None);
-    }
-    let stored = match pipeline.store.payment(event.id).await? {
-        Some(stored) => stored,
-        None => {
-            // Written by somebody else's dispatcher: take it into the store first.
-            pipeline.store.upsert_foreign(&event).await?;
-            match pipeline.store.payment(event.id).await? {
-                Some(stored) => stored,
-                None => return Ok(None),
-            }
-        }
-    };
-    if stored.event.status != PaymentStatus::CreationPending {
-        return Ok(None);
-    }
-    prepare(pipeline, stored.event, stored.version).await
 }
 
 /// Opens the debt position of a `CREATION_PENDING` payment stored at `version` and returns the

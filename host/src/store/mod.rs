@@ -336,10 +336,35 @@ impl Store {
             .map(|(event, _)| serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.pool.begin().await?;
-        let mut inserted = Vec::with_capacity(batch.len());
-        for ((event, _), json) in batch.iter().zip(&jsons) {
-            inserted.push(self.insert_row_in(&mut tx, event, json).await?);
+        // One multi-row statement per chunk; RETURNING names the rows that were new (an id or an
+        // application already stored, or twice in the batch, is skipped).
+        let mut new_ids = std::collections::HashSet::new();
+        for (chunk, jsons) in batch.chunks(MULTI_ROW / 2).zip(jsons.chunks(MULTI_ROW / 2)) {
+            let sql = multi_row(
+                "INSERT INTO payments (id, tenant_id, service_id, remote_id, status, created_at, updated_at, \
+                 next_check_at, event, notify_due_at, version) VALUES ",
+                10,
+                ", 1",
+                chunk.len(),
+            ) + " ON CONFLICT DO NOTHING RETURNING id";
+            let mut query = sqlx::query(&sql);
+            for ((event, _), json) in chunk.iter().zip(jsons) {
+                query = query
+                    .bind(event.id.to_string())
+                    .bind(event.tenant_id.to_string())
+                    .bind(event.service_id.to_string())
+                    .bind(event.remote_id.to_string())
+                    .bind(event.status.as_str())
+                    .bind(event.created_at.millis())
+                    .bind(event.updated_at.millis())
+                    .bind(to_ms(next_check_of(event)))
+                    .bind(json.as_str())
+                    .bind(to_ms(notify_due_of(event)));
+            }
+            new_ids.extend(ids(&query.fetch_all(&mut *tx).await?)?);
         }
+        // The first occurrence of a new id is the one that was inserted.
+        let inserted: Vec<bool> = batch.iter().map(|(event, _)| new_ids.remove(&event.id)).collect();
         let new = || batch.iter().zip(&jsons).zip(&inserted).filter(|(_, new)| **new).map(|(row, _)| row);
         let history: Vec<_> = new().map(|((event, _), json)| (event, 1, json.as_str(), None)).collect();
         self.history_many_in(&mut tx, &history).await?;
@@ -571,6 +596,23 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| stored(&r)).transpose()
+    }
+
+    /// The payments with these ids (those that exist), in no particular order.
+    pub async fn payments_by_ids(&self, ids: &[Uuid]) -> Result<Vec<StoredPayment>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(MULTI_ROW) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!("SELECT event, version FROM payments WHERE id IN ({})", placeholders.join(", "));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.push(stored(&row)?);
+            }
+        }
+        Ok(found)
     }
 
     /// The payment of an application.
