@@ -149,3 +149,29 @@ async fn a_due_notification_is_claimed_once_then_backs_off() {
         assert!(store.claim_notifications(much_later, Duration::from_secs(30), 10).await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_batch_of_changes_applies_the_fresh_ones_and_skips_the_stale() {
+    use cassa::store::Change;
+    for store in stores().await {
+        let (a, b) = (new_payment(), new_payment());
+        store.insert_payments(&[(a.clone(), "ka".into()), (b.clone(), "kb".into())], "payments").await.unwrap();
+        let mut a2 = a.clone();
+        a2.status = PaymentStatus::PaymentPending;
+        let mut b2 = b.clone();
+        b2.status = PaymentStatus::CreationFailed;
+        let publish = Some(("payments".to_owned(), "k".to_owned()));
+        let changes = [
+            Change { event: a2, version: 1, publish: publish.clone(), note: None },
+            // Stale: b is at version 1, not 7.
+            Change { event: b2, version: 7, publish, note: Some("stale".into()) },
+        ];
+        let outcomes = store.update_payments(&changes).await.unwrap();
+        assert!(matches!(outcomes[0], Ok(2)), "{:?}: {outcomes:?}", store.backend());
+        assert!(matches!(outcomes[1], Err(StoreError::Conflict(id)) if id == b.id));
+        assert_eq!(store.payment(a.id).await.unwrap().unwrap().event.status, PaymentStatus::PaymentPending);
+        assert_eq!(store.payment(b.id).await.unwrap().unwrap().event.status, PaymentStatus::CreationPending);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM payment_history").await, 3);
+        assert_eq!(store.read_log("payments", 0, 10).await.unwrap().len(), 3);
+    }
+}

@@ -383,10 +383,32 @@ impl Store {
             .map(|c| serde_json::to_string(&c.event).map_err(|e| StoreError::Corrupt(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.pool.begin().await?;
-        let mut applied = Vec::with_capacity(batch.len());
-        for (change, json) in batch.iter().zip(&jsons) {
-            applied.push(self.update_row_in(&mut tx, &change.event, change.version, json).await?);
+        // One `UPDATE … FROM (VALUES …)` per chunk, guarded by each row's version; RETURNING
+        // names the rows that were still at the version the change was computed from.
+        let mut updated = std::collections::HashSet::new();
+        for (chunk, jsons) in batch.chunks(MULTI_ROW / 2).zip(jsons.chunks(MULTI_ROW / 2)) {
+            let sql = multi_row(
+                "UPDATE payments SET status = v.column3, updated_at = v.column4, next_check_at = v.column5, \
+                 version = v.column2 + 1, event = v.column6, notify_due_at = v.column7 FROM (VALUES ",
+                7,
+                "",
+                chunk.len(),
+            ) + ") AS v WHERE payments.id = v.column1 AND payments.version = v.column2 RETURNING payments.id";
+            let mut query = sqlx::query(&sql);
+            for (change, json) in chunk.iter().zip(jsons) {
+                let event = &change.event;
+                query = query
+                    .bind(event.id.to_string())
+                    .bind(change.version)
+                    .bind(event.status.as_str())
+                    .bind(event.updated_at.millis())
+                    .bind(to_ms(next_check_of(event)))
+                    .bind(json.as_str())
+                    .bind(to_ms(notify_due_of(event)));
+            }
+            updated.extend(ids(&query.fetch_all(&mut *tx).await?)?);
         }
+        let applied: Vec<bool> = batch.iter().map(|c| updated.remove(&c.event.id)).collect();
         let done = || batch.iter().zip(&jsons).zip(&applied).filter(|(_, ok)| **ok).map(|(row, _)| row);
         let history: Vec<_> =
             done().map(|(c, json)| (&c.event, c.version + 1, json.as_str(), c.note.as_deref())).collect();
