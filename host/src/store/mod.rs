@@ -309,11 +309,15 @@ impl Store {
 
     /// Marks outbox rows as published.
     pub async fn mark_published(&self, ids: &[i64]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for id in ids {
-            sqlx::query("UPDATE outbox SET published = 1 WHERE id = $1").bind(*id).execute(&mut *tx).await?;
+        for chunk in ids.chunks(MULTI_ROW) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!("UPDATE outbox SET published = 1 WHERE id IN ({})", placeholders.join(", "));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&self.pool).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 
