@@ -250,3 +250,32 @@ async fn a_host_on_kafka_stopped_half_way_loses_nothing_and_creates_no_second_po
     let (backend, url, _guard) = kafka_and_database().await;
     restart(url, backend).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_422_from_the_core_counts_as_delivered_and_is_recorded_with_its_body() {
+    let store = Store::connect(&sqlite_url()).await.unwrap();
+    let fake = SandboxFake::start().await.unwrap();
+    let core = EchoServer::start().await;
+    let host = TestPipeline::start(store.clone(), &fake).await;
+    let (application, bytes) = application(&format!("{}/moved-on", core.url()));
+    host.pipeline.bus.publish("applications", SERVICE, &bytes).await.unwrap();
+    wait_for("the payment to be PAYMENT_PENDING", Duration::from_secs(30), || async {
+        in_status(&store, PaymentStatus::PaymentPending).await.len() == 1
+    })
+    .await;
+    let event = in_status(&store, PaymentStatus::PaymentPending).await.remove(0);
+    fake.pay(&debt_ref(&event).unwrap()).await.unwrap();
+    poller::check(&host.pipeline, event.id).await.unwrap();
+    wait_for("the notification to be recorded", Duration::from_secs(30), || async {
+        let payment = store.payment_by_remote_id(application).await.unwrap().unwrap().event;
+        payment.links.notify.unwrap()[0].sent_at.is_some()
+    })
+    .await;
+    // Not retried: one request reached the core, and the history keeps its answer.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    host.shutdown().await;
+    assert_eq!(core.received().len(), 1);
+    let notes: Vec<String> =
+        store.history(event.id).await.unwrap().into_iter().filter_map(|(_, _, note)| note).collect();
+    assert!(notes.iter().any(|n| n.contains("422") && n.contains("Application isn't in correct state")), "{notes:?}");
+}

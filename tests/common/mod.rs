@@ -76,7 +76,8 @@ pub struct Received {
 }
 
 /// An HTTP server on loopback that records every request and answers with its body; `/big`
-/// answers 64 KiB, `/slow` answers after two seconds.
+/// answers 64 KiB, `/slow` answers after two seconds, `/moved-on/…` answers 422 as the core does
+/// for an application no longer waiting for its payment.
 pub struct EchoServer {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -104,13 +105,19 @@ impl EchoServer {
                     headers,
                     body: body.clone(),
                 });
+                use axum::response::IntoResponse as _;
                 match parts.uri.path() {
-                    "/big" => "x".repeat(64 * 1024),
+                    "/big" => "x".repeat(64 * 1024).into_response(),
                     "/slow" => {
                         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                        body
+                        body.into_response()
                     }
-                    _ => body,
+                    // The core's answer when the application already left the payment states.
+                    path if path.starts_with("/moved-on/") => {
+                        (axum::http::StatusCode::UNPROCESSABLE_ENTITY, "[\"Application isn't in correct state\"]")
+                            .into_response()
+                    }
+                    _ => body.into_response(),
                 }
             }
         });
