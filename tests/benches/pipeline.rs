@@ -80,10 +80,15 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let embedded = |store: &Store| -> Arc<dyn Bus> { Arc::new(EmbeddedBus::new(store.clone())) };
-        let store = Store::connect(&sqlite_url()).await.unwrap();
-        end_to_end("embedded_sqlite", store.clone(), embedded(&store), Topics::default(), "bench.raw", n).await;
+        // CASSA_BENCH_ONLY=kafka runs the Kafka leg alone.
+        let kafka_only = std::env::var("CASSA_BENCH_ONLY").is_ok_and(|v| v == "kafka");
+        if !kafka_only {
+            let store = Store::connect(&sqlite_url()).await.unwrap();
+            end_to_end("embedded_sqlite", store.clone(), embedded(&store), Topics::default(), "bench.raw", n).await;
+        }
         let postgres = cassa_tests::postgres_url().await;
         match &postgres {
+            Some(_) if kafka_only => {}
             Some(url) => {
                 let store = Store::connect(url).await.unwrap();
                 end_to_end("embedded_postgres", store.clone(), embedded(&store), Topics::default(), "bench.raw", n)
