@@ -133,6 +133,11 @@ fn multi_row(prefix: &str, columns: usize, suffix: &str, rows: usize) -> String 
     sql
 }
 
+/// `$1, $2, …, $n`, for `IN (…)` lists.
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 fn to_ms(t: Option<Timestamp>) -> Option<i64> {
     t.map(|t| t.millis())
 }
@@ -310,8 +315,7 @@ impl Store {
     /// Marks outbox rows as published.
     pub async fn mark_published(&self, ids: &[i64]) -> Result<(), StoreError> {
         for chunk in ids.chunks(MULTI_ROW) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-            let sql = format!("UPDATE outbox SET published = 1 WHERE id IN ({})", placeholders.join(", "));
+            let sql = format!("UPDATE outbox SET published = 1 WHERE id IN ({})", placeholders(chunk.len()));
             let mut query = sqlx::query(&sql);
             for id in chunk {
                 query = query.bind(*id);
@@ -340,33 +344,8 @@ impl Store {
             .map(|(event, _)| serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.pool.begin().await?;
-        // One multi-row statement per chunk; RETURNING names the rows that were new (an id or an
-        // application already stored, or twice in the batch, is skipped).
-        let mut new_ids = std::collections::HashSet::new();
-        for (chunk, jsons) in batch.chunks(MULTI_ROW / 2).zip(jsons.chunks(MULTI_ROW / 2)) {
-            let sql = multi_row(
-                "INSERT INTO payments (id, tenant_id, service_id, remote_id, status, created_at, updated_at, \
-                 next_check_at, event, notify_due_at, version) VALUES ",
-                10,
-                ", 1",
-                chunk.len(),
-            ) + " ON CONFLICT DO NOTHING RETURNING id";
-            let mut query = sqlx::query(&sql);
-            for ((event, _), json) in chunk.iter().zip(jsons) {
-                query = query
-                    .bind(event.id.to_string())
-                    .bind(event.tenant_id.to_string())
-                    .bind(event.service_id.to_string())
-                    .bind(event.remote_id.to_string())
-                    .bind(event.status.as_str())
-                    .bind(event.created_at.millis())
-                    .bind(event.updated_at.millis())
-                    .bind(to_ms(next_check_of(event)))
-                    .bind(json.as_str())
-                    .bind(to_ms(notify_due_of(event)));
-            }
-            new_ids.extend(ids(&query.fetch_all(&mut *tx).await?)?);
-        }
+        let rows: Vec<(&PaymentEvent, &str)> = batch.iter().zip(&jsons).map(|((e, _), j)| (e, j.as_str())).collect();
+        let mut new_ids = self.insert_rows_in(&mut tx, &rows).await?;
         // The first occurrence of a new id is the one that was inserted.
         let inserted: Vec<bool> = batch.iter().map(|(event, _)| new_ids.remove(&event.id)).collect();
         let new = || batch.iter().zip(&jsons).zip(&inserted).filter(|(_, new)| **new).map(|(row, _)| row);
@@ -431,56 +410,39 @@ impl Store {
             .collect())
     }
 
-    async fn update_row_in(
+    /// Inserts payment rows with multi-row statements; returns the ids that were new (an id or
+    /// an application already stored, or twice in `rows`, is skipped).
+    async fn insert_rows_in(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        event: &PaymentEvent,
-        version: i64,
-        json: &str,
-    ) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE payments SET status = $1, updated_at = $2, next_check_at = $3, version = $4, event = $5, \
-             notify_due_at = $6 WHERE id = $7 AND version = $8",
-        )
-        .bind(event.status.as_str())
-        .bind(event.updated_at.millis())
-        .bind(to_ms(next_check_of(event)))
-        .bind(version + 1)
-        .bind(json)
-        .bind(to_ms(notify_due_of(event)))
-        .bind(event.id.to_string())
-        .bind(version)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        Ok(updated == 1)
-    }
-
-    async fn insert_row_in(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        event: &PaymentEvent,
-        json: &str,
-    ) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO payments (id, tenant_id, service_id, remote_id, status, created_at, updated_at, \
-             next_check_at, version, event, notify_due_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10) ON CONFLICT DO NOTHING",
-        )
-        .bind(event.id.to_string())
-        .bind(event.tenant_id.to_string())
-        .bind(event.service_id.to_string())
-        .bind(event.remote_id.to_string())
-        .bind(event.status.as_str())
-        .bind(event.created_at.millis())
-        .bind(event.updated_at.millis())
-        .bind(to_ms(next_check_of(event)))
-        .bind(json)
-        .bind(to_ms(notify_due_of(event)))
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        Ok(inserted == 1)
+        rows: &[(&PaymentEvent, &str)],
+    ) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+        let mut new_ids = std::collections::HashSet::new();
+        for chunk in rows.chunks(MULTI_ROW / 2) {
+            let sql = multi_row(
+                "INSERT INTO payments (id, tenant_id, service_id, remote_id, status, created_at, updated_at, \
+                 next_check_at, event, notify_due_at, version) VALUES ",
+                10,
+                ", 1",
+                chunk.len(),
+            ) + " ON CONFLICT DO NOTHING RETURNING id";
+            let mut query = sqlx::query(&sql);
+            for (event, json) in chunk {
+                query = query
+                    .bind(event.id.to_string())
+                    .bind(event.tenant_id.to_string())
+                    .bind(event.service_id.to_string())
+                    .bind(event.remote_id.to_string())
+                    .bind(event.status.as_str())
+                    .bind(event.created_at.millis())
+                    .bind(event.updated_at.millis())
+                    .bind(to_ms(next_check_of(event)))
+                    .bind(*json)
+                    .bind(to_ms(notify_due_of(event)));
+            }
+            new_ids.extend(ids(&query.fetch_all(&mut **tx).await?)?);
+        }
+        Ok(new_ids)
     }
 
     async fn history_in(
@@ -533,19 +495,13 @@ impl Store {
         publish: Option<(&str, &str)>,
         note: Option<&str>,
     ) -> Result<i64, StoreError> {
-        let json = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.pool.begin().await?;
-        let updated = self.update_row_in(&mut tx, event, version, &json).await?;
-        if !updated {
-            tx.rollback().await?;
-            return Err(StoreError::Conflict(event.id));
-        }
-        self.history_in(&mut tx, event, version + 1, &json, note).await?;
-        if let Some((topic, key)) = publish {
-            self.append_in(&mut tx, topic, key, &json).await?;
-        }
-        tx.commit().await?;
-        Ok(version + 1)
+        let change = Change {
+            event: event.clone(),
+            version,
+            publish: publish.map(|(topic, key)| (topic.to_owned(), key.to_owned())),
+            note: note.map(str::to_owned),
+        };
+        self.update_payments(std::slice::from_ref(&change)).await?.pop().unwrap_or(Err(StoreError::Conflict(event.id)))
     }
 
     /// Upserts a payment state written by someone else (the view consuming `payments`): kept
@@ -555,7 +511,7 @@ impl Store {
             None => {
                 let json = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let mut tx = self.pool.begin().await?;
-                let inserted = self.insert_row_in(&mut tx, event, &json).await?;
+                let inserted = !self.insert_rows_in(&mut tx, &[(event, json.as_str())]).await?.is_empty();
                 if inserted {
                     self.history_in(&mut tx, event, 1, &json, None).await?;
                 }
@@ -628,8 +584,7 @@ impl Store {
     pub async fn payments_by_ids(&self, ids: &[Uuid]) -> Result<Vec<StoredPayment>, StoreError> {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(MULTI_ROW) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-            let sql = format!("SELECT event, version FROM payments WHERE id IN ({})", placeholders.join(", "));
+            let sql = format!("SELECT event, version FROM payments WHERE id IN ({})", placeholders(chunk.len()));
             let mut query = sqlx::query(&sql);
             for id in chunk {
                 query = query.bind(id.to_string());
