@@ -18,9 +18,9 @@ lint:
 connectors:
     cargo run --release -- connector build --workspace connectors --out target/connectors
 
-# Runs the conformance suite on every built connector.
+# Runs the conformance suite on every built connector against its intermediary's fake.
 conformance: connectors
-    for c in target/connectors/*.wasm; do cargo run --release -- connector test "$c"; done
+    scripts/conformance
 
 # Benchmarks: figures printed as `name: value unit`.
 bench:

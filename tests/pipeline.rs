@@ -124,7 +124,7 @@ async fn full_cycle(store: Store, backend: Backend) {
     for application in &applications {
         let payment = store.payment_by_remote_id(*application).await.unwrap().expect("a payment per application").event;
         assert_eq!(payment.status, PaymentStatus::Complete);
-        assert_eq!(fake.positions_for(&payment.payment.iud), Some(1));
+        assert_eq!(fake.positions_for(&payment.payment.iud).await, Some(1));
         assert!(payment.links.notify.as_ref().unwrap()[0].sent_at.is_some(), "sent_at recorded");
         let line = format!("POST /lang/api/applications/{application}/payment");
         assert_eq!(notified.get(&line), Some(&1), "{line}");
@@ -236,7 +236,7 @@ async fn restart(url: String, backend: Backend) {
     second.shutdown().await;
     for application in applications {
         let payment = store.payment_by_remote_id(application).await.unwrap().expect("nothing lost").event;
-        assert_eq!(fake.positions_for(&payment.payment.iud), Some(1), "one debt position per payment");
+        assert_eq!(fake.positions_for(&payment.payment.iud).await, Some(1), "one debt position per payment");
     }
 }
 

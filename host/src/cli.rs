@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::conformance::{self, SandboxFake};
+use crate::conformance::{self, RemoteFake, SandboxFake};
 use crate::runtime::{EgressConfig, Runtime, RuntimeConfig};
 
 /// cassa runs the payment cycle of a municipal e-services platform, with every payment
@@ -86,8 +86,8 @@ pub enum ConnectorCommand {
     Test {
         /// The component file.
         file: PathBuf,
-        /// The fake to test against: `sandbox` (started here) or the URL of a running sandbox
-        /// intermediary.
+        /// The fake to test against: `sandbox` (started here), or the URL of a fake that speaks
+        /// the test-kit protocol (`cassa-fake gpd`, …) or of a running sandbox intermediary.
         #[arg(long, default_value = "sandbox")]
         against: String,
         /// The API key of a running sandbox intermediary given with `--against URL`.
@@ -160,13 +160,21 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
                 ..RuntimeConfig::default()
             };
             let runtime = Runtime::new(config)?;
-            let fake = if against == "sandbox" {
-                SandboxFake::start().await?
+            println!("conformance of {}", file.display());
+            let report = if against == "sandbox" {
+                let fake = SandboxFake::start().await?;
+                println!("against the {}", conformance::Fake::name(&fake));
+                conformance::run(&runtime, &bytes, &fake, &mut |check| println!("{check}")).await
+            } else if let Some(fake) =
+                RemoteFake::connect(&against).await.with_context(|| format!("cannot reach the fake at {against}"))?
+            {
+                println!("against the {}", conformance::Fake::name(&fake));
+                conformance::run(&runtime, &bytes, &fake, &mut |check| println!("{check}")).await
             } else {
-                SandboxFake::remote(&against, &api_key)
+                let fake = SandboxFake::remote(&against, &api_key);
+                println!("against the {}", conformance::Fake::name(&fake));
+                conformance::run(&runtime, &bytes, &fake, &mut |check| println!("{check}")).await
             };
-            println!("conformance of {} against the {}", file.display(), conformance::Fake::name(&fake));
-            let report = conformance::run(&runtime, &bytes, &fake, &mut |check| println!("{check}")).await;
             println!("{}", report.summary());
             Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }

@@ -28,7 +28,7 @@ pub trait Fake {
     /// Pays a debt position the way a citizen would.
     fn pay(&self, debt: &wit::DebtRef) -> impl Future<Output = Result<(), String>> + Send;
     /// How many positions the fake holds for `iud`, when it can tell.
-    fn positions_for(&self, iud: &str) -> Option<usize>;
+    fn positions_for(&self, iud: &str) -> impl Future<Output = Option<usize>> + Send;
 }
 
 /// The outcome of one check.
@@ -259,7 +259,7 @@ async fn run_checks<F: Fake + Sync>(s: &mut Suite<'_, F>) {
 
     let r = match s.connector.create(&good, position.clone()).await {
         Ok(again) if again.iuv == created.iuv && again.notice_code == created.notice_code => {
-            match s.fake.positions_for(&position.iud) {
+            match s.fake.positions_for(&position.iud).await {
                 Some(1) | None => Ok(()),
                 Some(n) => Err(format!("the intermediary holds {n} positions for one IUD")),
             }
@@ -412,11 +412,8 @@ impl Fake for SandboxFake {
     }
 
     fn allowed_hosts(&self) -> Vec<String> {
-        let host = url::Url::parse(&self.base_url)
-            .ok()
-            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)));
         // The closed-port check needs loopback ports besides the fake's own.
-        vec![host.unwrap_or_default(), "127.0.0.1".into()]
+        vec![origin(&self.base_url).unwrap_or_default(), "127.0.0.1".into()]
     }
 
     fn tenant_config_at(&self, base_url: &str) -> Value {
@@ -430,7 +427,104 @@ impl Fake for SandboxFake {
         if reply.status().is_success() { Ok(()) } else { Err(format!("payment page answered {}", reply.status())) }
     }
 
-    fn positions_for(&self, iud: &str) -> Option<usize> {
+    async fn positions_for(&self, iud: &str) -> Option<usize> {
         self.local.as_ref().map(|l| l.positions_for(iud))
+    }
+}
+
+/// The origin (`host:port`) of an http(s) URL.
+fn origin(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    Some(format!("{}:{}", url.host_str()?, url.port_or_known_default()?))
+}
+
+/// What a test-kit fake says about itself at `GET /_fake/conformance`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Descriptor {
+    /// A short name for reports.
+    pub name: String,
+    /// A working tenant configuration, secrets in clear.
+    pub tenant_config: Value,
+    /// A working service configuration.
+    pub service_config: Value,
+}
+
+/// Any fake intermediary that speaks the test-kit protocol (`tests/fakes`, and docs/CONNECTORS.md
+/// for authors of new ones): `GET /_fake/conformance` describes a working configuration,
+/// `POST /_fake/pay` pays a position as a citizen would, `GET /_fake/positions?iud=` counts the
+/// positions held for an IUD.
+pub struct RemoteFake {
+    base_url: String,
+    descriptor: Descriptor,
+    client: reqwest::Client,
+}
+
+impl RemoteFake {
+    /// Asks `base_url` for its descriptor; `Ok(None)` when it does not speak the protocol.
+    pub async fn connect(base_url: &str) -> anyhow::Result<Option<Self>> {
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        let client = reqwest::Client::new();
+        let reply = client.get(format!("{base_url}/_fake/conformance")).send().await?;
+        if !reply.status().is_success() {
+            return Ok(None);
+        }
+        let descriptor: Descriptor = reply.json().await?;
+        Ok(Some(Self { base_url, descriptor, client }))
+    }
+}
+
+impl Fake for RemoteFake {
+    fn name(&self) -> String {
+        self.descriptor.name.clone()
+    }
+
+    fn tenant_config(&self) -> Value {
+        self.descriptor.tenant_config.clone()
+    }
+
+    fn service_config(&self) -> Value {
+        self.descriptor.service_config.clone()
+    }
+
+    fn allowed_hosts(&self) -> Vec<String> {
+        // The closed-port check needs loopback ports besides the fake's own.
+        vec![origin(&self.base_url).unwrap_or_default(), "127.0.0.1".into()]
+    }
+
+    fn tenant_config_at(&self, base_url: &str) -> Value {
+        // Every address of the fake in the configuration moves to `base_url`.
+        let mut config = self.descriptor.tenant_config.clone();
+        if let Value::Object(map) = &mut config {
+            for value in map.values_mut() {
+                if let Value::String(text) = value
+                    && let Some(rest) = text.strip_prefix(&self.base_url)
+                {
+                    *text = format!("{}{rest}", base_url.trim_end_matches('/'));
+                }
+            }
+        }
+        config
+    }
+
+    async fn pay(&self, debt: &wit::DebtRef) -> Result<(), String> {
+        let body = serde_json::json!({"iud": debt.iud, "iuv": debt.iuv, "notice_code": debt.notice_code});
+        let reply = self
+            .client
+            .post(format!("{}/_fake/pay", self.base_url))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if reply.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the fake answered {}: {}", reply.status(), reply.text().await.unwrap_or_default()))
+        }
+    }
+
+    async fn positions_for(&self, iud: &str) -> Option<usize> {
+        let reply = self.client.get(format!("{}/_fake/positions", self.base_url)).query(&[("iud", iud)]).send().await;
+        let body: Value = reply.ok()?.json().await.ok()?;
+        body["positions"].as_u64().and_then(|n| usize::try_from(n).ok())
     }
 }

@@ -3,3 +3,9 @@
 
 /// The `sandbox` connector component.
 pub const SANDBOX_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_SANDBOX_WASM"));
+
+/// The `pagopa-gpd` connector component.
+pub const PAGOPA_GPD_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_PAGOPA_GPD_WASM"));
+
+/// Every bundled connector, by name.
+pub const BUNDLED: [(&str, &[u8]); 2] = [("sandbox", SANDBOX_CONNECTOR), ("pagopa-gpd", PAGOPA_GPD_CONNECTOR)];

@@ -78,6 +78,9 @@ pub struct RunArgs {
     /// Prefix of the consumer groups; replicas of one deployment share it.
     #[arg(long, env = "CASSA_GROUP_PREFIX", default_value = "cassa")]
     pub group_prefix: String,
+    /// The connector of tenants whose configuration names none (as OpenCity's core sends them).
+    #[arg(long, env = "CASSA_DEFAULT_CONNECTOR", default_value = "sandbox")]
+    pub default_connector: String,
 }
 
 impl Default for RunArgs {
@@ -107,6 +110,7 @@ impl Default for RunArgs {
                 connector_rate: None,
                 connector_concurrency: 32,
                 group_prefix: "cassa".into(),
+                default_connector: "sandbox".into(),
             },
         }
     }
@@ -213,12 +217,19 @@ pub async fn build(args: &RunArgs, addr: SocketAddr, stop: CancellationToken) ->
         ..PipelineConfig::default()
     };
     let connectors = Connectors::default();
-    let sandbox_connector = runtime.load(crate::embedded::SANDBOX_CONNECTOR).await?;
-    tracing::info!(
-        connector = %sandbox_connector.info().name, version = %sandbox_connector.info().version,
-        digest = %sandbox_connector.digest(), "connector installed"
-    );
-    connectors.install(sandbox_connector, config.connector_concurrency, config.connector_rate_per_second);
+    for (name, wasm) in crate::embedded::BUNDLED {
+        let connector =
+            runtime.load(wasm).await.with_context(|| format!("cannot load the bundled `{name}` connector"))?;
+        tracing::info!(
+            connector = %connector.info().name, version = %connector.info().version,
+            digest = %connector.digest(), "connector installed"
+        );
+        connectors.install(connector, config.connector_concurrency, config.connector_rate_per_second);
+    }
+    if connectors.get(&args.default_connector).is_none() {
+        anyhow::bail!("the default connector `{}` is not installed", args.default_connector);
+    }
+    connectors.set_default(&args.default_connector);
     let sandbox_url = format!("http://{addr}/sandbox");
     let sandbox = SandboxIntermediary::new(SandboxSettings {
         api_key: args.sandbox_api_key.clone(),

@@ -70,6 +70,35 @@ impl ConfigReader {
         url.trim_end_matches('/').to_owned()
     }
 
+    /// An optional `http(s)` URL field, `default` when absent, returned without a trailing slash.
+    pub fn url_or(&mut self, field: &str, default: &str) -> String {
+        if self.optional_str(field).is_none() {
+            return default.trim_end_matches('/').to_owned();
+        }
+        self.required_url(field)
+    }
+
+    /// An optional boolean field, `default` when absent.
+    pub fn bool_or(&mut self, field: &str, default: bool) -> bool {
+        match self.object.get(field) {
+            None | Some(Value::Null) => default,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                self.errors.push(field_error(self.path(field), "must be true or false"));
+                default
+            }
+        }
+    }
+
+    /// An optional field that, when present, must match `check`.
+    pub fn optional_checked(&mut self, field: &str, check: impl Fn(&str) -> Result<(), String>) -> Option<String> {
+        let value = self.optional_str(field)?;
+        if let Err(message) = check(&value) {
+            self.errors.push(field_error(self.path(field), message));
+        }
+        Some(value)
+    }
+
     /// A required field that must match `check`, which says what is wrong.
     pub fn required_checked(&mut self, field: &str, check: impl Fn(&str) -> Result<(), String>) -> String {
         let value = self.required_str(field);
@@ -112,10 +141,42 @@ pub fn check_body_fiscal_code(value: &str) -> Result<(), String> {
     }
 }
 
+/// Checks an IBAN: country code, check digits (ISO 13616 mod 97) and length; spaces allowed.
+pub fn check_iban(value: &str) -> Result<(), String> {
+    let iban: String = value.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+    let bytes = iban.as_bytes();
+    if !(15..=34).contains(&bytes.len())
+        || !bytes[..2].iter().all(u8::is_ascii_uppercase)
+        || !bytes[2..4].iter().all(u8::is_ascii_digit)
+        || !bytes.iter().all(u8::is_ascii_alphanumeric)
+    {
+        return Err("is not an IBAN".to_owned());
+    }
+    if bytes.starts_with(b"IT") && bytes.len() != 27 {
+        return Err("an Italian IBAN has 27 characters".to_owned());
+    }
+    let mut remainder = 0u32;
+    for &b in bytes[4..].iter().chain(&bytes[..4]) {
+        let value = if b.is_ascii_digit() { u32::from(b - b'0') } else { u32::from(b - b'A') + 10 };
+        remainder = if value >= 10 { (remainder * 100 + value) % 97 } else { (remainder * 10 + value) % 97 };
+    }
+    if remainder == 1 { Ok(()) } else { Err("has wrong check digits".to_owned()) }
+}
+
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checks_iban_check_digits() {
+        check_iban("IT60X0542811101000000123456").unwrap();
+        check_iban("IT60 X054 2811 1010 0000 0123 456").unwrap();
+        check_iban("GB82WEST12345698765432").unwrap();
+        assert!(check_iban("IT61X0542811101000000123456").is_err());
+        assert!(check_iban("IT60X054281110100000012345").is_err());
+        assert!(check_iban("not an iban").is_err());
+    }
 
     #[test]
     fn collects_every_problem_with_its_path() {

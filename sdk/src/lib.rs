@@ -27,7 +27,9 @@ extern crate self as cassa_sdk;
 pub mod config;
 pub mod iuv;
 pub mod money;
+pub mod pdf;
 pub mod soap;
+pub mod time;
 pub mod xml;
 
 #[cfg(feature = "guest")]

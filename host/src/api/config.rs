@@ -38,7 +38,7 @@ fn connector_named(p: &Pipeline, name: Option<&str>) -> Result<Connector, ApiErr
         Some(n) if !n.is_empty() => n.to_owned(),
         _ => p
             .connectors
-            .single()
+            .default_name()
             .ok_or_else(|| ApiError::bad_request("several connectors are installed: name one with `connector`"))?,
     };
     p.connectors

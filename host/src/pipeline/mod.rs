@@ -173,6 +173,7 @@ impl Throttle {
 #[derive(Clone, Default)]
 pub struct Connectors {
     by_name: Arc<RwLock<HashMap<String, Installed>>>,
+    default: Arc<RwLock<Option<String>>>,
 }
 
 impl Connectors {
@@ -195,9 +196,19 @@ impl Connectors {
         self.by_name.read().map(|m| m.values().map(|(c, _)| c.clone()).collect()).unwrap_or_default()
     }
 
-    /// The only connector, when exactly one is installed (the default for tenants that do not
-    /// name one).
-    pub fn single(&self) -> Option<String> {
+    /// Makes `name` the connector of tenants that do not name one.
+    pub fn set_default(&self, name: &str) {
+        if let Ok(mut default) = self.default.write() {
+            *default = Some(name.to_owned());
+        }
+    }
+
+    /// The connector of tenants that do not name one: the one set with [`Self::set_default`],
+    /// else the only one installed.
+    pub fn default_name(&self) -> Option<String> {
+        if let Some(name) = self.default.read().ok()?.clone() {
+            return Some(name);
+        }
         let map = self.by_name.read().ok()?;
         if map.len() == 1 { map.keys().next().cloned() } else { None }
     }
@@ -379,8 +390,11 @@ impl Pipeline {
         if !tenant.active || !service.active {
             return Ok(None);
         }
-        let name =
-            if tenant.owner.is_empty() { self.connectors.single().unwrap_or_default() } else { tenant.owner.clone() };
+        let name = if tenant.owner.is_empty() {
+            self.connectors.default_name().unwrap_or_default()
+        } else {
+            tenant.owner.clone()
+        };
         let Some((connector, permits)) = self.connectors.get(&name) else {
             tracing::error!(tenant = %event.tenant_id, connector = %name, "the tenant's connector is not installed");
             return Ok(None);

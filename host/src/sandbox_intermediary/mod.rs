@@ -17,8 +17,6 @@
 //! Positions live in memory. IUVs are aux-digit-3 IUVs with the configured segregation code and
 //! valid mod-93 check digits.
 
-mod pdf;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -321,7 +319,7 @@ async fn notice(
         format!("Debitore: {} ({})", p.debtor_name, p.debtor_fiscal_code),
         format!("Scadenza: {}", p.due_date.as_deref().unwrap_or("-")),
     ];
-    let body = pdf::text_document(&lines);
+    let body = cassa_sdk::pdf::text_document(&lines);
     (
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),

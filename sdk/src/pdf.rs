@@ -1,5 +1,7 @@
-//! A minimal valid PDF: one A4 page of Helvetica text lines. Enough for a sandbox notice that
-//! opens in any viewer, without a PDF dependency.
+//! A minimal valid PDF: one A4 page of Helvetica text lines. Enough for a notice that opens in
+//! any viewer, without a PDF dependency: the sandbox intermediary and the fake intermediaries
+//! render theirs with it, and a connector whose intermediary hands out only the notice's data
+//! can too.
 
 /// Renders `lines` as a one-page PDF.
 pub fn text_document(lines: &[String]) -> Vec<u8> {

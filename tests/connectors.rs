@@ -1,0 +1,383 @@
+//! The real intermediaries' connectors against their strict fakes (`tests/fakes`): each passes
+//! the conformance suite through the test-kit protocol, sends exactly the requests of its golden
+//! files (rewritten with `CASSA_BLESS=1`), and tells transient failures from permanent ones.
+//! The fakes themselves are checked to refuse what the real services refuse.
+
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::path::PathBuf;
+
+use cassa::conformance::{self, Fake, RemoteFake};
+use cassa::runtime::{CallError, CallScope, Connector, wit};
+use cassa_fakes::gpd::{GPD_BASE, Gpd, GpdSettings, NOTICE_BASE, RECEIPTS_BASE};
+use cassa_fakes::{Recorded, Running};
+use cassa_tests::*;
+use serde_json::{Value, json};
+
+const GPD: &[u8] = cassa::embedded::PAGOPA_GPD_CONNECTOR;
+
+async fn gpd_fake() -> Running<Gpd> {
+    cassa_fakes::serve(Gpd::new(GpdSettings::default()).unwrap(), ([127, 0, 0, 1], 0).into()).await.unwrap()
+}
+
+/// The call scope of the configuration a fake hands out.
+async fn scope_of(base_url: &str) -> CallScope {
+    let fake = RemoteFake::connect(base_url).await.unwrap().unwrap();
+    CallScope {
+        tenant_id: TENANT.into(),
+        service_id: SERVICE.into(),
+        payment_id: None,
+        tenant_config: fake.tenant_config(),
+        service_config: fake.service_config(),
+        allowed_hosts: fake.allowed_hosts(),
+    }
+}
+
+/// The debt position of the golden files: fixed ids, dates and people.
+fn golden_position(iud_seed: &str, amount: u64) -> wit::DebtPosition {
+    let mut position = conformance::sample_position(amount);
+    let payment_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, iud_seed.as_bytes());
+    position.payment_id = payment_id.to_string();
+    position.iud = payment_id.simple().to_string();
+    position.reason = "Diritti di segreteria - CLNVTR76P01G822Q".into();
+    position.expire_at = Some("2036-06-08T08:14:58Z".into());
+    position
+}
+
+fn debt_of(position: &wit::DebtPosition, created: &wit::Created) -> wit::DebtRef {
+    wit::DebtRef {
+        payment_id: position.payment_id.clone(),
+        iud: position.iud.clone(),
+        iuv: created.iuv.clone(),
+        notice_code: created.notice_code.clone(),
+        remote_ref: created.remote_ref.clone(),
+    }
+}
+
+/// One request as a golden file shows it: method, path and query, the headers that matter
+/// (secrets shown as the placeholder they were sent as), and the body, JSON pretty-printed.
+fn render(request: &Recorded, secrets: &[(&str, &str)]) -> String {
+    let mut out = format!("{} {}", request.method, request.path);
+    if !request.query.is_empty() {
+        out.push('?');
+        out.push_str(&request.query);
+    }
+    out.push('\n');
+    let mut headers: Vec<&(String, String)> = request
+        .headers
+        .iter()
+        .filter(|(n, _)| !matches!(n.as_str(), "host" | "content-length" | "user-agent" | "accept-encoding"))
+        .collect();
+    headers.sort();
+    for (name, value) in headers {
+        let mut value = value.clone();
+        for (field, secret) in secrets {
+            value = value.replace(secret, &format!("{{{{secret:{field}}}}}"));
+        }
+        out.push_str(&format!("{name}: {value}\n"));
+    }
+    if !request.body.is_empty() {
+        out.push('\n');
+        match serde_json::from_str::<Value>(&request.body) {
+            Ok(json) => out.push_str(&serde_json::to_string_pretty(&json).unwrap()),
+            Err(_) => out.push_str(&request.body),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Compares `actual` with `tests/golden/<name>`, or rewrites the file when `CASSA_BLESS` is set.
+fn golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden").join(name);
+    if std::env::var_os("CASSA_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with CASSA_BLESS=1 to write it)", path.display()));
+    assert!(
+        expected == actual,
+        "{} differs from what the connector sent (CASSA_BLESS=1 rewrites it):\n--- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
+}
+
+#[tokio::test]
+async fn the_pagopa_gpd_connector_passes_the_whole_suite_against_the_gpd_fake() {
+    let runtime = runtime(tight_limits(), false);
+    let running = gpd_fake().await;
+    let fake = RemoteFake::connect(&running.base_url).await.unwrap().expect("the fake speaks the test-kit protocol");
+    let mut lines = Vec::new();
+    let report = conformance::run(&runtime, GPD, &fake, &mut |c| lines.push(c.to_string())).await;
+    assert_eq!(report.failed(), 0, "{lines:#?}");
+    // GPD has no portal of its own (online payment goes through pagoPA Checkout).
+    assert_eq!(report.skipped(), 1, "{lines:#?}");
+    assert!(report.passed() >= 12, "{}", report.summary());
+    // Effects at the fake: one position per IUD, one paid, one invalidated.
+    let requests = running.requests();
+    assert!(requests.iter().any(|r| r.path.ends_with("/invalidate")));
+    assert!(requests.iter().any(|r| r.path.starts_with(RECEIPTS_BASE)));
+    assert!(requests.iter().any(|r| r.path.starts_with(NOTICE_BASE)));
+}
+
+#[tokio::test]
+async fn the_pagopa_gpd_connector_sends_exactly_the_golden_requests() {
+    let runtime = runtime(tight_limits(), false);
+    let running = gpd_fake().await;
+    let connector = runtime.load(GPD).await.unwrap();
+    let scope = scope_of(&running.base_url).await;
+    let key = running.fake.subscription_key().to_owned();
+    let secrets = [("subscription_key", key.as_str())];
+    let position = golden_position("golden-1", 1600);
+
+    let created = connector.create(&scope, position.clone()).await.unwrap();
+    let debt = debt_of(&position, &created);
+    connector.status(&scope, debt.clone()).await.unwrap();
+    connector.notice(&scope, debt.clone()).await.unwrap();
+    fake_pay(&running, &debt).await;
+    connector.receipt(&scope, debt.clone()).await.unwrap();
+    let other = golden_position("golden-2", 2500);
+    let created_other = connector.create(&scope, other.clone()).await.unwrap();
+    connector.cancel(&scope, debt_of(&other, &created_other)).await.unwrap();
+
+    let requests = running.requests();
+    let names = ["create", "status", "notice-position", "notice", "receipt", "create-2", "cancel"];
+    assert_eq!(requests.len(), names.len(), "{requests:#?}");
+    for (name, request) in names.iter().zip(&requests) {
+        golden(&format!("pagopa-gpd/{name}.http"), &render(request, &secrets));
+    }
+}
+
+async fn fake_pay<F: cassa_fakes::Intermediary>(running: &Running<F>, debt: &wit::DebtRef) {
+    let reply = reqwest::Client::new()
+        .post(format!("{}/_fake/pay", running.base_url))
+        .json(&json!({"iud": debt.iud, "iuv": debt.iuv, "notice_code": debt.notice_code}))
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.status().is_success(), "{}", reply.text().await.unwrap());
+}
+
+async fn create_error(connector: &Connector, scope: &CallScope) -> CallError {
+    connector.create(scope, conformance::sample_position(100)).await.unwrap_err()
+}
+
+#[tokio::test]
+async fn the_pagopa_gpd_connector_tells_transient_failures_from_permanent_ones() {
+    let runtime = runtime(tight_limits(), false);
+    let running = gpd_fake().await;
+    let connector = runtime.load(GPD).await.unwrap();
+    let scope = scope_of(&running.base_url).await;
+
+    for status in [500, 503, 429] {
+        running.fail(status, 1);
+        let error = create_error(&connector, &scope).await;
+        assert!(error.is_transient(), "{status}: {error}");
+    }
+    // A wrong key and a segregation code the key may not use are refusals: retrying cannot help.
+    let mut wrong_key = scope.clone();
+    wrong_key.tenant_config["subscription_key"] = json!("not-the-key");
+    let error = create_error(&connector, &wrong_key).await;
+    assert!(matches!(error, CallError::Connector(wit::Error::Rejected(ref why)) if why.contains("401")), "{error}");
+    let mut foreign = scope.clone();
+    foreign.tenant_config["segregation_code"] = json!("47");
+    let error = create_error(&connector, &foreign).await;
+    assert!(matches!(error, CallError::Connector(wit::Error::Rejected(ref why)) if why.contains("403")), "{error}");
+    // Status of a position GPD does not hold: not-found.
+    let debt = wit::DebtRef {
+        payment_id: "p".into(),
+        iud: "unknown-iupd".into(),
+        iuv: "01000000000123468".into(),
+        notice_code: "301000000000123468".into(),
+        remote_ref: None,
+    };
+    let error = connector.status(&scope, debt).await.unwrap_err();
+    assert!(matches!(error, CallError::Connector(wit::Error::NotFound(_))), "{error}");
+    // Nothing was created by the failed attempts.
+    assert_eq!(running.fake.position_count(), 0);
+}
+
+#[tokio::test]
+async fn a_create_whose_iuv_is_taken_moves_to_the_next_candidate_and_a_retry_finds_it() {
+    let runtime = runtime(tight_limits(), false);
+    let running = gpd_fake().await;
+    let connector = runtime.load(GPD).await.unwrap();
+    let scope = scope_of(&running.base_url).await;
+    let position = golden_position("iuv-clash", 1600);
+    // Another position (another IUPD) holds the IUV the connector derives first.
+    let first = connector.create(&scope, position.clone()).await.unwrap();
+    let client = reqwest::Client::new();
+    let iupd_url = format!("{}{GPD_BASE}/organizations/80001234568/debtpositions/{}", running.base_url, position.iud);
+    let key = running.fake.subscription_key().to_owned();
+    let stored: Value =
+        client.get(&iupd_url).header("Ocp-Apim-Subscription-Key", &key).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stored["paymentOption"][0]["iuv"], first.iuv);
+    let reply = client.delete(&iupd_url).header("Ocp-Apim-Subscription-Key", &key).send().await.unwrap();
+    assert_eq!(reply.status(), 200);
+    let body = json!({
+        "iupd": "someone-else", "type": "F", "fiscalCode": "CLNVTR76P01G822Q", "fullName": "Altro Debitore",
+        "companyName": "Comune di Prova", "switchToExpired": false,
+        "paymentOption": [{"iuv": first.iuv, "amount": 100, "description": "x", "isPartialPayment": false,
+            "dueDate": "2036-01-01T00:00:00Z", "transfer": [{"idTransfer": "1", "amount": 100,
+            "remittanceInformation": "x", "category": "9/0101108TS/", "iban": "IT60X0542811101000000123456"}]}]
+    });
+    let reply = client
+        .post(format!("{}{GPD_BASE}/organizations/80001234568/debtpositions?toPublish=true", running.base_url))
+        .header("Ocp-Apim-Subscription-Key", &key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 201, "{}", reply.text().await.unwrap());
+
+    let second = connector.create(&scope, position.clone()).await.unwrap();
+    assert_ne!(second.iuv, first.iuv);
+    let again = connector.create(&scope, position.clone()).await.unwrap();
+    assert_eq!(again.iuv, second.iuv);
+    assert_eq!(cassa_fakes::Intermediary::positions_for(running.fake.as_ref(), &position.iud), 1);
+}
+
+// ---- the fake refuses what GPD refuses ----
+
+struct Gpdc {
+    running: Running<Gpd>,
+    client: reqwest::Client,
+}
+
+impl Gpdc {
+    async fn start() -> Self {
+        Self { running: gpd_fake().await, client: reqwest::Client::new() }
+    }
+
+    async fn send(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let own = self.running.fake.subscription_key().to_owned();
+        let mut request = self
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", self.running.base_url))
+            .header("Ocp-Apim-Subscription-Key", key.unwrap_or(&own));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply = request.send().await.unwrap();
+        let status = reply.status().as_u16();
+        let text = reply.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+fn valid_position(iupd: &str, iuv: &str) -> Value {
+    json!({
+        "iupd": iupd, "type": "F", "fiscalCode": "CLNVTR76P01G822Q", "fullName": "Vittorino Coliandro",
+        "companyName": "Comune di Prova", "switchToExpired": false,
+        "paymentOption": [{"iuv": iuv, "amount": 1600, "description": "Diritti", "isPartialPayment": false,
+            "dueDate": "2036-01-01T00:00:00Z", "transfer": [{"idTransfer": "1", "amount": 1600,
+            "remittanceInformation": "Diritti", "category": "9/0101108TS/", "iban": "IT60X0542811101000000123456"}]}]
+    })
+}
+
+const CREATE: &str = "/gpd/debt-positions-service/v1/organizations/80001234568/debtpositions?toPublish=true";
+
+#[tokio::test]
+async fn the_gpd_fake_refuses_what_gpd_refuses() {
+    let gpd = Gpdc::start().await;
+    let ok = valid_position("P1", "01000000000123468");
+    // Bad credentials, before anything else.
+    assert_eq!(gpd.send("POST", CREATE, Some("wrong"), Some(ok.clone())).await.0, 401);
+    // Missing and mistyped fields, named one by one.
+    let mut broken = ok.clone();
+    broken.as_object_mut().unwrap().remove("fullName");
+    broken["type"] = json!("X");
+    broken["paymentOption"][0]["amount"] = json!("16.00");
+    let (status, problem) = gpd.send("POST", CREATE, None, Some(broken)).await;
+    assert_eq!(status, 400);
+    let detail = problem["detail"].as_str().unwrap();
+    for field in ["/fullName", "/type", "/paymentOption/0/amount"] {
+        assert!(detail.contains(field), "{field} not in {detail}");
+    }
+    // A query parameter that is not a boolean, an undescribed one.
+    let (status, _) =
+        gpd.send("POST", &CREATE.replace("toPublish=true", "toPublish=yes"), None, Some(ok.clone())).await;
+    assert_eq!(status, 400);
+    // Wrong check digits.
+    let (status, problem) = gpd.send("POST", CREATE, None, Some(valid_position("P2", "01000000000123467"))).await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("check digits"), "{problem}");
+    // Transfers that do not add up; a past due date; IBAN and stamp together.
+    let mut sum = valid_position("P3", "01000000000123468");
+    sum["paymentOption"][0]["transfer"][0]["amount"] = json!(1500);
+    assert_eq!(gpd.send("POST", CREATE, None, Some(sum)).await.0, 400);
+    let mut past = valid_position("P4", "01000000000123468");
+    past["paymentOption"][0]["dueDate"] = json!("2020-01-01T00:00:00Z");
+    assert_eq!(gpd.send("POST", CREATE, None, Some(past)).await.0, 400);
+    let mut both = valid_position("P5", "01000000000123468");
+    both["paymentOption"][0]["transfer"][0]["stamp"] =
+        json!({"hashDocument": "abc", "stampType": "01", "provincialResidence": "PI"});
+    assert_eq!(gpd.send("POST", CREATE, None, Some(both)).await.0, 400);
+    // A segregation code the key may not use.
+    let foreign = cassa_sdk::iuv::new_iuv(47, 123).unwrap();
+    assert_eq!(gpd.send("POST", CREATE, None, Some(valid_position("P6", &foreign))).await.0, 403);
+    // Nothing of that was stored.
+    assert_eq!(gpd.running.fake.position_count(), 0);
+
+    // Created, then duplicates by IUPD and by IUV.
+    let (status, created) = gpd.send("POST", CREATE, None, Some(ok.clone())).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        (created["status"].as_str(), created["paymentOption"][0]["nav"].as_str()),
+        (Some("VALID"), Some("301000000000123468"))
+    );
+    assert_eq!(gpd.send("POST", CREATE, None, Some(ok.clone())).await.0, 409);
+    assert_eq!(gpd.send("POST", CREATE, None, Some(valid_position("P7", "01000000000123468"))).await.0, 409);
+    // Unknown positions, undescribed paths and methods.
+    let base = "/gpd/debt-positions-service/v1/organizations/80001234568/debtpositions";
+    assert_eq!(gpd.send("GET", &format!("{base}/NOPE"), None, None).await.0, 404);
+    assert_eq!(gpd.send("GET", "/gpd/debt-positions-service/v1/nowhere", None, None).await.0, 404);
+    assert_eq!(gpd.send("PATCH", &format!("{base}/P1"), None, None).await.0, 405);
+    // No receipt before the payment; invalidate, and a second invalidate is a conflict.
+    let receipt = "/gpd/payments-receipts-service/v1/payments/80001234568/receipts/01000000000123468";
+    assert_eq!(gpd.send("GET", receipt, None, None).await.0, 404);
+    assert_eq!(gpd.send("POST", &format!("{base}/P1/invalidate"), None, None).await.0, 200);
+    assert_eq!(gpd.send("POST", &format!("{base}/P1/invalidate"), None, None).await.0, 409);
+    assert_eq!(gpd.running.fake.status_of("80001234568", "P1").as_deref(), Some("INVALID"));
+    // The notice service wants a known template and a valid notice code.
+    let notice = json!({"templateId": "Nope", "data": {"notice": {"subject": "x", "code": "301000000000123468"},
+        "creditorInstitution": {"taxCode": "80001234568"}, "debtor": {"fullName": "x", "address": "x",
+        "buildingNumber": "1", "postalCode": "56100", "city": "x", "province": "PI"}}});
+    let generate = "/print-payment-notice-service/external/v1/notices/generate";
+    assert_eq!(gpd.send("POST", generate, None, Some(notice.clone())).await.0, 400);
+    let mut no_subject = notice.clone();
+    no_subject["templateId"] = json!("TemplateSingleInstalment");
+    no_subject["data"]["notice"].as_object_mut().unwrap().remove("subject");
+    assert_eq!(gpd.send("POST", generate, None, Some(no_subject)).await.0, 400);
+}
+
+#[tokio::test]
+async fn the_gpd_fake_keeps_state_from_creation_to_receipt() {
+    let gpd = Gpdc::start().await;
+    let base = "/gpd/debt-positions-service/v1/organizations/80001234568/debtpositions";
+    assert_eq!(gpd.send("POST", CREATE, None, Some(valid_position("P1", "01000000000123468"))).await.0, 201);
+    let (_, unpaid) = gpd.send("GET", &format!("{base}/P1"), None, None).await;
+    assert_eq!(unpaid["paymentOption"][0]["status"], "PO_UNPAID");
+    // The read model leaves the debtor out, as GPD's does.
+    assert!(unpaid.get("fiscalCode").is_none(), "{unpaid}");
+    let debt = wit::DebtRef {
+        payment_id: "p".into(),
+        iud: "P1".into(),
+        iuv: "01000000000123468".into(),
+        notice_code: "301000000000123468".into(),
+        remote_ref: None,
+    };
+    fake_pay(&gpd.running, &debt).await;
+    let (_, paid) = gpd.send("GET", &format!("{base}/P1"), None, None).await;
+    assert_eq!((paid["status"].as_str(), paid["paymentOption"][0]["status"].as_str()), (Some("PAID"), Some("PO_PAID")));
+    assert!(paid["paymentOption"][0]["idReceipt"].as_str().is_some());
+    let receipt = "/gpd/payments-receipts-service/v1/payments/80001234568/receipts/01000000000123468";
+    let (status, xml) = gpd.send("GET", receipt, None, None).await;
+    assert_eq!(status, 200);
+    assert!(xml.as_str().unwrap().contains("<creditorReferenceId>01000000000123468</creditorReferenceId>"));
+    // Paid: neither invalidated nor deleted.
+    assert_eq!(gpd.send("POST", &format!("{base}/P1/invalidate"), None, None).await.0, 409);
+    assert_eq!(gpd.send("DELETE", &format!("{base}/P1"), None, None).await.0, 409);
+}

@@ -1,0 +1,42 @@
+//! `cassa-fake <intermediary>`: serves one fake intermediary until interrupted, for
+//! `cassa connector test … --against <URL>` and for trying a connector by hand.
+//!
+//! The first line it prints is the base URL; `GET <URL>/_fake/conformance` gives a working
+//! configuration.
+
+use std::net::SocketAddr;
+
+use clap::{Parser, ValueEnum};
+
+/// Which intermediary to fake.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Which {
+    /// pagoPA GPD, with its receipts and notice services.
+    Gpd,
+}
+
+/// Serves a strict fake of a payment intermediary.
+#[derive(Debug, Parser)]
+#[command(name = "cassa-fake", version, about)]
+struct Args {
+    /// The intermediary.
+    which: Which,
+    /// Where to listen; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    let args = Args::parse();
+    let running = match args.which {
+        Which::Gpd => {
+            let fake = cassa_fakes::gpd::Gpd::new(cassa_fakes::gpd::GpdSettings::default())?;
+            cassa_fakes::serve(fake, args.listen).await?
+        }
+    };
+    println!("{}", running.base_url);
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
