@@ -1,5 +1,6 @@
-//! Builds the connectors under `connectors/` for wasm32-wasip2, so the binary can embed the
-//! `sandbox` connector and `cargo run` needs nothing installed by hand.
+//! Builds the connectors under `connectors/` for wasm32-wasip2, so the binary can embed them
+//! (`embedded::BUNDLED`: every member of that workspace, `sandbox` among them) and `cargo run`
+//! needs nothing installed by hand.
 
 use std::path::Path;
 
@@ -11,8 +12,26 @@ fn main() {
         &[&root.join("sdk"), &root.join("wit"), &root.join("Cargo.toml")],
         "CASSA_CONNECTOR",
     );
-    if let Err(error) = result {
-        println!("cargo:warning={error}");
+    let built = match result {
+        Ok(built) => built,
+        Err(error) => {
+            println!("cargo:warning={error}");
+            std::process::exit(1);
+        }
+    };
+    // `embedded::BUNDLED`, one entry per connector.
+    let entries: Vec<String> = built
+        .iter()
+        .map(|guest| format!("    ({:?}, include_bytes!({:?})),\n", guest.name, guest.path.display().to_string()))
+        .collect();
+    let source = format!(
+        "/// Every connector of `connectors/`, by name.\npub const BUNDLED: [(&str, &[u8]); {}] = [\n{}];\n",
+        entries.len(),
+        entries.concat()
+    );
+    let out = std::env::var("OUT_DIR").map(std::path::PathBuf::from).unwrap_or_default().join("bundled.rs");
+    if let Err(error) = std::fs::write(&out, source) {
+        println!("cargo:warning=cannot write {}: {error}", out.display());
         std::process::exit(1);
     }
 }

@@ -239,6 +239,36 @@ async fn a_create_whose_iuv_is_taken_moves_to_the_next_candidate_and_a_retry_fin
     assert_eq!(cassa_fakes::Intermediary::positions_for(running.fake.as_ref(), &position.iud), 1);
 }
 
+#[tokio::test]
+async fn a_connector_scaffolded_from_the_template_builds_and_passes_the_suite() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::temp_dir().join(format!("cassa-scaffold-{}", uuid::Uuid::new_v4().simple()));
+    let written = cassa::scaffold::new_connector(&dir, "comune-pay", Some(&root.join("sdk"))).unwrap();
+    assert!(written.iter().any(|p| p.ends_with("comune-pay/src/lib.rs")), "{written:?}");
+    // A second scaffold of the same name is refused; another name joins the workspace.
+    assert!(cassa::scaffold::new_connector(&dir, "comune-pay", None).is_err());
+    // One target directory for every run keeps the build incremental.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("guests-scaffold");
+    let workspace = dir.clone();
+    let built = tokio::task::spawn_blocking(move || cassa_guest_build::build_workspace(&workspace, &target))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(built.len(), 1);
+    let wasm = std::fs::read(&built[0].path).unwrap();
+
+    let runtime = runtime(tight_limits(), false);
+    let fake = cassa::conformance::SandboxFake::start().await.unwrap();
+    let mut lines = Vec::new();
+    let report = conformance::run(&runtime, &wasm, &fake, &mut |c| lines.push(c.to_string())).await;
+    assert_eq!(report.failed(), 0, "{lines:#?}");
+    assert_eq!(runtime.load(&wasm).await.unwrap().info().name, "comune-pay");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 // ---- the fake refuses what GPD refuses ----
 
 struct Gpdc {

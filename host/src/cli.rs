@@ -77,6 +77,19 @@ pub enum ConnectorCommand {
         #[arg(long, default_value = "target/connectors")]
         out: PathBuf,
     },
+    /// Scaffold a new connector crate from the template (the `sandbox` connector, renamed: it
+    /// passes the conformance suite as it is).
+    New {
+        /// The connector's name: lower-case letters, digits and `-`.
+        name: String,
+        /// The connector workspace to add it to; created, with a workspace of its own, when it
+        /// is not one.
+        #[arg(long, default_value = "connectors")]
+        dir: PathBuf,
+        /// cassa's `sdk/` directory, for a new workspace outside cassa's own.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Print a connector's name, versions, capabilities, declared hosts and schemas.
     Inspect {
         /// The component file.
@@ -131,6 +144,17 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
                 std::fs::copy(&guest.path, &dest).with_context(|| format!("cannot copy to {}", dest.display()))?;
                 println!("{}", dest.display());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::New { name, dir, sdk } => {
+            for file in crate::scaffold::new_connector(&dir, &name, sdk.as_deref())? {
+                println!("wrote {}", file.display());
+            }
+            println!(
+                "\nnext: cassa connector build --workspace {dir} --out target/connectors\n      \
+                 cassa connector test target/connectors/{name}.wasm   (docs/CONNECTORS.md walks through the rest)",
+                dir = dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         ConnectorCommand::Inspect { file } => {

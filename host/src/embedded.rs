@@ -1,5 +1,5 @@
 //! Connectors built into the binary, so `cassa run` works with nothing else installed.
-//! `build.rs` compiles them from `connectors/` for wasm32-wasip2.
+//! `build.rs` compiles every member of `connectors/` for wasm32-wasip2.
 
 /// The `sandbox` connector component.
 pub const SANDBOX_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_SANDBOX_WASM"));
@@ -7,5 +7,4 @@ pub const SANDBOX_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_SANDBO
 /// The `pagopa-gpd` connector component.
 pub const PAGOPA_GPD_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_PAGOPA_GPD_WASM"));
 
-/// Every bundled connector, by name.
-pub const BUNDLED: [(&str, &[u8]); 2] = [("sandbox", SANDBOX_CONNECTOR), ("pagopa-gpd", PAGOPA_GPD_CONNECTOR)];
+include!(concat!(env!("OUT_DIR"), "/bundled.rs"));

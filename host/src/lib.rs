@@ -10,7 +10,8 @@
 //! | [`runtime`] | wasmtime engine, connector admission, the per-call sandbox, egress, blame |
 //! | [`sandbox_intermediary`] | a small REST intermediary the host serves for demos and tests |
 //! | [`conformance`] | the suite every connector must pass (`cassa connector test`) |
-//! | [`embedded`] | connectors built into the binary (the `sandbox` connector) |
+//! | [`scaffold`] | `cassa connector new`: a connector crate from the template |
+//! | [`embedded`] | connectors built into the binary (`sandbox`, `pagopa-gpd`) |
 //! | [`cli`] | the `cassa` command line |
 //! | [`serve`] | `cassa run`: the long-running host |
 //! | [`store`] | sqlx over SQLite or PostgreSQL: payments, history, configurations, outbox/log, offsets |
@@ -25,6 +26,7 @@ pub mod embedded;
 pub mod pipeline;
 pub mod runtime;
 pub mod sandbox_intermediary;
+pub mod scaffold;
 pub mod serve;
 pub mod store;
 pub mod telemetry;

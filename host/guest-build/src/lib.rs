@@ -105,7 +105,9 @@ pub fn build_workspace(workspace_dir: &Path, target_dir: &Path) -> Result<Vec<Bu
         .arg("--target-dir")
         .arg(target_dir)
         .arg("--workspace");
-    if std::env::var_os("CI").is_some() {
+    // CI builds exactly what the lockfile pins; a workspace without one yet (a connector just
+    // scaffolded) resolves its dependencies afresh.
+    if std::env::var_os("CI").is_some() && workspace_dir.join("Cargo.lock").exists() {
         cmd.arg("--locked");
     }
     // A build script runs with the outer build's settings in its environment; none of them is
