@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use cassa::conformance::{self, Fake, RemoteFake};
 use cassa::runtime::{CallError, CallScope, Connector, wit};
 use cassa_fakes::gpd::{GPD_BASE, Gpd, GpdSettings, NOTICE_BASE, RECEIPTS_BASE};
+use cassa_fakes::mypay::{Mypay, MypaySettings, serialize};
+use cassa_fakes::xsd::{MypaySchema, Xsd};
 use cassa_fakes::{Recorded, Running};
 use cassa_tests::*;
 use serde_json::{Value, json};
@@ -80,9 +82,23 @@ fn render(request: &Recorded, secrets: &[(&str, &str)]) -> String {
         out.push('\n');
         match serde_json::from_str::<Value>(&request.body) {
             Ok(json) => out.push_str(&serde_json::to_string_pretty(&json).unwrap()),
-            Err(_) => out.push_str(&request.body),
+            Err(_) => {
+                let mut body = request.body.clone();
+                for (field, secret) in secrets {
+                    body = body.replace(secret, &format!("{{{{secret:{field}}}}}"));
+                }
+                out.push_str(&body);
+            }
         }
         out.push('\n');
+        // Base64-embedded documents (MyPay's `dovuto`), decoded for review.
+        if let Some(start) = request.body.find("<dovuto>") {
+            let rest = &request.body[start + "<dovuto>".len()..];
+            let b64 = &rest[..rest.find("</dovuto>").unwrap_or(rest.len())];
+            out.push_str("\n# dovuto, decoded\n");
+            out.push_str(&cassa_sdk::soap::decode_embedded(b64).unwrap());
+            out.push('\n');
+        }
     }
     out
 }
@@ -237,6 +253,199 @@ async fn a_create_whose_iuv_is_taken_moves_to_the_next_candidate_and_a_retry_fin
     let again = connector.create(&scope, position.clone()).await.unwrap();
     assert_eq!(again.iuv, second.iuv);
     assert_eq!(cassa_fakes::Intermediary::positions_for(running.fake.as_ref(), &position.iud), 1);
+}
+
+// ---- MyPay ----
+
+const MYPAY: &[u8] = cassa::embedded::MYPAY_CONNECTOR;
+
+async fn mypay_fake() -> Running<Mypay> {
+    cassa_fakes::serve(Mypay::new(MypaySettings::default()), ([127, 0, 0, 1], 0).into()).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_mypay_connector_passes_the_whole_suite_against_the_mypay_fake() {
+    let runtime = runtime(tight_limits(), false);
+    let running = mypay_fake().await;
+    let fake = RemoteFake::connect(&running.base_url).await.unwrap().expect("the fake speaks the test-kit protocol");
+    let mut lines = Vec::new();
+    let report = conformance::run(&runtime, MYPAY, &fake, &mut |c| lines.push(c.to_string())).await;
+    assert_eq!(report.failed(), 0, "{lines:#?}");
+    assert_eq!(report.skipped(), 1, "{lines:#?}");
+    assert!(report.passed() >= 12, "{}", report.summary());
+}
+
+/// Every SOAP request `running` received: body element, header and embedded documents, each
+/// judged by xmllint against the WSDL's schemas and the XSD.
+fn assert_every_request_follows_the_mypay_schemas(requests: &[Recorded]) {
+    if !cassa_fakes::xsd::xmllint_available() {
+        assert!(std::env::var_os("CI").is_none(), "xmllint is missing in CI");
+        eprintln!("SKIPPED: xmllint is not installed (apt-get install libxml2-utils)");
+        return;
+    }
+    let xsd = Xsd::mypay().unwrap();
+    let mut documents = 0;
+    for request in requests.iter().filter(|r| r.method == "POST") {
+        let (header, body) = cassa_sdk::soap::parse_envelope_with_header(&request.body).unwrap();
+        xsd.validate(MypaySchema::Body, &serialize(&body)).unwrap().unwrap_or_else(|e| panic!("{e}\n{}", request.body));
+        for h in &header {
+            xsd.validate(MypaySchema::Header, &serialize(h)).unwrap().unwrap();
+        }
+        if let Some(dovuto) = body.text_of(&["dovuto"]) {
+            let xml = cassa_sdk::soap::decode_embedded(dovuto).unwrap();
+            xsd.validate(MypaySchema::Document, &xml).unwrap().unwrap_or_else(|e| panic!("{e}\n{xml}"));
+            documents += 1;
+        }
+    }
+    assert!(documents > 0, "no Versamento was sent");
+}
+
+#[tokio::test]
+async fn the_mypay_connector_sends_exactly_the_golden_requests_and_each_follows_the_xsd() {
+    let runtime = runtime(tight_limits(), false);
+    let running = mypay_fake().await;
+    let connector = runtime.load(MYPAY).await.unwrap();
+    let scope = scope_of(&running.base_url).await;
+    let password = running.fake.password().to_owned();
+    let secrets = [("password", password.as_str())];
+    let position = golden_position("golden-1", 1600);
+
+    let created = connector.create(&scope, position.clone()).await.unwrap();
+    let debt = debt_of(&position, &created);
+    connector.status(&scope, debt.clone()).await.unwrap();
+    connector.notice(&scope, debt.clone()).await.unwrap();
+    fake_pay(&running, &debt).await;
+    connector.receipt(&scope, debt.clone()).await.unwrap();
+    let other = golden_position("golden-2", 2500);
+    let created_other = connector.create(&scope, other.clone()).await.unwrap();
+    connector.cancel(&scope, debt_of(&other, &created_other)).await.unwrap();
+
+    let requests = running.requests();
+    assert_every_request_follows_the_mypay_schemas(&requests);
+    let names = ["create", "status", "notice", "receipt", "create-2", "cancel"];
+    assert_eq!(requests.len(), names.len(), "{requests:#?}");
+    for (name, request) in names.iter().zip(&requests) {
+        golden(&format!("mypay/{name}.http"), &render(request, &secrets));
+    }
+}
+
+#[tokio::test]
+async fn the_mypay_connector_tells_transient_failures_from_permanent_ones() {
+    let runtime = runtime(tight_limits(), false);
+    let running = mypay_fake().await;
+    let connector = runtime.load(MYPAY).await.unwrap();
+    let scope = scope_of(&running.base_url).await;
+    for status in [502, 503] {
+        running.fail(status, 1);
+        let error = create_error(&connector, &scope).await;
+        assert!(error.is_transient(), "{status}: {error}");
+    }
+    // Wrong password, unknown type of due, an IUV outside the ente's application code: refusals.
+    for (field, config, value, code) in [
+        ("password", "tenant", "wrong-pass", "PAA_ENTE_NON_VALIDO"),
+        ("tipo_dovuto", "service", "NON_ESISTE", "PAA_IDENTIFICATIVO_TIPO_DOVUTO_NON_VALIDO"),
+        ("application_code", "tenant", "47", "PAA_IUV_NON_VALIDO"),
+    ] {
+        let mut wrong = scope.clone();
+        let target = if config == "tenant" { &mut wrong.tenant_config } else { &mut wrong.service_config };
+        target[field] = json!(value);
+        let error = create_error(&connector, &wrong).await;
+        assert!(
+            matches!(error, CallError::Connector(wit::Error::Rejected(ref why)) if why.contains(code)),
+            "{field}: {error}"
+        );
+    }
+    assert_eq!(running.fake.dovuti_count(), 0);
+    // A due MyPay does not know: not-found.
+    let debt = wit::DebtRef {
+        payment_id: "p".into(),
+        iud: "unknown-iud".into(),
+        iuv: "01000000000123468".into(),
+        notice_code: "301000000000123468".into(),
+        remote_ref: Some("16.00".into()),
+    };
+    let error = connector.status(&scope, debt).await.unwrap_err();
+    assert!(matches!(error, CallError::Connector(wit::Error::NotFound(_))), "{error}");
+}
+
+/// A SOAP request to the MyPay fake as a client would send it.
+async fn mypay_soap(running: &Running<Mypay>, action: &str, envelope: &str) -> (u16, String) {
+    let reply = reqwest::Client::new()
+        .post(format!("{}{}", running.base_url, cassa_fakes::mypay::PATH))
+        .header("content-type", "text/xml; charset=utf-8")
+        .header("SOAPAction", format!("\"{action}\""))
+        .body(envelope.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (reply.status().as_u16(), reply.text().await.unwrap())
+}
+
+fn importa_envelope(ente: &str, password: &str, versamento: &str) -> String {
+    format!(
+        "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+         xmlns:ppt=\"http://www.regione.veneto.it/pagamenti/ente/ppthead\" xmlns:ente=\"http://www.regione.veneto.it/pagamenti/ente/\">\
+         <soapenv:Header><ppt:intestazionePPT><codIpaEnte>{ente}</codIpaEnte></ppt:intestazionePPT></soapenv:Header>\
+         <soapenv:Body><ente:paaSILImportaDovuto><password>{password}</password><dovuto>{}</dovuto>\
+         <flagGeneraIuv>true</flagGeneraIuv></ente:paaSILImportaDovuto></soapenv:Body></soapenv:Envelope>",
+        cassa_sdk::soap::encode_embedded(versamento)
+    )
+}
+
+fn versamento(iud: &str, importo: &str) -> String {
+    format!(
+        "<Versamento xmlns=\"http://www.regione.veneto.it/schemas/2012/Pagamenti/Ente/\"><versioneOggetto>6.0</versioneOggetto>\
+         <datiVersamento><identificativoUnivocoDovuto>{iud}</identificativoUnivocoDovuto>\
+         <importoSingoloVersamento>{importo}</importoSingoloVersamento><identificativoTipoDovuto>DIRITTI_SEGRETERIA</identificativoTipoDovuto>\
+         <causaleVersamento>Diritti</causaleVersamento><datiSpecificiRiscossione>9/0101108TS/</datiSpecificiRiscossione>\
+         </datiVersamento><azione>I</azione></Versamento>"
+    )
+}
+
+#[tokio::test]
+async fn the_mypay_fake_refuses_what_mypay_refuses() {
+    let running = mypay_fake().await;
+    let password = running.fake.password().to_owned();
+    let good = importa_envelope("c_b885", &password, &versamento("IUD-1", "16.00"));
+    // The SOAPAction must name the operation; the header is required; the body follows the WSDL.
+    let (status, reply) = mypay_soap(&running, "paaSILChiediPagati", &good).await;
+    assert_eq!(status, 500);
+    assert!(reply.contains("SOAP-ENV:Client") && reply.contains("SOAPAction"), "{reply}");
+    let headless = good.replace(
+        "<soapenv:Header><ppt:intestazionePPT><codIpaEnte>c_b885</codIpaEnte></ppt:intestazionePPT></soapenv:Header>",
+        "",
+    );
+    let (status, reply) = mypay_soap(&running, "paaSILImportaDovuto", &headless).await;
+    assert_eq!(status, 500, "{reply}");
+    assert!(reply.contains("intestazionePPT"), "{reply}");
+    let qualified = good.replace("<password>", "<ente:password>").replace("</password>", "</ente:password>");
+    let (status, reply) = mypay_soap(&running, "paaSILImportaDovuto", &qualified).await;
+    assert_eq!(status, 500, "a qualified child is not what the WSDL describes: {reply}");
+    // Business faults inside the reply, esito KO.
+    for (envelope, code) in [
+        (importa_envelope("c_b885", "wrong-pass", &versamento("IUD-1", "16.00")), "PAA_ENTE_NON_VALIDO"),
+        (importa_envelope("c_x000", &password, &versamento("IUD-1", "16.00")), "PAA_ENTE_NON_VALIDO"),
+        (importa_envelope("c_b885", &password, &versamento("IUD-1", "16.0")), "PAA_XML_NON_VALIDO"),
+        (importa_envelope("c_b885", &password, &versamento("000IUD", "16.00")), "PAA_IUD_NON_VALIDO"),
+        (
+            importa_envelope("c_b885", &password, &versamento("IUD-1", "16.00").replace("DIRITTI_SEGRETERIA", "NOPE")),
+            "PAA_IDENTIFICATIVO_TIPO_DOVUTO_NON_VALIDO",
+        ),
+    ] {
+        let (status, reply) = mypay_soap(&running, "paaSILImportaDovuto", &envelope).await;
+        assert_eq!(status, 200, "{reply}");
+        assert!(
+            reply.contains(&format!("<faultCode>{code}</faultCode>")) && reply.contains("<esito>KO</esito>"),
+            "{code}: {reply}"
+        );
+    }
+    assert_eq!(running.fake.dovuti_count(), 0);
+    // Created with a generated IUV and a notice link; the same IUD again is a duplicate.
+    let (_, reply) = mypay_soap(&running, "paaSILImportaDovuto", &good).await;
+    assert!(reply.contains("<esito>OK</esito>") && reply.contains("<urlFileAvviso>"), "{reply}");
+    let (_, reply) = mypay_soap(&running, "paaSILImportaDovuto", &good).await;
+    assert!(reply.contains("<faultCode>PAA_IMPORT_IUD_DUPLICATO</faultCode>"), "{reply}");
+    assert_eq!(running.fake.tipo_of("IUD-1").as_deref(), Some("DIRITTI_SEGRETERIA"));
 }
 
 #[tokio::test]

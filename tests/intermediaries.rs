@@ -1,7 +1,7 @@
-//! The whole payment cycle with one tenant per intermediary in the same run: each tenant's
-//! applications become debt positions at its own intermediary's fake through its own connector,
-//! every payment reaches `COMPLETE` and is notified once, and each fake holds exactly one debt
-//! position per payment.
+//! The whole payment cycle with one tenant per intermediary in the same run (the sandbox, pagoPA
+//! GPD and MyPay so far): each tenant's applications become debt positions at its own
+//! intermediary's fake through its own connector, every payment reaches `COMPLETE` and is
+//! notified once, and each fake holds exactly one debt position per payment.
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -16,6 +16,7 @@ use cassa::pipeline::{Connectors, Pipeline, PipelineConfig, debt_ref, poller};
 use cassa::runtime::Limits;
 use cassa::store::{PaymentFilter, Store, StoredConfig};
 use cassa_fakes::gpd::{Gpd, GpdSettings};
+use cassa_fakes::mypay::{Mypay, MypaySettings};
 use cassa_tests::*;
 use serde_json::Value;
 use uuid::Uuid;
@@ -88,6 +89,7 @@ async fn one_tenant_per_intermediary_all_payments_complete_with_one_position_eac
     let core = EchoServer::start().await;
     let sandbox = SandboxFake::start().await.unwrap();
     let gpd = cassa_fakes::serve(Gpd::new(GpdSettings::default()).unwrap(), ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let mypay = cassa_fakes::serve(Mypay::new(MypaySettings::default()), ([127, 0, 0, 1], 0).into()).await.unwrap();
     let tenants = vec![
         Tenant { id: Uuid::new_v4(), service: Uuid::new_v4(), connector: "sandbox", fake: Box::new(sandbox) },
         Tenant {
@@ -95,6 +97,12 @@ async fn one_tenant_per_intermediary_all_payments_complete_with_one_position_eac
             service: Uuid::new_v4(),
             connector: "pagopa-gpd",
             fake: Box::new(RemoteFake::connect(&gpd.base_url).await.unwrap().expect("the GPD fake")),
+        },
+        Tenant {
+            id: Uuid::new_v4(),
+            service: Uuid::new_v4(),
+            connector: "mypay",
+            fake: Box::new(RemoteFake::connect(&mypay.base_url).await.unwrap().expect("the MyPay fake")),
         },
     ];
 
@@ -175,8 +183,9 @@ async fn one_tenant_per_intermediary_all_payments_complete_with_one_position_eac
         per_tenant[*t] += 1;
     }
     assert_eq!(per_tenant, vec![PER_TENANT; tenants.len()]);
-    // The GPD fake holds exactly this tenant's positions.
+    // Each fake holds exactly its tenant's positions.
     assert_eq!(gpd.fake.position_count(), PER_TENANT);
+    assert_eq!(mypay.fake.dovuti_count(), PER_TENANT);
 
     stop.cancel();
     for handle in handles {

@@ -7,4 +7,7 @@ pub const SANDBOX_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_SANDBO
 /// The `pagopa-gpd` connector component.
 pub const PAGOPA_GPD_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_PAGOPA_GPD_WASM"));
 
+/// The `mypay` connector component.
+pub const MYPAY_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_MYPAY_WASM"));
+
 include!(concat!(env!("OUT_DIR"), "/bundled.rs"));

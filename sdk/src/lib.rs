@@ -13,7 +13,10 @@
 //! | [`xml`] | a small owned element tree for reading replies and an escaping writer |
 //! | [`money`] | euro cents ⇄ decimal euro strings |
 //! | [`iuv`] | IUV, notice code (NAV, mod 93) and RF creditor reference (mod 97) |
-//! | [`config`] | reading tenant and service configuration documents, collecting field errors |
+//! | [`config`] | reading tenant and service configuration documents, collecting field errors; fiscal code and IBAN checks |
+//! | [`time`] | any date-time an intermediary writes → the contract's UTC timestamps (Rome time aware) |
+//! | [`zip`] | the ZIP archives some intermediaries wrap documents in |
+//! | [`pdf`] | a minimal one-page PDF of text lines |
 //!
 //! The pure modules (`soap`, `xml`, `money`, `iuv`) compile natively too, so a
 //! connector's mapping logic is unit-tested with plain `cargo test`. The bindings (feature
@@ -31,6 +34,7 @@ pub mod pdf;
 pub mod soap;
 pub mod time;
 pub mod xml;
+pub mod zip;
 
 #[cfg(feature = "guest")]
 pub mod http;

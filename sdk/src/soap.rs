@@ -100,6 +100,12 @@ impl SoapRequest<'_> {
 /// Reads a SOAP 1.1 reply and returns the first element inside `Body` (the operation's
 /// response), or [`SoapError::Fault`] if that element is a `Fault`.
 pub fn parse_envelope(xml: &str) -> Result<Element, SoapError> {
+    parse_envelope_with_header(xml).map(|(_, body)| body)
+}
+
+/// Like [`parse_envelope`], also returning the children of `Header` (empty without one): what a
+/// server reads from a request.
+pub fn parse_envelope_with_header(xml: &str) -> Result<(Vec<Element>, Element), SoapError> {
     let envelope = Element::parse(xml)?;
     if !envelope.is(SOAP_ENV_NS, "Envelope") {
         return Err(SoapError::Protocol(match envelope.namespace {
@@ -109,16 +115,21 @@ pub fn parse_envelope(xml: &str) -> Result<Element, SoapError> {
             _ => format!("root element <{}> is not a SOAP Envelope", envelope.name),
         }));
     }
-    let body = envelope
-        .children
-        .into_iter()
-        .find(|child| child.is(SOAP_ENV_NS, "Body"))
-        .ok_or_else(|| SoapError::Protocol("envelope has no Body".to_owned()))?;
+    let mut header = Vec::new();
+    let mut body = None;
+    for child in envelope.children {
+        if child.is(SOAP_ENV_NS, "Header") {
+            header = child.children;
+        } else if child.is(SOAP_ENV_NS, "Body") {
+            body = Some(child);
+        }
+    }
+    let body = body.ok_or_else(|| SoapError::Protocol("envelope has no Body".to_owned()))?;
     let response = body.children.into_iter().next().ok_or_else(|| SoapError::Protocol("Body is empty".to_owned()))?;
     if response.is(SOAP_ENV_NS, "Fault") {
         return Err(SoapError::Fault(Box::new(fault_from(response))));
     }
-    Ok(response)
+    Ok((header, response))
 }
 
 fn fault_from(fault: Element) -> Fault {
@@ -137,14 +148,24 @@ pub fn encode_embedded(xml: &str) -> String {
     base64_simd::STANDARD.encode_to_string(xml.as_bytes())
 }
 
-/// Decodes a base64-embedded XML document. ASCII whitespace (line wrapping) is ignored and
-/// padding is optional; the decoded bytes must be UTF-8.
-pub fn decode_embedded(b64: &str) -> Result<String, SoapError> {
+/// Base64-encodes binary content (a ZIP, a PDF) for an `xsd:base64Binary` element.
+pub fn encode_embedded_bytes(bytes: &[u8]) -> String {
+    base64_simd::STANDARD.encode_to_string(bytes)
+}
+
+/// Decodes base64 content of an element. ASCII whitespace (line wrapping) is ignored and
+/// padding is optional.
+pub fn decode_embedded_bytes(b64: &str) -> Result<Vec<u8>, SoapError> {
     // WHATWG forgiving-base64 (ASCII whitespace ignored, padding optional), after dropping the
     // trailing padding some servers get wrong.
     let unpadded = b64.trim_end_matches(|c: char| c == '=' || c.is_ascii_whitespace());
-    let bytes =
-        base64_simd::forgiving_decode_to_vec(unpadded.as_bytes()).map_err(|e| SoapError::Base64(e.to_string()))?;
+    base64_simd::forgiving_decode_to_vec(unpadded.as_bytes()).map_err(|e| SoapError::Base64(e.to_string()))
+}
+
+/// Decodes a base64-embedded XML document (see [`decode_embedded_bytes`]); the decoded bytes
+/// must be UTF-8.
+pub fn decode_embedded(b64: &str) -> Result<String, SoapError> {
+    let bytes = decode_embedded_bytes(b64)?;
     String::from_utf8(bytes).map_err(|_| SoapError::Base64("decoded document is not UTF-8".to_owned()))
 }
 

@@ -16,7 +16,9 @@
 //! | `POST /_fake/fail` `{status, times}` | the next `times` API requests get `status` (an outage, a refusal) |
 
 pub mod gpd;
+pub mod mypay;
 pub mod openapi;
+pub mod xsd;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

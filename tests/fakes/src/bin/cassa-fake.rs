@@ -13,6 +13,8 @@ use clap::{Parser, ValueEnum};
 enum Which {
     /// pagoPA GPD, with its receipts and notice services.
     Gpd,
+    /// MyPay (Regione Veneto), PagamentiTelematiciDovutiPagati.
+    Mypay,
 }
 
 /// Serves a strict fake of a payment intermediary.
@@ -30,12 +32,20 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let args = Args::parse();
-    let running = match args.which {
+    match args.which {
         Which::Gpd => {
             let fake = cassa_fakes::gpd::Gpd::new(cassa_fakes::gpd::GpdSettings::default())?;
-            cassa_fakes::serve(fake, args.listen).await?
+            serve(cassa_fakes::serve(fake, args.listen).await?).await
         }
-    };
+        Which::Mypay => {
+            let fake = cassa_fakes::mypay::Mypay::new(cassa_fakes::mypay::MypaySettings::default());
+            serve(cassa_fakes::serve(fake, args.listen).await?).await
+        }
+    }
+}
+
+/// Prints the base URL and serves until interrupted.
+async fn serve<F>(running: cassa_fakes::Running<F>) -> anyhow::Result<()> {
     println!("{}", running.base_url);
     tokio::signal::ctrl_c().await?;
     Ok(())
