@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use cassa::conformance::{self, Fake, RemoteFake};
 use cassa::runtime::{CallError, CallScope, Connector, wit};
+use cassa_fakes::govpay::{Govpay, GovpaySettings};
 use cassa_fakes::gpd::{GPD_BASE, Gpd, GpdSettings, NOTICE_BASE, RECEIPTS_BASE};
 use cassa_fakes::mypay::{Mypay, MypaySettings, serialize};
 use cassa_fakes::xsd::{MypaySchema, Xsd};
@@ -139,7 +140,7 @@ async fn the_pagopa_gpd_connector_passes_the_whole_suite_against_the_gpd_fake() 
 }
 
 #[tokio::test]
-async fn the_pagopa_gpd_connector_sends_exactly_the_golden_requests() {
+async fn the_pagopa_gpd_connector_sends_exactly_the_golden_requests_each_valid_against_the_openapi_documents() {
     let runtime = runtime(tight_limits(), false);
     let running = gpd_fake().await;
     let connector = runtime.load(GPD).await.unwrap();
@@ -159,6 +160,19 @@ async fn the_pagopa_gpd_connector_sends_exactly_the_golden_requests() {
     connector.cancel(&scope, debt_of(&other, &created_other)).await.unwrap();
 
     let requests = running.requests();
+    // Every request is one the official documents describe, with nothing wrong in it.
+    let specs = [
+        cassa_fakes::openapi::Spec::from_json(cassa_fakes::gpd::GPD_SPEC, GPD_BASE).unwrap(),
+        cassa_fakes::openapi::Spec::from_json(cassa_fakes::gpd::RECEIPTS_SPEC, RECEIPTS_BASE).unwrap(),
+        cassa_fakes::openapi::Spec::from_json(cassa_fakes::gpd::NOTICE_SPEC, NOTICE_BASE).unwrap(),
+    ];
+    for request in &requests {
+        let spec = specs.iter().find(|s| s.serves(&request.path)).expect("a document for every path");
+        let judged = spec
+            .judge(&request.method, &request.path, &request.query, &request.headers, request.body.as_bytes())
+            .unwrap_or_else(|e| panic!("{} {}: {e:?}", request.method, request.path));
+        assert!(judged.violations.is_empty(), "{} {}: {:?}", request.method, request.path, judged.violations);
+    }
     let names = ["create", "status", "notice-position", "notice", "receipt", "create-2", "cancel"];
     assert_eq!(requests.len(), names.len(), "{requests:#?}");
     for (name, request) in names.iter().zip(&requests) {
@@ -446,6 +460,168 @@ async fn the_mypay_fake_refuses_what_mypay_refuses() {
     let (_, reply) = mypay_soap(&running, "paaSILImportaDovuto", &good).await;
     assert!(reply.contains("<faultCode>PAA_IMPORT_IUD_DUPLICATO</faultCode>"), "{reply}");
     assert_eq!(running.fake.tipo_of("IUD-1").as_deref(), Some("DIRITTI_SEGRETERIA"));
+}
+
+// ---- GovPay ----
+
+const GOVPAY: &[u8] = cassa::embedded::GOVPAY_CONNECTOR;
+
+async fn govpay_fake() -> Running<Govpay> {
+    cassa_fakes::serve(Govpay::new(GovpaySettings::default()).unwrap(), ([127, 0, 0, 1], 0).into()).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_govpay_connector_passes_the_whole_suite_against_the_govpay_fake() {
+    let runtime = runtime(tight_limits(), false);
+    let running = govpay_fake().await;
+    let fake = RemoteFake::connect(&running.base_url).await.unwrap().expect("the fake speaks the test-kit protocol");
+    let mut lines = Vec::new();
+    let report = conformance::run(&runtime, GOVPAY, &fake, &mut |c| lines.push(c.to_string())).await;
+    assert_eq!(report.failed(), 0, "{lines:#?}");
+    assert_eq!(report.skipped(), 1, "{lines:#?}");
+    assert!(report.passed() >= 12, "{}", report.summary());
+}
+
+#[tokio::test]
+async fn the_govpay_connector_sends_exactly_the_golden_requests_each_valid_against_the_openapi_document() {
+    let runtime = runtime(tight_limits(), false);
+    let running = govpay_fake().await;
+    let connector = runtime.load(GOVPAY).await.unwrap();
+    let scope = scope_of(&running.base_url).await;
+    let password = running.fake.password().to_owned();
+    let secrets = [("password", password.as_str())];
+    let position = golden_position("golden-1", 1600);
+
+    let created = connector.create(&scope, position.clone()).await.unwrap();
+    let debt = debt_of(&position, &created);
+    connector.status(&scope, debt.clone()).await.unwrap();
+    connector.notice(&scope, debt.clone()).await.unwrap();
+    fake_pay(&running, &debt).await;
+    connector.receipt(&scope, debt.clone()).await.unwrap();
+    let other = golden_position("golden-2", 2500);
+    let created_other = connector.create(&scope, other.clone()).await.unwrap();
+    connector.cancel(&scope, debt_of(&other, &created_other)).await.unwrap();
+    assert_eq!(running.fake.stato_of(&other.iud).as_deref(), Some("ANNULLATA"));
+
+    let requests = running.requests();
+    let mut document: Value = serde_yaml_ng::from_str(cassa_fakes::govpay::GOVPAY_SPEC).unwrap();
+    *document.pointer_mut("/components/schemas/PatchOp/properties/value").unwrap() =
+        json!({"anyOf": [{"type": "string"}, {"type": "object"}]});
+    let spec = cassa_fakes::openapi::Spec::from_value(document, cassa_fakes::govpay::BASE).unwrap();
+    for request in &requests {
+        let judged = spec
+            .judge(&request.method, &request.path, &request.query, &request.headers, request.body.as_bytes())
+            .unwrap_or_else(|e| panic!("{} {}: {e:?}", request.method, request.path));
+        assert!(judged.violations.is_empty(), "{} {}: {:?}", request.method, request.path, judged.violations);
+    }
+    let names = ["create", "status", "notice", "receipt-pendenza", "receipt", "create-2", "cancel"];
+    assert_eq!(requests.len(), names.len(), "{requests:#?}");
+    for (name, request) in names.iter().zip(&requests) {
+        // The Basic credentials, decoded: the user in clear, the password as its placeholder.
+        let mut request = request.clone();
+        for (n, v) in &mut request.headers {
+            if n == "authorization" {
+                use base64::Engine as _;
+                let encoded = v.trim_start_matches("Basic ");
+                let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+                *v = format!("Basic base64({})", String::from_utf8(decoded).unwrap());
+            }
+        }
+        golden(&format!("govpay/{name}.http"), &render(&request, &secrets));
+    }
+}
+
+#[tokio::test]
+async fn the_govpay_connector_tells_transient_failures_from_permanent_ones() {
+    let runtime = runtime(tight_limits(), false);
+    let running = govpay_fake().await;
+    let connector = runtime.load(GOVPAY).await.unwrap();
+    let scope = scope_of(&running.base_url).await;
+    for status in [500, 503] {
+        running.fail(status, 1);
+        let error = create_error(&connector, &scope).await;
+        assert!(error.is_transient(), "{status}: {error}");
+    }
+    for (field, config, value, status) in [
+        ("password", "tenant", "wrong-password", "401"),
+        ("id_a2a", "tenant", "SOMEONE_ELSE", "403"),
+        ("id_tipo_pendenza", "service", "NON_ESISTE", "422"),
+    ] {
+        let mut wrong = scope.clone();
+        let target = if config == "tenant" { &mut wrong.tenant_config } else { &mut wrong.service_config };
+        target[field] = json!(value);
+        let error = create_error(&connector, &wrong).await;
+        assert!(
+            matches!(error, CallError::Connector(wit::Error::Rejected(ref why)) if why.contains(status)),
+            "{field}: {error}"
+        );
+    }
+    assert_eq!(running.fake.pendenze_count(), 0);
+    let debt = wit::DebtRef {
+        payment_id: "p".into(),
+        iud: "unknown-iud".into(),
+        iuv: "01000000000123468".into(),
+        notice_code: "301000000000123468".into(),
+        remote_ref: None,
+    };
+    let error = connector.status(&scope, debt).await.unwrap_err();
+    assert!(matches!(error, CallError::Connector(wit::Error::NotFound(_))), "{error}");
+}
+
+#[tokio::test]
+async fn the_govpay_fake_refuses_what_govpay_refuses() {
+    let running = govpay_fake().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}{}/pendenze/CASSA/P1", running.base_url, cassa_fakes::govpay::BASE);
+    let password = running.fake.password().to_owned();
+    let good = json!({"idTipoPendenza": "DIRITTI_SEGRETERIA", "idDominio": "80001234568", "causale": "Diritti",
+        "soggettoPagatore": {"tipo": "F", "identificativo": "CLNVTR76P01G822Q", "anagrafica": "Vittorino Coliandro"},
+        "importo": 16.0, "voci": [{"idVocePendenza": "1", "importo": 16.0, "descrizione": "Diritti", "codEntrata": "SEGRETERIA"}]});
+    let put = |body: Value, user: &'static str, pass: String| {
+        client.put(&url).basic_auth(user, Some(pass)).json(&body).send()
+    };
+    assert_eq!(put(good.clone(), "cassa-a2a", "wrong".into()).await.unwrap().status(), 401);
+    // Missing and mistyped fields; a voce that is both a revenue code and an inline IBAN.
+    let mut broken = good.clone();
+    broken.as_object_mut().unwrap().remove("causale");
+    broken["importo"] = json!("16.00");
+    let reply = put(broken, "cassa-a2a", password.clone()).await.unwrap();
+    assert_eq!(reply.status(), 400);
+    let fault: Value = reply.json().await.unwrap();
+    assert_eq!(fault["codice"], "SINTASSI");
+    let detail = fault["dettaglio"].as_str().unwrap();
+    assert!(detail.contains("/causale") && detail.contains("/importo"), "{detail}");
+    let mut both = good.clone();
+    both["voci"][0]["ibanAccredito"] = json!("IT60X0542811101000000123456");
+    both["voci"][0]["tipoContabilita"] = json!("ALTRO");
+    both["voci"][0]["codiceContabilita"] = json!("X");
+    assert_eq!(put(both, "cassa-a2a", password.clone()).await.unwrap().status(), 400);
+    // Three decimals; voci that do not add up; an unknown type.
+    let mut decimals = good.clone();
+    decimals["importo"] = json!(16.001);
+    decimals["voci"][0]["importo"] = json!(16.001);
+    assert_eq!(put(decimals, "cassa-a2a", password.clone()).await.unwrap().status(), 400);
+    let mut sum = good.clone();
+    sum["importo"] = json!(20.0);
+    assert_eq!(put(sum, "cassa-a2a", password.clone()).await.unwrap().status(), 422);
+    assert_eq!(running.fake.pendenze_count(), 0);
+    // Created (201), the same PUT again updates it (200), a cancelled one cannot be paid.
+    assert_eq!(put(good.clone(), "cassa-a2a", password.clone()).await.unwrap().status(), 201);
+    assert_eq!(put(good.clone(), "cassa-a2a", password.clone()).await.unwrap().status(), 200);
+    assert_eq!(running.fake.pendenze_count(), 1);
+    let patch = |body: &'static str, content_type: &'static str| {
+        client
+            .patch(&url)
+            .basic_auth("cassa-a2a", Some(password.clone()))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let cancel = r#"[{"op": "REPLACE", "path": "/stato", "value": "ANNULLATA"}]"#;
+    assert_eq!(patch(cancel, "application/json").await.unwrap().status(), 400, "the document wants json-patch+json");
+    assert_eq!(patch(cancel, "application/json-patch+json").await.unwrap().status(), 200);
+    assert_eq!(running.fake.stato_of("P1").as_deref(), Some("ANNULLATA"));
+    assert_eq!(patch(cancel, "application/json-patch+json").await.unwrap().status(), 422);
 }
 
 #[tokio::test]

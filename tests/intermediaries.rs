@@ -1,5 +1,5 @@
 //! The whole payment cycle with one tenant per intermediary in the same run (the sandbox, pagoPA
-//! GPD and MyPay so far): each tenant's applications become debt positions at its own
+//! GPD, MyPay and GovPay so far): each tenant's applications become debt positions at its own
 //! intermediary's fake through its own connector, every payment reaches `COMPLETE` and is
 //! notified once, and each fake holds exactly one debt position per payment.
 
@@ -15,6 +15,7 @@ use cassa::domain::{PaymentEvent, PaymentStatus};
 use cassa::pipeline::{Connectors, Pipeline, PipelineConfig, debt_ref, poller};
 use cassa::runtime::Limits;
 use cassa::store::{PaymentFilter, Store, StoredConfig};
+use cassa_fakes::govpay::{Govpay, GovpaySettings};
 use cassa_fakes::gpd::{Gpd, GpdSettings};
 use cassa_fakes::mypay::{Mypay, MypaySettings};
 use cassa_tests::*;
@@ -90,6 +91,8 @@ async fn one_tenant_per_intermediary_all_payments_complete_with_one_position_eac
     let sandbox = SandboxFake::start().await.unwrap();
     let gpd = cassa_fakes::serve(Gpd::new(GpdSettings::default()).unwrap(), ([127, 0, 0, 1], 0).into()).await.unwrap();
     let mypay = cassa_fakes::serve(Mypay::new(MypaySettings::default()), ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let govpay =
+        cassa_fakes::serve(Govpay::new(GovpaySettings::default()).unwrap(), ([127, 0, 0, 1], 0).into()).await.unwrap();
     let tenants = vec![
         Tenant { id: Uuid::new_v4(), service: Uuid::new_v4(), connector: "sandbox", fake: Box::new(sandbox) },
         Tenant {
@@ -103,6 +106,12 @@ async fn one_tenant_per_intermediary_all_payments_complete_with_one_position_eac
             service: Uuid::new_v4(),
             connector: "mypay",
             fake: Box::new(RemoteFake::connect(&mypay.base_url).await.unwrap().expect("the MyPay fake")),
+        },
+        Tenant {
+            id: Uuid::new_v4(),
+            service: Uuid::new_v4(),
+            connector: "govpay",
+            fake: Box::new(RemoteFake::connect(&govpay.base_url).await.unwrap().expect("the GovPay fake")),
         },
     ];
 
@@ -186,6 +195,7 @@ async fn one_tenant_per_intermediary_all_payments_complete_with_one_position_eac
     // Each fake holds exactly its tenant's positions.
     assert_eq!(gpd.fake.position_count(), PER_TENANT);
     assert_eq!(mypay.fake.dovuti_count(), PER_TENANT);
+    assert_eq!(govpay.fake.pendenze_count(), PER_TENANT);
 
     stop.cancel();
     for handle in handles {

@@ -10,4 +10,7 @@ pub const PAGOPA_GPD_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_PAG
 /// The `mypay` connector component.
 pub const MYPAY_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_MYPAY_WASM"));
 
+/// The `govpay` connector component.
+pub const GOVPAY_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_GOVPAY_WASM"));
+
 include!(concat!(env!("OUT_DIR"), "/bundled.rs"));

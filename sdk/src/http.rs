@@ -22,6 +22,13 @@ pub fn secret(field: &str) -> String {
     format!("{{{{secret:{field}}}}}")
 }
 
+/// An `Authorization` header value for HTTP Basic authentication; `user` and `password` may be
+/// secret placeholders ([`secret`]): the host fills them in and base64-encodes the pair on the
+/// way out (`{{base64:…}}`, header values only).
+pub fn basic_auth(user: &str, password: &str) -> String {
+    format!("Basic {{{{base64:{user}:{password}}}}}")
+}
+
 /// An HTTP request being built.
 #[derive(Debug, Clone)]
 pub struct Request {

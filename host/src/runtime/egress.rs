@@ -254,6 +254,39 @@ impl Secrets {
         Ok(out)
     }
 
+    /// Like [`Secrets::fill`], also expanding `{{base64:<text>}}` to the base64 of `<text>` once
+    /// its placeholders are filled: how a connector writes `Authorization: Basic …` from secret
+    /// credentials it never holds. Header values only.
+    pub fn fill_header(&self, input: &[u8]) -> Result<Vec<u8>, String> {
+        use base64::Engine as _;
+        const OPEN: &[u8] = b"{{base64:";
+        let mut out = Vec::with_capacity(input.len());
+        let mut rest = input;
+        while let Some(start) = find(rest, OPEN) {
+            out.extend(self.fill(&rest[..start])?);
+            let inner = &rest[start + OPEN.len()..];
+            // The block ends at the first `}}` that does not close a secret placeholder.
+            let mut i = 0;
+            let end = loop {
+                if i >= inner.len() {
+                    return Err("unclosed {{base64:".to_owned());
+                }
+                if inner[i..].starts_with(b"{{secret:") {
+                    i += find(&inner[i..], b"}}").ok_or("unclosed {{secret:")? + 2;
+                } else if inner[i..].starts_with(b"}}") {
+                    break i;
+                } else {
+                    i += 1;
+                }
+            };
+            let text = self.fill(&inner[..end])?;
+            out.extend(base64::engine::general_purpose::STANDARD.encode(text).into_bytes());
+            rest = &inner[end + 2..];
+        }
+        out.extend(self.fill(rest)?);
+        Ok(out)
+    }
+
     /// Replaces every secret value in `input` with its placeholder.
     pub fn redact(&self, input: &[u8]) -> Vec<u8> {
         let mut out = input.to_vec();
@@ -399,7 +432,7 @@ impl Egress {
             .map_err(|_| EgressError::InvalidRequest(format!("bad method `{}`", request.method)))?;
         let mut builder = self.client.request(method, url);
         for (name, value) in &request.headers {
-            let value = secrets.fill(value.as_bytes()).map_err(EgressError::InvalidRequest)?;
+            let value = secrets.fill_header(value.as_bytes()).map_err(EgressError::InvalidRequest)?;
             let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| EgressError::InvalidRequest(format!("bad header name `{name}`")))?;
             let value = reqwest::header::HeaderValue::from_bytes(&value)
@@ -524,5 +557,15 @@ mod tests {
         assert!(secrets.fill(b"{{secret:other}}").unwrap_err().contains("unknown secret"));
         assert_eq!(secrets.redact(b"echo s3cr3t-value!"), b"echo {{secret:password}}!");
         assert_eq!(format!("{secrets:?}"), "[\"password\"]");
+    }
+
+    #[test]
+    fn a_header_can_carry_basic_credentials_built_from_a_secret() {
+        let secrets = Secrets::new([("password".to_owned(), "s3cr3t}}value".to_owned())]);
+        let filled = secrets.fill_header(b"Basic {{base64:cassa:{{secret:password}}}}").unwrap();
+        // base64("cassa:s3cr3t}}value")
+        assert_eq!(filled, b"Basic Y2Fzc2E6czNjcjN0fX12YWx1ZQ==");
+        assert_eq!(secrets.fill_header(b"plain {{secret:password}}").unwrap(), b"plain s3cr3t}}value");
+        assert!(secrets.fill_header(b"Basic {{base64:cassa").is_err());
     }
 }

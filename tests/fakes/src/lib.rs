@@ -15,6 +15,7 @@
 //! | `DELETE /_fake/requests` | forgets them |
 //! | `POST /_fake/fail` `{status, times}` | the next `times` API requests get `status` (an outage, a refusal) |
 
+pub mod govpay;
 pub mod gpd;
 pub mod mypay;
 pub mod openapi;

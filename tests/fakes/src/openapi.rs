@@ -45,7 +45,11 @@ impl Spec {
     /// path patterns use and Rust's regex lacks, is read as `[ \t]`. The file itself stays a
     /// byte-for-byte copy of the official one.
     pub fn from_json(text: &str, base_path: &str) -> anyhow::Result<Self> {
-        let mut document: serde_json::Value = serde_json::from_str(text)?;
+        Self::from_value(serde_json::from_str(text)?, base_path)
+    }
+
+    /// Like [`Spec::from_json`] for a document already read (from YAML, say).
+    pub fn from_value(mut document: serde_json::Value, base_path: &str) -> anyhow::Result<Self> {
         rewrite_patterns(&mut document);
         let spec: roas::v3_0::spec::Spec = serde_json::from_value(document)?;
         let options = Options::new().base_path(base_path).reject_undescribed_query_parameters();

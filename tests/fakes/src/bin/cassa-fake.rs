@@ -15,6 +15,8 @@ enum Which {
     Gpd,
     /// MyPay (Regione Veneto), PagamentiTelematiciDovutiPagati.
     Mypay,
+    /// GovPay, API Pendenze v2.
+    Govpay,
 }
 
 /// Serves a strict fake of a payment intermediary.
@@ -35,6 +37,10 @@ async fn main() -> anyhow::Result<()> {
     match args.which {
         Which::Gpd => {
             let fake = cassa_fakes::gpd::Gpd::new(cassa_fakes::gpd::GpdSettings::default())?;
+            serve(cassa_fakes::serve(fake, args.listen).await?).await
+        }
+        Which::Govpay => {
+            let fake = cassa_fakes::govpay::Govpay::new(cassa_fakes::govpay::GovpaySettings::default())?;
             serve(cassa_fakes::serve(fake, args.listen).await?).await
         }
         Which::Mypay => {
