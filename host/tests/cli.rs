@@ -72,7 +72,10 @@ fn run_serves_health_the_embedded_connector_and_the_sandbox_intermediary() {
         }
         let body = client.get(format!("{base}/connectors")).send().await.unwrap().bytes().await.unwrap();
         let connectors: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(connectors[0]["info"]["name"], "sandbox");
+        // Every bundled connector, by name.
+        let names: Vec<&str> =
+            connectors.as_array().unwrap().iter().map(|c| c["info"]["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["govpay", "mypay", "pagopa-gpd", "sandbox"]);
         // The sandbox intermediary answers under /sandbox and wants its API key.
         let reply =
             client.get(format!("{base}/sandbox/organizations/80001234568/debt-positions/x")).send().await.unwrap();

@@ -105,6 +105,8 @@ pub struct PipelineConfig {
     /// Prefix of the consumer groups (`<prefix>-dispatcher`, `<prefix>-proxy`, `<prefix>-view`):
     /// replicas of one deployment share it; deployments sharing a broker must not.
     pub group_prefix: String,
+    /// Batches each bus-consuming stage handles at once on PostgreSQL (SQLite: one).
+    pub batches_in_flight: usize,
 }
 
 impl Default for PipelineConfig {
@@ -126,6 +128,7 @@ impl Default for PipelineConfig {
             notify_timeout_ms: 10_000,
             core_token: None,
             group_prefix: "cassa".into(),
+            batches_in_flight: 4,
         }
     }
 }
@@ -191,9 +194,12 @@ impl Connectors {
         self.by_name.read().ok()?.get(name).cloned()
     }
 
-    /// Every installed connector.
+    /// Every installed connector, by name.
     pub fn all(&self) -> Vec<Connector> {
-        self.by_name.read().map(|m| m.values().map(|(c, _)| c.clone()).collect()).unwrap_or_default()
+        let mut all: Vec<Connector> =
+            self.by_name.read().map(|m| m.values().map(|(c, _)| c.clone()).collect()).unwrap_or_default();
+        all.sort_by(|a, b| a.info().name.cmp(&b.info().name));
+        all
     }
 
     /// Makes `name` the connector of tenants that do not name one.
@@ -223,6 +229,9 @@ pub enum PipelineError {
     /// The bus failed.
     #[error(transparent)]
     Bus(#[from] crate::bus::BusError),
+    /// The handling of a batch ended abnormally.
+    #[error("the handling of a batch was aborted")]
+    Aborted,
 }
 
 /// The tenant, service and connector a payment is handled with.
@@ -538,40 +547,88 @@ pub async fn pause(stop: &CancellationToken, delay: Duration) -> bool {
     }
 }
 
-/// The loop every bus-consuming stage runs: poll a batch, hand it to `handle`, commit it once
-/// `handle` made its effects durable. A failed batch is not committed: after a pause the stage
-/// subscribes again and reads it anew (effects are idempotent).
+/// Batches of one stage in flight at once: a stage waits on its database and its intermediary
+/// far more than it computes, so the next batch is read and handled while earlier ones are.
+/// SQLite has one writer: one batch at a time there.
+pub fn batches_in_flight(pipeline: &Pipeline) -> usize {
+    match pipeline.store.backend() {
+        crate::store::Backend::Sqlite => 1,
+        crate::store::Backend::Postgres => pipeline.config.batches_in_flight.max(1),
+    }
+}
+
+/// A batch being handled, and its handling.
+type InFlight = (Vec<Message>, tokio::task::JoinHandle<Result<(), PipelineError>>);
+
+/// The loop every bus-consuming stage runs: poll a batch, hand it to `handle` (up to
+/// [`batches_in_flight`] at once, each in a task of its own), commit batches in the order they
+/// were read, each once its handling made its effects durable and every earlier one is
+/// committed. A failed batch is not committed: the batches after it are abandoned, and after a
+/// pause the stage subscribes again and reads them anew (effects are idempotent). On `stop`,
+/// batches in flight finish and are committed.
 pub async fn consume<F, Fut>(pipeline: &Pipeline, group: &str, topic: &str, stop: &CancellationToken, mut handle: F)
 where
     F: FnMut(Vec<Message>) -> Fut,
-    Fut: std::future::Future<Output = Result<(), PipelineError>>,
+    Fut: std::future::Future<Output = Result<(), PipelineError>> + Send + 'static,
 {
+    let depth = batches_in_flight(pipeline);
     'subscription: while let Some(mut consumer) = subscribe(pipeline, group, topic, stop).await {
+        let mut in_flight: std::collections::VecDeque<InFlight> = std::collections::VecDeque::new();
         loop {
-            let batch = tokio::select! {
-                _ = stop.cancelled() => return,
-                batch = consumer.poll(500, Duration::from_millis(500)) => batch,
-            };
-            let batch = match batch {
-                Ok(batch) if batch.is_empty() => continue,
-                Ok(batch) => batch,
-                Err(error) => {
-                    tracing::warn!(%error, group, topic, "cannot read the topic; subscribing again");
+            // Commit, in order, every batch at the front that is done; wait for the oldest when
+            // there is no room for another (or when stopping).
+            while let Some((_, task)) = in_flight.front() {
+                let must_wait = in_flight.len() >= depth || stop.is_cancelled();
+                if !task.is_finished() && !must_wait {
+                    break;
+                }
+                let Some((batch, task)) = in_flight.pop_front() else { break };
+                let outcome = match task.await {
+                    Ok(outcome) => outcome,
+                    Err(join) => {
+                        tracing::error!(error = %join, group, topic, "a batch's handling panicked");
+                        Err(PipelineError::Aborted)
+                    }
+                };
+                if let Err(error) = outcome {
+                    tracing::warn!(%error, group, topic, "a batch failed; reading it again");
+                    for (_, later) in in_flight.drain(..) {
+                        later.abort();
+                    }
                     if !pause(stop, Duration::from_secs(1)).await {
                         return;
                     }
                     continue 'subscription;
                 }
-            };
-            if let Err(error) = handle(batch.clone()).await {
-                tracing::warn!(%error, group, topic, "a batch failed; reading it again");
-                if !pause(stop, Duration::from_secs(1)).await {
-                    return;
+                if let Err(error) = consumer.commit(&batch).await {
+                    tracing::warn!(%error, group, topic, "cannot commit the position; the batch may be read again");
                 }
-                continue 'subscription;
             }
-            if let Err(error) = consumer.commit(&batch).await {
-                tracing::warn!(%error, group, topic, "cannot commit the position; the batch may be read again");
+            if stop.is_cancelled() {
+                return;
+            }
+            // Poll briefly while batches are in flight, so finished ones are committed promptly.
+            let wait = if in_flight.is_empty() { Duration::from_millis(500) } else { Duration::from_millis(5) };
+            let batch = tokio::select! {
+                _ = stop.cancelled() => continue,
+                batch = consumer.poll(500, wait) => batch,
+            };
+            match batch {
+                Ok(batch) if batch.is_empty() => {}
+                Ok(batch) => {
+                    let task = tokio::spawn(handle(batch.clone()));
+                    in_flight.push_back((batch, task));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, group, topic, "cannot read the topic; subscribing again");
+                    for (_, later) in in_flight.drain(..) {
+                        later.abort();
+                    }
+                    if !pause(stop, Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue 'subscription;
+                }
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The outbox relay: with an external bus (Kafka), publishes the rows the store's outbox
 //! received — each written in the same transaction as the state change it announces — in
-//! order, then marks them published. A crash between the two publishes a row again on restart:
+//! order, then removes them. A crash between the two publishes a row again on restart:
 //! delivery is at-least-once and every consumer is idempotent.
 
 use std::time::Duration;
@@ -31,8 +31,8 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
                         break;
                     }
                     let ids: Vec<i64> = rows[start..end].iter().map(|r| r.id).collect();
-                    if let Err(error) = pipeline.store.mark_published(&ids).await {
-                        tracing::warn!(%error, "outbox relay cannot mark rows published; they will be sent again");
+                    if let Err(error) = pipeline.store.remove_relayed(&ids).await {
+                        tracing::warn!(%error, "outbox relay cannot remove relayed rows; they will be sent again");
                         failed = true;
                         break;
                     }

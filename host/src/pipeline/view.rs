@@ -17,7 +17,11 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
         async move {
             for message in &batch {
                 // The proxy stage sends malformed payment events to the DLQ. Events cassa wrote
-                // are in the store already: it wrote them in the transaction of the change.
+                // are in the store already: it wrote them in the transaction of the change (and
+                // are told apart without parsing them).
+                if memchr::memmem::find(&message.payload, br#""app_id":"cassa-"#).is_some() {
+                    continue;
+                }
                 if let Ok(event) = PaymentEvent::from_json(&message.payload)
                     && !event.app_id.starts_with("cassa-")
                 {
