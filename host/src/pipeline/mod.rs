@@ -549,11 +549,12 @@ pub async fn pause(stop: &CancellationToken, delay: Duration) -> bool {
 
 /// Batches of one stage in flight at once: a stage waits on its database and its intermediary
 /// far more than it computes, so the next batch is read and handled while earlier ones are.
-/// SQLite has one writer: one batch at a time there.
+/// SQLite has one writer: at most two there (one calling intermediaries, one writing).
 pub fn batches_in_flight(pipeline: &Pipeline) -> usize {
+    let configured = pipeline.config.batches_in_flight.max(1);
     match pipeline.store.backend() {
-        crate::store::Backend::Sqlite => 1,
-        crate::store::Backend::Postgres => pipeline.config.batches_in_flight.max(1),
+        crate::store::Backend::Sqlite => configured.min(2),
+        crate::store::Backend::Postgres => configured,
     }
 }
 
