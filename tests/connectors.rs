@@ -11,6 +11,7 @@ use cassa::conformance::{self, Fake, RemoteFake};
 use cassa::runtime::{CallError, CallScope, Connector, wit};
 use cassa_fakes::govpay::{Govpay, GovpaySettings};
 use cassa_fakes::gpd::{GPD_BASE, Gpd, GpdSettings, NOTICE_BASE, RECEIPTS_BASE};
+use cassa_fakes::iris::{Iris, IrisSettings};
 use cassa_fakes::mypay::{Mypay, MypaySettings, serialize};
 use cassa_fakes::xsd::{MypaySchema, Xsd};
 use cassa_fakes::{Recorded, Running};
@@ -622,6 +623,185 @@ async fn the_govpay_fake_refuses_what_govpay_refuses() {
     assert_eq!(patch(cancel, "application/json-patch+json").await.unwrap().status(), 200);
     assert_eq!(running.fake.stato_of("P1").as_deref(), Some("ANNULLATA"));
     assert_eq!(patch(cancel, "application/json-patch+json").await.unwrap().status(), 422);
+}
+
+// ---- IRIS ----
+
+const IRIS: &[u8] = cassa::embedded::IRIS_CONNECTOR;
+
+async fn iris_fake() -> Running<Iris> {
+    cassa_fakes::serve(Iris::new(IrisSettings::default()), ([127, 0, 0, 1], 0).into()).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_iris_connector_passes_the_whole_suite_against_the_iris_fake() {
+    let runtime = runtime(tight_limits(), false);
+    let running = iris_fake().await;
+    let fake = RemoteFake::connect(&running.base_url).await.unwrap().expect("the fake speaks the test-kit protocol");
+    let mut lines = Vec::new();
+    let report = conformance::run(&runtime, IRIS, &fake, &mut |c| lines.push(c.to_string())).await;
+    assert_eq!(report.failed(), 0, "{lines:#?}");
+    assert_eq!(report.skipped(), 1, "{lines:#?}");
+    assert!(report.passed() >= 12, "{}", report.summary());
+}
+
+/// The text of elements whose value is the time of sending, masked for golden files.
+fn mask_times(body: &str) -> String {
+    let mut out = body.to_owned();
+    for element in ["h:XMLCrtDt", "ap:DataCreazione", "ap:DataEmissione", "ap:DataModificaEnte", "ap:AnnoRiferimento"] {
+        let (open, close) = (format!("<{element}>"), format!("</{element}>"));
+        let mut from = 0;
+        while let Some(start) = out[from..].find(&open).map(|i| i + from + open.len()) {
+            let Some(end) = out[start..].find(&close).map(|i| i + start) else { break };
+            out.replace_range(start..end, "<now>");
+            from = start + "<now>".len() + close.len();
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_iris_connector_sends_exactly_the_golden_requests_and_each_follows_the_schemas() {
+    let runtime = runtime(tight_limits(), false);
+    let running = iris_fake().await;
+    let connector = runtime.load(IRIS).await.unwrap();
+    let scope = scope_of(&running.base_url).await;
+    let position = golden_position("golden-1", 1600);
+
+    let created = connector.create(&scope, position.clone()).await.unwrap();
+    let debt = debt_of(&position, &created);
+    connector.status(&scope, debt.clone()).await.unwrap();
+    connector.notice(&scope, debt.clone()).await.unwrap();
+    fake_pay(&running, &debt).await;
+    connector.receipt(&scope, debt.clone()).await.unwrap();
+    let other = golden_position("golden-2", 2500);
+    let created_other = connector.create(&scope, other.clone()).await.unwrap();
+    connector.cancel(&scope, debt_of(&other, &created_other)).await.unwrap();
+    assert!(running.fake.is_closed(&other.iud));
+    // With the IUV from IRIS (GeneraIUV) instead.
+    let mut iris_iuv = scope.clone();
+    iris_iuv.tenant_config["iuv_source"] = json!("iris");
+    let third = golden_position("golden-3", 700);
+    let created_third = connector.create(&iris_iuv, third.clone()).await.unwrap();
+    assert_eq!(created_third.notice_code, format!("3{}", created_third.iuv));
+
+    let requests = running.requests();
+    let names = ["create", "status", "notice", "receipt", "create-2", "cancel", "generate-iuv", "create-3"];
+    assert_eq!(requests.len(), names.len(), "{requests:#?}");
+    if cassa_fakes::xsd::xmllint_available() {
+        let xsd = Xsd::iris().unwrap();
+        let schemas = [
+            (cassa_fakes::iris::PATH_ALLINEAMENTO, "ComunicazionePosizioniDebitorie.xsd"),
+            (cassa_fakes::iris::PATH_VERIFICA, "InvioNotificaPagamento.xsd"),
+            (cassa_fakes::iris::PATH_IUV, "GenerazioneIUV.xsd"),
+            (cassa_fakes::iris::PATH_AVVISI, "GenerazioneAvvisi.xsd"),
+        ];
+        for request in &requests {
+            let schema = schemas.iter().find(|(path, _)| *path == request.path).map(|(_, s)| *s).unwrap();
+            let body = cassa_sdk::soap::parse_envelope(&request.body).unwrap();
+            xsd.validate_file(schema, &serialize(&body)).unwrap().unwrap_or_else(|e| panic!("{e}\n{}", request.body));
+        }
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "xmllint is missing in CI");
+        eprintln!("SKIPPED: xmllint is not installed (apt-get install libxml2-utils)");
+    }
+    for (name, request) in names.iter().zip(&requests) {
+        let mut request = request.clone();
+        request.body = mask_times(&request.body);
+        golden(&format!("iris/{name}.http"), &render(&request, &[]));
+    }
+}
+
+#[tokio::test]
+async fn the_iris_connector_tells_transient_failures_from_permanent_ones() {
+    let runtime = runtime(tight_limits(), false);
+    let running = iris_fake().await;
+    let connector = runtime.load(IRIS).await.unwrap();
+    let scope = scope_of(&running.base_url).await;
+    for status in [502, 503] {
+        running.fail(status, 1);
+        let error = create_error(&connector, &scope).await;
+        assert!(error.is_transient(), "{status}: {error}");
+    }
+    // Another ente's sender code; another creditor asking IRIS for an IUV.
+    let mut foreign = scope.clone();
+    foreign.tenant_config["ente"] = json!("C_X000");
+    let error = create_error(&connector, &foreign).await;
+    assert!(
+        matches!(error, CallError::Connector(wit::Error::Rejected(ref why)) if why.contains("PEN_ENTE")),
+        "{error}"
+    );
+    let mut other_domain = scope.clone();
+    other_domain.tenant_config["iuv_source"] = json!("iris");
+    other_domain.tenant_config["fiscal_code"] = json!("00000000000");
+    let error = create_error(&connector, &other_domain).await;
+    assert!(matches!(error, CallError::Connector(wit::Error::Rejected(ref why)) if why.contains("DOMINIO")), "{error}");
+    assert_eq!(running.fake.pendenze_count(), 0);
+    // With IUVs from IRIS, a create that finds its pendenza already there is refused, not guessed.
+    let mut iris_iuv = scope.clone();
+    iris_iuv.tenant_config["iuv_source"] = json!("iris");
+    let position = golden_position("twice", 100);
+    connector.create(&iris_iuv, position.clone()).await.unwrap();
+    let error = connector.create(&iris_iuv, position.clone()).await.unwrap_err();
+    assert!(
+        matches!(error, CallError::Connector(wit::Error::Rejected(ref why)) if why.contains("resolve it")),
+        "{error}"
+    );
+    assert_eq!(cassa_fakes::Intermediary::positions_for(running.fake.as_ref(), &position.iud), 1);
+    let unknown = wit::DebtRef {
+        payment_id: "p".into(),
+        iud: "unknown".into(),
+        iuv: "01000000000123468".into(),
+        notice_code: "301000000000123468".into(),
+        remote_ref: None,
+    };
+    let error = connector.status(&scope, unknown).await.unwrap_err();
+    assert!(matches!(error, CallError::Connector(wit::Error::NotFound(_))), "{error}");
+}
+
+#[tokio::test]
+async fn the_iris_fake_refuses_what_the_schemas_refuse() {
+    let running = iris_fake().await;
+    let client = reqwest::Client::new();
+    let send = |path: &'static str, action: &'static str, body: String| {
+        let url = format!("{}{path}", running.base_url);
+        let envelope = format!(
+            "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+        );
+        client
+            .post(url)
+            .header("content-type", "text/xml; charset=utf-8")
+            .header("SOAPAction", action)
+            .body(envelope)
+            .send()
+    };
+    let iuv = "<t:GeneraIUVRequest xmlns:t=\"http://idp.tasgroup.it/GenerazioneIUV/\"><IdentificativoDominio>80001234568</IdentificativoDominio><TipoDebito>DIRITTI</TipoDebito></t:GeneraIUVRequest>";
+    let action = "http://idp.tasgroup.it/GenerazioneIUV/GeneraIUV";
+    let reply = send(cassa_fakes::iris::PATH_IUV, action, iuv.to_owned()).await.unwrap();
+    assert_eq!(reply.status(), 200);
+    assert!(reply.text().await.unwrap().contains("<NumeroAvviso>3"));
+    // Wrong SOAPAction; qualified children where TAS's schema wants them unqualified.
+    assert_eq!(send(cassa_fakes::iris::PATH_IUV, "GeneraIUV", iuv.to_owned()).await.unwrap().status(), 500);
+    if cassa_fakes::xsd::xmllint_available() {
+        let qualified = iuv
+            .replace("<IdentificativoDominio>", "<t:IdentificativoDominio>")
+            .replace("</IdentificativoDominio>", "</t:IdentificativoDominio>");
+        let reply = send(cassa_fakes::iris::PATH_IUV, action, qualified).await.unwrap();
+        assert_eq!(reply.status(), 500);
+        assert!(reply.text().await.unwrap().contains("schema"));
+        let missing = iuv.replace("<TipoDebito>DIRITTI</TipoDebito>", "");
+        assert_eq!(send(cassa_fakes::iris::PATH_IUV, action, missing).await.unwrap().status(), 500);
+    }
+    // A notice for an IUV IRIS does not hold is a TAS fault.
+    let avviso = "<t:GeneraAvvisoRequest xmlns:t=\"http://idp.tasgroup.it/GenerazioneAvvisi/\"><IdentificativoDominio>80001234568</IdentificativoDominio><IdentificativoUnivocoVersamento>01000000000123468</IdentificativoUnivocoVersamento></t:GeneraAvvisoRequest>";
+    let reply = send(
+        cassa_fakes::iris::PATH_AVVISI,
+        "http://idp.tasgroup.it/GenerazioneAvvisi/GeneraAvviso",
+        avviso.to_owned(),
+    )
+    .await
+    .unwrap();
+    assert!(reply.text().await.unwrap().contains("<FaultCode>IUV</FaultCode>"));
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! The whole payment cycle with one tenant per intermediary in the same run (the sandbox, pagoPA
-//! GPD, MyPay and GovPay so far): each tenant's applications become debt positions at its own
+//! The whole payment cycle with one tenant per intermediary in the same run (five: the sandbox,
+//! pagoPA GPD, MyPay, GovPay and IRIS): each tenant's applications become debt positions at its own
 //! intermediary's fake through its own connector, every payment reaches `COMPLETE` and is
 //! notified once, and each fake holds exactly one debt position per payment.
 
@@ -17,6 +17,7 @@ use cassa::runtime::Limits;
 use cassa::store::{PaymentFilter, Store, StoredConfig};
 use cassa_fakes::govpay::{Govpay, GovpaySettings};
 use cassa_fakes::gpd::{Gpd, GpdSettings};
+use cassa_fakes::iris::{Iris, IrisSettings};
 use cassa_fakes::mypay::{Mypay, MypaySettings};
 use cassa_tests::*;
 use serde_json::Value;
@@ -93,6 +94,7 @@ async fn one_tenant_per_intermediary_all_payments_complete_with_one_position_eac
     let mypay = cassa_fakes::serve(Mypay::new(MypaySettings::default()), ([127, 0, 0, 1], 0).into()).await.unwrap();
     let govpay =
         cassa_fakes::serve(Govpay::new(GovpaySettings::default()).unwrap(), ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let iris = cassa_fakes::serve(Iris::new(IrisSettings::default()), ([127, 0, 0, 1], 0).into()).await.unwrap();
     let tenants = vec![
         Tenant { id: Uuid::new_v4(), service: Uuid::new_v4(), connector: "sandbox", fake: Box::new(sandbox) },
         Tenant {
@@ -112,6 +114,12 @@ async fn one_tenant_per_intermediary_all_payments_complete_with_one_position_eac
             service: Uuid::new_v4(),
             connector: "govpay",
             fake: Box::new(RemoteFake::connect(&govpay.base_url).await.unwrap().expect("the GovPay fake")),
+        },
+        Tenant {
+            id: Uuid::new_v4(),
+            service: Uuid::new_v4(),
+            connector: "iris",
+            fake: Box::new(RemoteFake::connect(&iris.base_url).await.unwrap().expect("the IRIS fake")),
         },
     ];
 
@@ -196,6 +204,7 @@ async fn one_tenant_per_intermediary_all_payments_complete_with_one_position_eac
     assert_eq!(gpd.fake.position_count(), PER_TENANT);
     assert_eq!(mypay.fake.dovuti_count(), PER_TENANT);
     assert_eq!(govpay.fake.pendenze_count(), PER_TENANT);
+    assert_eq!(iris.fake.pendenze_count(), PER_TENANT);
 
     stop.cancel();
     for handle in handles {

@@ -13,4 +13,7 @@ pub const MYPAY_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_MYPAY_WA
 /// The `govpay` connector component.
 pub const GOVPAY_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_GOVPAY_WASM"));
 
+/// The `iris` connector component.
+pub const IRIS_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_CONNECTOR_IRIS_WASM"));
+
 include!(concat!(env!("OUT_DIR"), "/bundled.rs"));

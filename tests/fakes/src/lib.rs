@@ -17,6 +17,7 @@
 
 pub mod govpay;
 pub mod gpd;
+pub mod iris;
 pub mod mypay;
 pub mod openapi;
 pub mod xsd;

@@ -26,6 +26,43 @@ pub mod ns {
     pub const DOCUMENTS: &str = "http://www.regione.veneto.it/schemas/2012/Pagamenti/Ente/";
 }
 
+/// IRIS's files: the four WSDLs (their inline schemas are written out) and the XSDs they import.
+const IRIS_FILES: [(&str, &str); 10] = [
+    ("ComunicazionePosizioniDebitorie.wsdl", include_str!("../../specs/iris/ComunicazionePosizioniDebitorie.wsdl")),
+    ("InvioNotificaPagamento.wsdl", include_str!("../../specs/iris/InvioNotificaPagamento.wsdl")),
+    ("GenerazioneIUV.wsdl", include_str!("../../specs/iris/GenerazioneIUV.wsdl")),
+    ("GenerazioneAvvisi.wsdl", include_str!("../../specs/iris/GenerazioneAvvisi.wsdl")),
+    ("IdP.AllineamentoPendenze.xsd", include_str!("../../specs/iris/IdP.AllineamentoPendenze.xsd")),
+    ("IdP.Esito.xsd", include_str!("../../specs/iris/IdP.Esito.xsd")),
+    ("IdP.Esito.Verifica.xsd", include_str!("../../specs/iris/IdP.Esito.Verifica.xsd")),
+    ("IdP.Header.xsd", include_str!("../../specs/iris/IdP.Header.xsd")),
+    ("IdP.Include.xsd", include_str!("../../specs/iris/IdP.Include.xsd")),
+    ("IdP.InformativaPagamento.xsd", include_str!("../../specs/iris/IdP.InformativaPagamento.xsd")),
+];
+
+/// The first inline schema of `wsdl` as a stand-alone `.xsd`: with every namespace declaration
+/// of `wsdl:definitions` it does not make itself.
+pub fn standalone_schema(wsdl: &str) -> Option<String> {
+    let root_start = wsdl.find("<wsdl:definitions").or_else(|| wsdl.find("<definitions"))?;
+    let root = &wsdl[root_start..root_start + wsdl[root_start..].find('>')?];
+    let start = wsdl.find("<xsd:schema")?;
+    let end = start + wsdl[start..].find("</xsd:schema>")? + "</xsd:schema>".len();
+    let schema = &wsdl[start..end];
+    let open_end = schema.find('>')?;
+    let open = &schema[..open_end];
+    let mut declarations = String::new();
+    for token in root.split_whitespace() {
+        let Some((name, value)) = token.split_once('=') else { continue };
+        if (name == "xmlns" || name.starts_with("xmlns:")) && !open.contains(&format!("{name}=")) {
+            declarations.push(' ');
+            declarations.push_str(name);
+            declarations.push('=');
+            declarations.push_str(value.trim_end_matches('/'));
+        }
+    }
+    Some(format!("{open}{declarations}{}", &schema[open_end..]))
+}
+
 /// The schema files of one intermediary, ready for `xmllint`.
 #[derive(Debug)]
 pub struct Xsd {
@@ -101,6 +138,33 @@ impl Xsd {
             })
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// IRIS's schemas: the XSDs as they are, and each WSDL's inline schema as `<wsdl name>.xsd`
+    /// (e.g. `ComunicazionePosizioniDebitorie.xsd`), next to them so their imports resolve.
+    pub fn iris() -> Result<&'static Xsd, String> {
+        static IRIS: OnceLock<Result<Xsd, String>> = OnceLock::new();
+        IRIS.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("cassa-xsd-iris-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            for (name, text) in IRIS_FILES {
+                let (file, content) = match name.strip_suffix(".wsdl") {
+                    Some(stem) => {
+                        (format!("{stem}.xsd"), standalone_schema(text).ok_or(format!("no inline schema in {name}"))?)
+                    }
+                    None => (name.to_owned(), text.to_owned()),
+                };
+                std::fs::write(dir.join(file), content).map_err(|e| e.to_string())?;
+            }
+            Ok(Xsd { dir })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+    }
+
+    /// Validates `xml` against the schema file `file` of this set (`None` without `xmllint`).
+    pub fn validate_file(&self, file: &str, xml: &str) -> Option<Result<(), String>> {
+        xmllint_available().then(|| run_xmllint(&self.dir.join(file), xml))
     }
 
     /// The file of `schema`.

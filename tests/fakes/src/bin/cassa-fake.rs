@@ -17,6 +17,8 @@ enum Which {
     Mypay,
     /// GovPay, API Pendenze v2.
     Govpay,
+    /// IRIS (Regione Toscana): pendenze, payment status, IUV and notice generation.
+    Iris,
 }
 
 /// Serves a strict fake of a payment intermediary.
@@ -41,6 +43,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Which::Govpay => {
             let fake = cassa_fakes::govpay::Govpay::new(cassa_fakes::govpay::GovpaySettings::default())?;
+            serve(cassa_fakes::serve(fake, args.listen).await?).await
+        }
+        Which::Iris => {
+            let fake = cassa_fakes::iris::Iris::new(cassa_fakes::iris::IrisSettings::default());
             serve(cassa_fakes::serve(fake, args.listen).await?).await
         }
         Which::Mypay => {
