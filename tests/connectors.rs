@@ -133,6 +133,7 @@ async fn the_pagopa_gpd_connector_passes_the_whole_suite_against_the_gpd_fake() 
     // GPD has no portal of its own (online payment goes through pagoPA Checkout).
     assert_eq!(report.skipped(), 1, "{lines:#?}");
     assert!(report.passed() >= 12, "{}", report.summary());
+    assert_eq!(report.summary(), format!("{} passed, 0 failed", report.passed()));
     // Effects at the fake: one position per IUD, one paid, one invalidated.
     let requests = running.requests();
     assert!(requests.iter().any(|r| r.path.ends_with("/invalidate")));
@@ -288,6 +289,7 @@ async fn the_mypay_connector_passes_the_whole_suite_against_the_mypay_fake() {
     assert_eq!(report.failed(), 0, "{lines:#?}");
     assert_eq!(report.skipped(), 1, "{lines:#?}");
     assert!(report.passed() >= 12, "{}", report.summary());
+    assert_eq!(report.summary(), format!("{} passed, 0 failed", report.passed()));
 }
 
 /// Every SOAP request `running` received: body element, header and embedded documents, each
@@ -481,6 +483,7 @@ async fn the_govpay_connector_passes_the_whole_suite_against_the_govpay_fake() {
     assert_eq!(report.failed(), 0, "{lines:#?}");
     assert_eq!(report.skipped(), 1, "{lines:#?}");
     assert!(report.passed() >= 12, "{}", report.summary());
+    assert_eq!(report.summary(), format!("{} passed, 0 failed", report.passed()));
 }
 
 #[tokio::test]
@@ -643,6 +646,7 @@ async fn the_iris_connector_passes_the_whole_suite_against_the_iris_fake() {
     assert_eq!(report.failed(), 0, "{lines:#?}");
     assert_eq!(report.skipped(), 1, "{lines:#?}");
     assert!(report.passed() >= 12, "{}", report.summary());
+    assert_eq!(report.summary(), format!("{} passed, 0 failed", report.passed()));
 }
 
 /// The text of elements whose value is the time of sending, masked for golden files.

@@ -199,6 +199,9 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
                 println!("against the {}", conformance::Fake::name(&fake));
                 conformance::run(&runtime, &bytes, &fake, &mut |check| println!("{check}")).await
             };
+            if let Some(line) = report.skipped_line() {
+                println!("{line}");
+            }
             println!("{}", report.summary());
             Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }

@@ -63,14 +63,16 @@ impl Report {
         self.checks.iter().filter(|c| matches!(c.outcome, Ok(Some(_)))).count()
     }
 
-    /// The closing line, `N passed, M failed` (with `, K skipped` when some were).
+    /// The closing line, `N passed, M failed`; skipped checks are counted apart
+    /// ([`Report::skipped_line`]).
     pub fn summary(&self) -> String {
+        format!("{} passed, {} failed", self.passed(), self.failed())
+    }
+
+    /// `K skipped (…)` when optional checks were skipped, printed before the summary.
+    pub fn skipped_line(&self) -> Option<String> {
         let skipped = self.skipped();
-        if skipped > 0 {
-            format!("{} passed, {} failed, {skipped} skipped", self.passed(), self.failed())
-        } else {
-            format!("{} passed, {} failed", self.passed(), self.failed())
-        }
+        (skipped > 0).then(|| format!("{skipped} skipped (optional operations the connector does not declare)"))
     }
 }
 
