@@ -48,16 +48,6 @@ fn golden_position(iud_seed: &str, amount: u64) -> wit::DebtPosition {
     position
 }
 
-fn debt_of(position: &wit::DebtPosition, created: &wit::Created) -> wit::DebtRef {
-    wit::DebtRef {
-        payment_id: position.payment_id.clone(),
-        iud: position.iud.clone(),
-        iuv: created.iuv.clone(),
-        notice_code: created.notice_code.clone(),
-        remote_ref: created.remote_ref.clone(),
-    }
-}
-
 /// One request as a golden file shows it: method, path and query, the headers that matter
 /// (secrets shown as the placeholder they were sent as), and the body, JSON pretty-printed.
 fn render(request: &Recorded, secrets: &[(&str, &str)]) -> String {
@@ -151,15 +141,7 @@ async fn the_pagopa_gpd_connector_sends_exactly_the_golden_requests_each_valid_a
     let secrets = [("subscription_key", key.as_str())];
     let position = golden_position("golden-1", 1600);
 
-    let created = connector.create(&scope, position.clone()).await.unwrap();
-    let debt = debt_of(&position, &created);
-    connector.status(&scope, debt.clone()).await.unwrap();
-    connector.notice(&scope, debt.clone()).await.unwrap();
-    fake_pay(&running, &debt).await;
-    connector.receipt(&scope, debt.clone()).await.unwrap();
-    let other = golden_position("golden-2", 2500);
-    let created_other = connector.create(&scope, other.clone()).await.unwrap();
-    connector.cancel(&scope, debt_of(&other, &created_other)).await.unwrap();
+    golden_cycle(&connector, &scope, &running, &position).await;
 
     let requests = running.requests();
     // Every request is one the official documents describe, with nothing wrong in it.
@@ -179,6 +161,51 @@ async fn the_pagopa_gpd_connector_sends_exactly_the_golden_requests_each_valid_a
     assert_eq!(requests.len(), names.len(), "{requests:#?}");
     for (name, request) in names.iter().zip(&requests) {
         golden(&format!("pagopa-gpd/{name}.http"), &render(request, &secrets));
+    }
+}
+
+/// The cycle every golden file records: create, status, notice, the citizen pays, receipt; then
+/// a second payment created and cancelled, which is returned.
+async fn golden_cycle<F: cassa_fakes::Intermediary>(
+    connector: &Connector,
+    scope: &CallScope,
+    running: &Running<F>,
+    position: &wit::DebtPosition,
+) -> wit::DebtPosition {
+    let created = connector.create(scope, position.clone()).await.unwrap();
+    let debt = conformance::debt_ref(position, &created);
+    connector.status(scope, debt.clone()).await.unwrap();
+    connector.notice(scope, debt.clone()).await.unwrap();
+    fake_pay(running, &debt).await;
+    connector.receipt(scope, debt.clone()).await.unwrap();
+    let other = golden_position("golden-2", 2500);
+    let created_other = connector.create(scope, other.clone()).await.unwrap();
+    connector.cancel(scope, conformance::debt_ref(&other, &created_other)).await.unwrap();
+    other
+}
+
+/// A debt position no intermediary holds.
+fn unknown_debt() -> wit::DebtRef {
+    wit::DebtRef {
+        payment_id: "p".into(),
+        iud: "unknown_iud".into(),
+        iuv: "01000000000123468".into(),
+        notice_code: "301000000000123468".into(),
+        remote_ref: None,
+    }
+}
+
+/// Outages of the intermediary (`statuses`, one request each) make `create` fail as transient.
+async fn assert_outages_are_transient<F>(
+    connector: &Connector,
+    scope: &CallScope,
+    running: &Running<F>,
+    statuses: &[u16],
+) {
+    for &status in statuses {
+        running.fail(status, 1);
+        let error = create_error(connector, scope).await;
+        assert!(error.is_transient(), "{status}: {error}");
     }
 }
 
@@ -203,11 +230,7 @@ async fn the_pagopa_gpd_connector_tells_transient_failures_from_permanent_ones()
     let connector = runtime.load(GPD).await.unwrap();
     let scope = scope_of(&running.base_url).await;
 
-    for status in [500, 503, 429] {
-        running.fail(status, 1);
-        let error = create_error(&connector, &scope).await;
-        assert!(error.is_transient(), "{status}: {error}");
-    }
+    assert_outages_are_transient(&connector, &scope, &running, &[500, 503, 429]).await;
     // A wrong key and a segregation code the key may not use are refusals: retrying cannot help.
     let mut wrong_key = scope.clone();
     wrong_key.tenant_config["subscription_key"] = json!("not-the-key");
@@ -218,13 +241,7 @@ async fn the_pagopa_gpd_connector_tells_transient_failures_from_permanent_ones()
     let error = create_error(&connector, &foreign).await;
     assert!(matches!(error, CallError::Connector(wit::Error::Rejected(ref why)) if why.contains("403")), "{error}");
     // Status of a position GPD does not hold: not-found.
-    let debt = wit::DebtRef {
-        payment_id: "p".into(),
-        iud: "unknown-iupd".into(),
-        iuv: "01000000000123468".into(),
-        notice_code: "301000000000123468".into(),
-        remote_ref: None,
-    };
+    let debt = unknown_debt();
     let error = connector.status(&scope, debt).await.unwrap_err();
     assert!(matches!(error, CallError::Connector(wit::Error::NotFound(_))), "{error}");
     // Nothing was created by the failed attempts.
@@ -327,15 +344,7 @@ async fn the_mypay_connector_sends_exactly_the_golden_requests_and_each_follows_
     let secrets = [("password", password.as_str())];
     let position = golden_position("golden-1", 1600);
 
-    let created = connector.create(&scope, position.clone()).await.unwrap();
-    let debt = debt_of(&position, &created);
-    connector.status(&scope, debt.clone()).await.unwrap();
-    connector.notice(&scope, debt.clone()).await.unwrap();
-    fake_pay(&running, &debt).await;
-    connector.receipt(&scope, debt.clone()).await.unwrap();
-    let other = golden_position("golden-2", 2500);
-    let created_other = connector.create(&scope, other.clone()).await.unwrap();
-    connector.cancel(&scope, debt_of(&other, &created_other)).await.unwrap();
+    golden_cycle(&connector, &scope, &running, &position).await;
 
     let requests = running.requests();
     assert_every_request_follows_the_mypay_schemas(&requests);
@@ -352,11 +361,7 @@ async fn the_mypay_connector_tells_transient_failures_from_permanent_ones() {
     let running = mypay_fake().await;
     let connector = runtime.load(MYPAY).await.unwrap();
     let scope = scope_of(&running.base_url).await;
-    for status in [502, 503] {
-        running.fail(status, 1);
-        let error = create_error(&connector, &scope).await;
-        assert!(error.is_transient(), "{status}: {error}");
-    }
+    assert_outages_are_transient(&connector, &scope, &running, &[502, 503]).await;
     // Wrong password, unknown type of due, an IUV outside the ente's application code: refusals.
     for (field, config, value, code) in [
         ("password", "tenant", "wrong-pass", "PAA_ENTE_NON_VALIDO"),
@@ -374,13 +379,7 @@ async fn the_mypay_connector_tells_transient_failures_from_permanent_ones() {
     }
     assert_eq!(running.fake.dovuti_count(), 0);
     // A due MyPay does not know: not-found.
-    let debt = wit::DebtRef {
-        payment_id: "p".into(),
-        iud: "unknown-iud".into(),
-        iuv: "01000000000123468".into(),
-        notice_code: "301000000000123468".into(),
-        remote_ref: Some("16.00".into()),
-    };
+    let debt = unknown_debt();
     let error = connector.status(&scope, debt).await.unwrap_err();
     assert!(matches!(error, CallError::Connector(wit::Error::NotFound(_))), "{error}");
 }
@@ -496,15 +495,7 @@ async fn the_govpay_connector_sends_exactly_the_golden_requests_each_valid_again
     let secrets = [("password", password.as_str())];
     let position = golden_position("golden-1", 1600);
 
-    let created = connector.create(&scope, position.clone()).await.unwrap();
-    let debt = debt_of(&position, &created);
-    connector.status(&scope, debt.clone()).await.unwrap();
-    connector.notice(&scope, debt.clone()).await.unwrap();
-    fake_pay(&running, &debt).await;
-    connector.receipt(&scope, debt.clone()).await.unwrap();
-    let other = golden_position("golden-2", 2500);
-    let created_other = connector.create(&scope, other.clone()).await.unwrap();
-    connector.cancel(&scope, debt_of(&other, &created_other)).await.unwrap();
+    let other = golden_cycle(&connector, &scope, &running, &position).await;
     assert_eq!(running.fake.stato_of(&other.iud).as_deref(), Some("ANNULLATA"));
 
     let requests = running.requests();
@@ -541,11 +532,7 @@ async fn the_govpay_connector_tells_transient_failures_from_permanent_ones() {
     let running = govpay_fake().await;
     let connector = runtime.load(GOVPAY).await.unwrap();
     let scope = scope_of(&running.base_url).await;
-    for status in [500, 503] {
-        running.fail(status, 1);
-        let error = create_error(&connector, &scope).await;
-        assert!(error.is_transient(), "{status}: {error}");
-    }
+    assert_outages_are_transient(&connector, &scope, &running, &[500, 503]).await;
     for (field, config, value, status) in [
         ("password", "tenant", "wrong-password", "401"),
         ("id_a2a", "tenant", "SOMEONE_ELSE", "403"),
@@ -561,13 +548,7 @@ async fn the_govpay_connector_tells_transient_failures_from_permanent_ones() {
         );
     }
     assert_eq!(running.fake.pendenze_count(), 0);
-    let debt = wit::DebtRef {
-        payment_id: "p".into(),
-        iud: "unknown-iud".into(),
-        iuv: "01000000000123468".into(),
-        notice_code: "301000000000123468".into(),
-        remote_ref: None,
-    };
+    let debt = unknown_debt();
     let error = connector.status(&scope, debt).await.unwrap_err();
     assert!(matches!(error, CallError::Connector(wit::Error::NotFound(_))), "{error}");
 }
@@ -672,15 +653,7 @@ async fn the_iris_connector_sends_exactly_the_golden_requests_and_each_follows_t
     let scope = scope_of(&running.base_url).await;
     let position = golden_position("golden-1", 1600);
 
-    let created = connector.create(&scope, position.clone()).await.unwrap();
-    let debt = debt_of(&position, &created);
-    connector.status(&scope, debt.clone()).await.unwrap();
-    connector.notice(&scope, debt.clone()).await.unwrap();
-    fake_pay(&running, &debt).await;
-    connector.receipt(&scope, debt.clone()).await.unwrap();
-    let other = golden_position("golden-2", 2500);
-    let created_other = connector.create(&scope, other.clone()).await.unwrap();
-    connector.cancel(&scope, debt_of(&other, &created_other)).await.unwrap();
+    let other = golden_cycle(&connector, &scope, &running, &position).await;
     assert!(running.fake.is_closed(&other.iud));
     // With the IUV from IRIS (GeneraIUV) instead.
     let mut iris_iuv = scope.clone();
@@ -722,11 +695,7 @@ async fn the_iris_connector_tells_transient_failures_from_permanent_ones() {
     let running = iris_fake().await;
     let connector = runtime.load(IRIS).await.unwrap();
     let scope = scope_of(&running.base_url).await;
-    for status in [502, 503] {
-        running.fail(status, 1);
-        let error = create_error(&connector, &scope).await;
-        assert!(error.is_transient(), "{status}: {error}");
-    }
+    assert_outages_are_transient(&connector, &scope, &running, &[502, 503]).await;
     // Another ente's sender code; another creditor asking IRIS for an IUV.
     let mut foreign = scope.clone();
     foreign.tenant_config["ente"] = json!("C_X000");
@@ -752,13 +721,7 @@ async fn the_iris_connector_tells_transient_failures_from_permanent_ones() {
         "{error}"
     );
     assert_eq!(cassa_fakes::Intermediary::positions_for(running.fake.as_ref(), &position.iud), 1);
-    let unknown = wit::DebtRef {
-        payment_id: "p".into(),
-        iud: "unknown".into(),
-        iuv: "01000000000123468".into(),
-        notice_code: "301000000000123468".into(),
-        remote_ref: None,
-    };
+    let unknown = unknown_debt();
     let error = connector.status(&scope, unknown).await.unwrap_err();
     assert!(matches!(error, CallError::Connector(wit::Error::NotFound(_))), "{error}");
 }

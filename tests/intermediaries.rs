@@ -7,14 +7,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cassa::bus::embedded::EmbeddedBus;
 use cassa::conformance::{Fake, RemoteFake, SandboxFake};
-use cassa::domain::{PaymentEvent, PaymentStatus};
+use cassa::domain::PaymentStatus;
 use cassa::pipeline::{Connectors, Pipeline, PipelineConfig, debt_ref, poller};
 use cassa::runtime::Limits;
-use cassa::store::{PaymentFilter, Store, StoredConfig};
+use cassa::store::{Store, StoredConfig};
 use cassa_fakes::govpay::{Govpay, GovpaySettings};
 use cassa_fakes::gpd::{Gpd, GpdSettings};
 use cassa_fakes::iris::{Iris, IrisSettings};
@@ -65,24 +65,6 @@ macro_rules! any_fake {
 }
 any_fake!(SandboxFake);
 any_fake!(RemoteFake);
-
-async fn in_status(store: &Store, status: PaymentStatus) -> Vec<PaymentEvent> {
-    store
-        .payments(&PaymentFilter { status: Some(status), limit: 1000, ..Default::default() })
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.event)
-        .collect()
-}
-
-async fn wait_for(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !done().await {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_tenant_per_intermediary_all_payments_complete_with_one_position_each() {
@@ -171,7 +153,7 @@ async fn one_tenant_per_intermediary_all_payments_complete_with_one_position_eac
         }
     }
     let total = PER_TENANT * tenants.len();
-    wait_for("every payment PAYMENT_PENDING", Duration::from_secs(120), async || {
+    wait_for("every payment PAYMENT_PENDING", Duration::from_secs(120), || async {
         in_status(&store, PaymentStatus::PaymentPending).await.len() == total
     })
     .await;
@@ -182,7 +164,7 @@ async fn one_tenant_per_intermediary_all_payments_complete_with_one_position_eac
         tenant.fake.pay(&debt_ref(&event).unwrap()).await.unwrap();
         poller::check(&pipeline, event.id).await.unwrap();
     }
-    wait_for("every payment COMPLETE and notified", Duration::from_secs(120), async || {
+    wait_for("every payment COMPLETE and notified", Duration::from_secs(120), || async {
         in_status(&store, PaymentStatus::Complete).await.len() == total && core.received().len() >= total
     })
     .await;

@@ -6,9 +6,8 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cassa::bus::embedded::EmbeddedBus;
 use cassa::bus::kafka::{KafkaBus, KafkaConfig};
@@ -16,32 +15,10 @@ use cassa::bus::{Bus, Topics};
 use cassa::conformance::{Fake, SandboxFake};
 use cassa::domain::{PaymentEvent, PaymentStatus};
 use cassa::pipeline::{debt_ref, poller};
-use cassa::store::{PaymentFilter, Store};
+use cassa::store::Store;
 use cassa_tests::*;
 
 const APPLICATIONS: usize = 200;
-
-async fn wait_for<F, Fut>(what: &str, limit: Duration, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !done().await {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn in_status(store: &Store, status: PaymentStatus) -> Vec<PaymentEvent> {
-    store
-        .payments(&PaymentFilter { status: Some(status), limit: 1000, ..Default::default() })
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.event)
-        .collect()
-}
 
 /// Malformed application events and why each is malformed.
 fn malformed(core: &str) -> Vec<Vec<u8>> {

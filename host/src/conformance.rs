@@ -156,7 +156,8 @@ pub fn sample_position(amount: u64) -> wit::DebtPosition {
     }
 }
 
-fn debt_ref(position: &wit::DebtPosition, created: &wit::Created) -> wit::DebtRef {
+/// How later calls name the debt position `create` opened for `position`.
+pub fn debt_ref(position: &wit::DebtPosition, created: &wit::Created) -> wit::DebtRef {
     wit::DebtRef {
         payment_id: position.payment_id.clone(),
         iud: position.iud.clone(),

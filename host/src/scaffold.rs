@@ -70,7 +70,7 @@ pub fn lib_rs(name: &str) -> Result<String, ScaffoldError> {
         ("pub struct Sandbox;", format!("pub struct {camel};")),
         ("export_connector!(Sandbox);", format!("export_connector!({camel});")),
         ("impl cassa_sdk::Connector for Sandbox {", format!("impl cassa_sdk::Connector for {camel} {{")),
-        ("name: \"sandbox\".into(),", format!("name: \"{name}\".into(),")),
+        ("name: \"sandbox\",", format!("name: \"{name}\",")),
         (
             "//! The `sandbox` connector: talks",
             format!("//! The `{name}` connector, scaffolded from the `sandbox` one: talks"),
@@ -170,7 +170,7 @@ mod tests {
         let lib = lib_rs("comune-pay").unwrap();
         assert!(lib.contains("pub struct ComunePay;"));
         assert!(lib.contains("export_connector!(ComunePay);"));
-        assert!(lib.contains("name: \"comune-pay\".into(),"));
+        assert!(lib.contains("name: \"comune-pay\","));
         assert!(!lib.contains("for Sandbox"));
     }
 

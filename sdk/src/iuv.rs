@@ -249,6 +249,19 @@ pub fn new_iuv(segregation_code: u8, base: u64) -> Result<String, IuvError> {
     Ok(format!("{body}{check:02}"))
 }
 
+/// An aux-3 IUV derived from `key` (the creditor's id of the debt, cassa's IUD): the segregation
+/// code, 13 digits of a stable hash (FNV-1a, 64 bits) of the key — of `key#attempt` for later
+/// attempts — and the check digits. The same key always gives the same IUV, so a create sent
+/// again sends the IUV the first one sent, and a connector that chooses IUVs needs no state;
+/// `attempt` moves on past an IUV some other debt holds.
+pub fn derived_iuv(segregation_code: u8, key: &str, attempt: u32) -> Result<String, IuvError> {
+    let seed = if attempt == 0 { key.to_owned() } else { format!("{key}#{attempt}") };
+    let hash = seed
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    new_iuv(segregation_code, hash % BASE13_LIMIT)
+}
+
 /// Creates the 18-digit notice number of [`new_iuv`]: `"3"` + that IUV.
 pub fn new_notice_code(segregation_code: u8, base: u64) -> Result<String, IuvError> {
     new_iuv(segregation_code, base).map(|iuv| format!("3{iuv}"))
@@ -505,5 +518,15 @@ mod tests {
             let rf = rf_reference(reference).unwrap();
             assert_eq!(validate_rf(&rf), Ok(()), "{rf}");
         }
+    }
+
+    #[test]
+    fn a_derived_iuv_is_stable_valid_and_moves_on_per_attempt() {
+        let first = derived_iuv(1, "0452545f07e84ed6a5d3f1bb2b6c1b29", 0).unwrap();
+        assert_eq!(first, derived_iuv(1, "0452545f07e84ed6a5d3f1bb2b6c1b29", 0).unwrap());
+        assert!(first.starts_with("01"));
+        assert_eq!(iuv_from_notice_code(&format!("3{first}")).unwrap(), first);
+        assert_ne!(first, derived_iuv(1, "0452545f07e84ed6a5d3f1bb2b6c1b29", 1).unwrap());
+        assert_ne!(first, derived_iuv(1, "0452545f07e84ed6a5d3f1bb2b6c1b2a", 0).unwrap());
     }
 }

@@ -166,6 +166,42 @@ impl<T: Connector> bindings::exports::cassa::connector::gateway::Guest for Expor
     }
 }
 
+/// The [`ConnectorInfo`] of a connector crate: its `name`, one-line `description` and
+/// `capabilities`; the schemas of its `src/tenant.schema.json` and `src/service.schema.json`;
+/// its crate version and the contract version; and the hosts it needs — `*` unless given: the
+/// hosts of the URLs in the tenant's configuration, which the host enforces.
+///
+/// ```ignore
+/// fn info() -> ConnectorInfo {
+///     cassa_sdk::connector_info!(name: "mypay", description: "MyPay over SOAP", capabilities: Capabilities::NOTICE)
+/// }
+/// ```
+#[cfg(feature = "guest")]
+#[macro_export]
+macro_rules! connector_info {
+    (name: $name:expr, description: $description:expr, capabilities: $capabilities:expr $(,)?) => {
+        $crate::connector_info!(name: $name, description: $description, capabilities: $capabilities, hosts: ["*"])
+    };
+    (name: $name:expr, description: $description:expr, capabilities: $capabilities:expr, hosts: [$($host:expr),* $(,)?] $(,)?) => {
+        $crate::ConnectorInfo {
+            name: ::std::string::String::from($name),
+            version: ::std::string::String::from(env!("CARGO_PKG_VERSION")),
+            contract_version: ::std::string::String::from($crate::CONTRACT_VERSION),
+            description: ::std::string::String::from($description),
+            capabilities: $capabilities,
+            tenant_schema: ::std::string::String::from(include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/src/tenant.schema.json"
+            ))),
+            service_schema: ::std::string::String::from(include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/src/service.schema.json"
+            ))),
+            hosts: ::std::vec![$(::std::string::String::from($host)),*],
+        }
+    };
+}
+
 /// Exports a type implementing [`Connector`] as the component's `gateway`.
 ///
 /// ```ignore

@@ -97,6 +97,31 @@ impl SoapRequest<'_> {
     }
 }
 
+/// Sends `request` to `url` through the host and returns the reply's body element. A SOAP
+/// fault becomes `unavailable` when the server blames itself (`…Server`) and `rejected`
+/// otherwise; an HTTP failure without a SOAP reply, the error its status means; a reply that
+/// is not SOAP, `protocol`.
+#[cfg(feature = "guest")]
+pub fn call(url: &str, request: &SoapRequest<'_>) -> Result<Element, crate::Error> {
+    use crate::Error;
+    let mut http = crate::http::Request::post(url);
+    for (name, value) in request.headers() {
+        http = http.header(&name, &value);
+    }
+    let reply = http.body(request.to_xml()).send()?;
+    let is_xml = reply.header("content-type").is_some_and(|c| c.contains("xml"));
+    if !(reply.status == 200 || (reply.status == 500 && is_xml)) {
+        return Err(crate::http::status_error(reply.status, &reply.body)
+            .unwrap_or_else(|| Error::Protocol(format!("HTTP {} where a SOAP reply was due", reply.status))));
+    }
+    match parse_envelope(reply.text()?) {
+        Ok(element) => Ok(element),
+        Err(SoapError::Fault(fault)) if fault.code.ends_with("Server") => Err(Error::Unavailable(fault.to_string())),
+        Err(SoapError::Fault(fault)) => Err(Error::Rejected(fault.to_string())),
+        Err(other) => Err(Error::Protocol(other.to_string())),
+    }
+}
+
 /// Reads a SOAP 1.1 reply and returns the first element inside `Body` (the operation's
 /// response), or [`SoapError::Fault`] if that element is a `Fault`.
 pub fn parse_envelope(xml: &str) -> Result<Element, SoapError> {

@@ -359,3 +359,30 @@ pub async fn drain(
     }
     all
 }
+
+/// Waits until `done` says so, failing the test after `limit`.
+pub async fn wait_for<F, Fut>(what: &str, limit: std::time::Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The payments of `store` in `status` (at most 1000).
+pub async fn in_status(
+    store: &cassa::store::Store,
+    status: cassa::domain::PaymentStatus,
+) -> Vec<cassa::domain::PaymentEvent> {
+    store
+        .payments(&cassa::store::PaymentFilter { status: Some(status), limit: 1000, ..Default::default() })
+        .await
+        .expect("payments")
+        .into_iter()
+        .map(|p| p.event)
+        .collect()
+}

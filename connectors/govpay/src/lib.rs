@@ -28,9 +28,6 @@ pub struct Govpay;
 
 cassa_sdk::export_connector!(Govpay);
 
-const TENANT_SCHEMA: &str = include_str!("tenant.schema.json");
-const SERVICE_SCHEMA: &str = include_str!("service.schema.json");
-
 /// The tenant configuration.
 #[derive(Debug)]
 struct Tenant {
@@ -329,16 +326,11 @@ fn fetch(tenant: &Tenant, iud: &str) -> Result<Pendenza, Error> {
 
 impl cassa_sdk::Connector for Govpay {
     fn info() -> ConnectorInfo {
-        ConnectorInfo {
-            name: "govpay".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            contract_version: cassa_sdk::CONTRACT_VERSION.into(),
-            description: "GovPay (Link.it) API Pendenze v2: pendenze, notices and receipts".into(),
+        cassa_sdk::connector_info!(
+            name: "govpay",
+            description: "GovPay (Link.it) API Pendenze v2: pendenze, notices and receipts",
             capabilities: Capabilities::NOTICE | Capabilities::RECEIPT | Capabilities::CANCEL,
-            tenant_schema: TENANT_SCHEMA.into(),
-            service_schema: SERVICE_SCHEMA.into(),
-            hosts: vec!["*".into()],
-        }
+        )
     }
 
     fn validate_config(tenant_config: &str, service_config: &str) -> Result<(), Error> {

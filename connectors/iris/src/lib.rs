@@ -21,8 +21,7 @@
 //! that defines its type: `CIP` children are `IdpInclude`), TAS's are not.
 
 use cassa_sdk::config::{ConfigReader, check_body_fiscal_code};
-use cassa_sdk::http::Request;
-use cassa_sdk::soap::{SoapError, SoapRequest};
+use cassa_sdk::soap::SoapRequest;
 use cassa_sdk::time::{self, Naive};
 use cassa_sdk::xml::{Element, XmlWriter};
 use cassa_sdk::{
@@ -33,9 +32,6 @@ use cassa_sdk::{
 pub struct Iris;
 
 cassa_sdk::export_connector!(Iris);
-
-const TENANT_SCHEMA: &str = include_str!("tenant.schema.json");
-const SERVICE_SCHEMA: &str = include_str!("service.schema.json");
 
 const NS_PROXY: &str = "http://www.cart.rete.toscana.it/servizi/iris_1_1/proxy";
 const NS_AP: &str = "http://www.cart.rete.toscana.it/servizi/iris_1_1/IdpAllineamentoPendenze";
@@ -128,13 +124,9 @@ fn config(ctx: &Context) -> Result<(Tenant, Service), Error> {
 
 // ---- pure decisions ----
 
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
-}
-
 /// The IUV the connector chooses for `iud`.
 fn iuv_for(segregation_code: u8, iud: &str) -> Result<String, Error> {
-    cassa_sdk::iuv::new_iuv(segregation_code, fnv1a(iud) % 10_000_000_000_000)
+    cassa_sdk::iuv::derived_iuv(segregation_code, iud, 0)
         .map_err(|e| Error::Protocol(format!("cannot derive an IUV: {e}")))
 }
 
@@ -277,23 +269,7 @@ fn pagamento<'a>(body: &'a Element, iud: &str) -> Result<&'a Element, Error> {
 
 /// Posts a SOAP 1.1 request whose body element is `body` and returns the reply's body element.
 fn call(url: &str, action: &str, body: String) -> Result<Element, Error> {
-    let request = SoapRequest { action, namespaces: &[], header: None, body };
-    let mut http = Request::post(url);
-    for (name, value) in request.headers() {
-        http = http.header(&name, &value);
-    }
-    let reply = http.body(request.to_xml()).send()?;
-    let is_xml = reply.header("content-type").is_some_and(|c| c.contains("xml"));
-    if !(reply.status == 200 || (reply.status == 500 && is_xml)) {
-        return Err(cassa_sdk::http::status_error(reply.status, &reply.body)
-            .unwrap_or_else(|| Error::Protocol(format!("HTTP {} from IRIS", reply.status))));
-    }
-    match cassa_sdk::soap::parse_envelope(reply.text()?) {
-        Ok(element) => Ok(element),
-        Err(SoapError::Fault(fault)) if fault.code.ends_with("Server") => Err(Error::Unavailable(fault.to_string())),
-        Err(SoapError::Fault(fault)) => Err(Error::Rejected(fault.to_string())),
-        Err(other) => Err(Error::Protocol(other.to_string())),
-    }
+    cassa_sdk::soap::call(url, &SoapRequest { action, namespaces: &[], header: None, body })
 }
 
 /// A TAS reply's `Fault`, as an error.
@@ -346,16 +322,11 @@ fn genera_iuv(tenant: &Tenant, service: &Service) -> Result<(String, String), Er
 
 impl cassa_sdk::Connector for Iris {
     fn info() -> ConnectorInfo {
-        ConnectorInfo {
-            name: "iris".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            contract_version: cassa_sdk::CONTRACT_VERSION.into(),
-            description: "IRIS (Regione Toscana, TAS IdP): pendenze, payment status, IUVs and notices over SOAP".into(),
+        cassa_sdk::connector_info!(
+            name: "iris",
+            description: "IRIS (Regione Toscana, TAS IdP): pendenze, payment status, IUVs and notices over SOAP",
             capabilities: Capabilities::NOTICE | Capabilities::RECEIPT | Capabilities::CANCEL,
-            tenant_schema: TENANT_SCHEMA.into(),
-            service_schema: SERVICE_SCHEMA.into(),
-            hosts: vec!["*".into()],
-        }
+        )
     }
 
     fn validate_config(tenant_config: &str, service_config: &str) -> Result<(), Error> {

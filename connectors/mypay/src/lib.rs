@@ -23,7 +23,7 @@
 //! MyPay4 refuses IUDs starting with `000`: such an IUD is sent as `X` + IUD.
 
 use cassa_sdk::config::ConfigReader;
-use cassa_sdk::http::{Request, secret};
+use cassa_sdk::http::secret;
 use cassa_sdk::soap::{SoapError, SoapRequest};
 use cassa_sdk::time::{self, Naive};
 use cassa_sdk::xml::{Element, XmlWriter};
@@ -36,9 +36,6 @@ use cassa_sdk::{
 pub struct Mypay;
 
 cassa_sdk::export_connector!(Mypay);
-
-const TENANT_SCHEMA: &str = include_str!("tenant.schema.json");
-const SERVICE_SCHEMA: &str = include_str!("service.schema.json");
 
 /// SOAP body wrappers; their children are unqualified.
 const NS_ENTE: &str = "http://www.regione.veneto.it/pagamenti/ente/";
@@ -110,15 +107,9 @@ fn config(ctx: &Context) -> Result<(Tenant, Service), Error> {
 
 // ---- pure decisions ----
 
-/// FNV-1a, 64 bits: a stable hash of the IUD for its IUV.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
-}
-
 /// The IUV candidate number `attempt` for `iud`.
 fn iuv_for(application_code: u8, iud: &str, attempt: u32) -> Result<String, Error> {
-    let seed = if attempt == 0 { iud.to_owned() } else { format!("{iud}#{attempt}") };
-    cassa_sdk::iuv::new_iuv(application_code, fnv1a(&seed) % 10_000_000_000_000)
+    cassa_sdk::iuv::derived_iuv(application_code, iud, attempt)
         .map_err(|e| Error::Protocol(format!("cannot derive an IUV: {e}")))
 }
 
@@ -339,30 +330,7 @@ fn call(
     let namespaces: &[(&str, &str)] =
         if with_header { &[("ente", NS_ENTE), ("ppthead", NS_PPTHEAD)] } else { &[("ente", NS_ENTE)] };
     let request = SoapRequest { action: operation, namespaces, header, body: body.finish() };
-    let mut http = Request::post(&tenant.endpoint_url);
-    for (name, value) in request.headers() {
-        http = http.header(&name, &value);
-    }
-    let reply = http.body(request.to_xml()).send()?;
-    let is_xml = reply.header("content-type").is_some_and(|c| c.contains("xml"));
-    if !(reply.status == 200 || (reply.status == 500 && is_xml)) {
-        return Err(Failure::Other(
-            cassa_sdk::http::status_error(reply.status, &reply.body)
-                .unwrap_or_else(|| Error::Protocol(format!("HTTP {} from MyPay", reply.status))),
-        ));
-    }
-    let element = match cassa_sdk::soap::parse_envelope(reply.text()?) {
-        Ok(element) => element,
-        Err(SoapError::Fault(fault)) => {
-            let text = fault.to_string();
-            return Err(Failure::Other(if fault.code.ends_with("Server") {
-                Error::Unavailable(text)
-            } else {
-                Error::Rejected(text)
-            }));
-        }
-        Err(other) => return Err(Failure::Other(Error::Protocol(other.to_string()))),
-    };
+    let element = cassa_sdk::soap::call(&tenant.endpoint_url, &request)?;
     if !element.is(NS_ENTE, &format!("{operation}Risposta")) {
         return Err(Failure::Other(Error::Protocol(format!("expected {operation}Risposta, got {}", element.name))));
     }
@@ -416,17 +384,11 @@ fn existing_due(tenant: &Tenant, service: &Service, debt: &DebtRef, azione: &str
 
 impl cassa_sdk::Connector for Mypay {
     fn info() -> ConnectorInfo {
-        ConnectorInfo {
-            name: "mypay".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            contract_version: cassa_sdk::CONTRACT_VERSION.into(),
-            description:
-                "MyPay (Regione Veneto): dues, notices and receipts over SOAP (PagamentiTelematiciDovutiPagati)".into(),
+        cassa_sdk::connector_info!(
+            name: "mypay",
+            description: "MyPay (Regione Veneto): dues, notices and receipts over SOAP (PagamentiTelematiciDovutiPagati)",
             capabilities: Capabilities::NOTICE | Capabilities::RECEIPT | Capabilities::CANCEL,
-            tenant_schema: TENANT_SCHEMA.into(),
-            service_schema: SERVICE_SCHEMA.into(),
-            hosts: vec!["*".into()],
-        }
+        )
     }
 
     fn validate_config(tenant_config: &str, service_config: &str) -> Result<(), Error> {
@@ -598,14 +560,10 @@ mod tests {
     }
 
     #[test]
-    fn iuds_mypay_refuses_are_mapped_and_iuvs_are_valid_and_stable() {
+    fn iuds_mypay_refuses_are_mapped() {
         assert_eq!(mypay_iud("000abc").unwrap(), "X000abc");
         assert_eq!(mypay_iud("0452545f").unwrap(), "0452545f");
         assert!(mypay_iud(&"a".repeat(36)).is_err());
-        let iuv = iuv_for(1, "0452545f", 0).unwrap();
-        assert_eq!(iuv, iuv_for(1, "0452545f", 0).unwrap());
-        assert_eq!(cassa_sdk::iuv::iuv_from_notice_code(&format!("3{iuv}")).unwrap(), iuv);
-        assert_ne!(iuv, iuv_for(1, "0452545f", 1).unwrap());
     }
 
     #[test]

@@ -36,9 +36,6 @@ pub struct PagopaGpd;
 
 cassa_sdk::export_connector!(PagopaGpd);
 
-const TENANT_SCHEMA: &str = include_str!("tenant.schema.json");
-const SERVICE_SCHEMA: &str = include_str!("service.schema.json");
-
 /// Production base URLs (GATEWAYS.md §1).
 const GPD_URL: &str = "https://api.platform.pagopa.it/gpd/debt-positions-service/v1";
 const RECEIPTS_URL: &str = "https://api.platform.pagopa.it/gpd/payments-receipts-service/v1";
@@ -293,15 +290,9 @@ impl PositionOption {
 
 // ---- pure decisions ----
 
-/// FNV-1a, 64 bits: a stable hash of the IUD for its IUV.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
-}
-
 /// The IUV candidate number `attempt` for `iud`.
 fn iuv_for(segregation_code: u8, iud: &str, attempt: u32) -> Result<String, Error> {
-    let seed = if attempt == 0 { iud.to_owned() } else { format!("{iud}#{attempt}") };
-    cassa_sdk::iuv::new_iuv(segregation_code, fnv1a(&seed) % 10_000_000_000_000)
+    cassa_sdk::iuv::derived_iuv(segregation_code, iud, attempt)
         .map_err(|e| Error::Protocol(format!("cannot derive an IUV: {e}")))
 }
 
@@ -529,17 +520,11 @@ fn document(reply: Response, content_type: &str, filename: String) -> Result<Doc
 
 impl cassa_sdk::Connector for PagopaGpd {
     fn info() -> ConnectorInfo {
-        ConnectorInfo {
-            name: "pagopa-gpd".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            contract_version: cassa_sdk::CONTRACT_VERSION.into(),
-            description: "pagoPA GPD debt positions (v1), with GPD receipts and the pagoPA notice PDF service".into(),
+        cassa_sdk::connector_info!(
+            name: "pagopa-gpd",
+            description: "pagoPA GPD debt positions (v1), with GPD receipts and the pagoPA notice PDF service",
             capabilities: Capabilities::NOTICE | Capabilities::RECEIPT | Capabilities::CANCEL,
-            tenant_schema: TENANT_SCHEMA.into(),
-            service_schema: SERVICE_SCHEMA.into(),
-            // pagoPA's API host, or whatever test installation the tenant configures.
-            hosts: vec!["*".into()],
-        }
+        )
     }
 
     fn validate_config(tenant_config: &str, service_config: &str) -> Result<(), Error> {
@@ -654,15 +639,6 @@ mod tests {
         }
         assert!(matches!(status("WEIRD", "PO_UNPAID"), Err(Error::Protocol(_))));
         assert!(matches!(map_status(&position("VALID", "PO_UNPAID"), "other"), Err(Error::Protocol(_))));
-    }
-
-    #[test]
-    fn derives_a_stable_valid_iuv_from_the_iud_and_a_different_one_per_attempt() {
-        let first = iuv_for(1, "0452545f07e84ed6a5d3f1bb2b6c1b29", 0).unwrap();
-        assert_eq!(first, iuv_for(1, "0452545f07e84ed6a5d3f1bb2b6c1b29", 0).unwrap());
-        assert!(first.starts_with("01"));
-        assert_eq!(cassa_sdk::iuv::iuv_from_notice_code(&format!("3{first}")).unwrap(), first);
-        assert_ne!(first, iuv_for(1, "0452545f07e84ed6a5d3f1bb2b6c1b29", 1).unwrap());
     }
 
     #[test]

@@ -29,9 +29,6 @@ pub struct Sandbox;
 
 cassa_sdk::export_connector!(Sandbox);
 
-const TENANT_SCHEMA: &str = include_str!("tenant.schema.json");
-const SERVICE_SCHEMA: &str = include_str!("service.schema.json");
-
 /// The tenant configuration, read from the context.
 struct Tenant {
     base_url: String,
@@ -149,21 +146,11 @@ fn document(
 
 impl cassa_sdk::Connector for Sandbox {
     fn info() -> ConnectorInfo {
-        ConnectorInfo {
-            name: "sandbox".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            contract_version: cassa_sdk::CONTRACT_VERSION.into(),
-            description:
-                "The cassa sandbox intermediary: debt positions and a page where a citizen pays, for demos and tests"
-                    .into(),
-            capabilities: Capabilities::BEGIN_ONLINE
-                | Capabilities::NOTICE
-                | Capabilities::RECEIPT
-                | Capabilities::CANCEL,
-            tenant_schema: TENANT_SCHEMA.into(),
-            service_schema: SERVICE_SCHEMA.into(),
-            hosts: vec!["*".into()],
-        }
+        cassa_sdk::connector_info!(
+            name: "sandbox",
+            description: "The cassa sandbox intermediary: debt positions and a page where a citizen pays, for demos and tests",
+            capabilities: Capabilities::BEGIN_ONLINE | Capabilities::NOTICE | Capabilities::RECEIPT | Capabilities::CANCEL,
+        )
     }
 
     fn validate_config(tenant_config: &str, service_config: &str) -> Result<(), Error> {
