@@ -681,6 +681,128 @@ mod tests {
         assert!(tokio::time::timeout(Duration::from_millis(50), throttle.acquire()).await.is_ok());
     }
 
+    /// A bus whose one topic holds the messages `0..n` (one per poll) and which records the
+    /// offsets committed, in order.
+    struct ScriptedBus {
+        messages: i64,
+        commits: Arc<std::sync::Mutex<Vec<i64>>>,
+    }
+
+    struct ScriptedConsumer {
+        next: i64,
+        last: i64,
+        commits: Arc<std::sync::Mutex<Vec<i64>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Bus for ScriptedBus {
+        async fn publish(&self, _: &str, _: &str, _: &[u8]) -> Result<(), crate::bus::BusError> {
+            Ok(())
+        }
+        async fn subscribe(&self, _: &str, _: &str) -> Result<Box<dyn crate::bus::Consumer>, crate::bus::BusError> {
+            let next = self.commits.lock().unwrap().last().map_or(0, |last| last + 1);
+            Ok(Box::new(ScriptedConsumer { next, last: self.messages, commits: self.commits.clone() }))
+        }
+        fn outbox_is_log(&self) -> bool {
+            true
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl crate::bus::Consumer for ScriptedConsumer {
+        async fn poll(&mut self, _: usize, wait: Duration) -> Result<Vec<Message>, crate::bus::BusError> {
+            if self.next >= self.last {
+                tokio::time::sleep(wait).await;
+                return Ok(Vec::new());
+            }
+            let offset = self.next;
+            self.next += 1;
+            Ok(vec![Message { topic: "t".into(), partition: 0, offset, key: String::new(), payload: Vec::new() }])
+        }
+        async fn commit(&mut self, messages: &[Message]) -> Result<(), crate::bus::BusError> {
+            self.commits.lock().unwrap().extend(messages.iter().map(|m| m.offset));
+            Ok(())
+        }
+    }
+
+    async fn scripted(messages: i64) -> (Pipeline, Arc<std::sync::Mutex<Vec<i64>>>) {
+        let path = std::env::temp_dir().join(format!("cassa-consume-{}.db", Uuid::new_v4().simple()));
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap();
+        let commits = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let bus = Arc::new(ScriptedBus { messages, commits: commits.clone() });
+        let pipeline = Pipeline::new(store, bus, Connectors::default(), PipelineConfig::default()).unwrap();
+        (pipeline, commits)
+    }
+
+    #[tokio::test]
+    async fn batches_in_flight_are_committed_in_the_order_they_were_read() {
+        let (pipeline, commits) = scripted(6).await;
+        assert_eq!(batches_in_flight(&pipeline), 2, "SQLite keeps two in flight");
+        let stop = CancellationToken::new();
+        let handled = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let runner = {
+            let (pipeline, stop, handled) = (pipeline.clone(), stop.clone(), handled.clone());
+            tokio::spawn(async move {
+                consume(&pipeline, "g", "t", &stop, |batch| {
+                    let handled = handled.clone();
+                    async move {
+                        // Even batches are slow: the odd one read after each finishes first.
+                        let offset = batch[0].offset;
+                        if offset % 2 == 0 {
+                            tokio::time::sleep(Duration::from_millis(60)).await;
+                        }
+                        handled.lock().unwrap().push(offset);
+                        Ok(())
+                    }
+                })
+                .await;
+            })
+        };
+        let started = tokio::time::Instant::now();
+        while commits.lock().unwrap().len() < 6 {
+            assert!(started.elapsed() < Duration::from_secs(10), "{:?}", commits.lock().unwrap());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.cancel();
+        runner.await.unwrap();
+        // Handled out of order, committed in order.
+        assert_ne!(*handled.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(*commits.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_and_those_after_it_are_read_again_and_nothing_is_committed_past_it() {
+        let (pipeline, commits) = scripted(4).await;
+        let stop = CancellationToken::new();
+        let failures = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let runner = {
+            let (pipeline, stop, failures) = (pipeline.clone(), stop.clone(), failures.clone());
+            tokio::spawn(async move {
+                consume(&pipeline, "g", "t", &stop, |batch| {
+                    let failures = failures.clone();
+                    async move {
+                        // Offset 1 fails the first time it is handled.
+                        if batch[0].offset == 1 && failures.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                            return Err(PipelineError::Aborted);
+                        }
+                        Ok(())
+                    }
+                })
+                .await;
+            })
+        };
+        let started = tokio::time::Instant::now();
+        while commits.lock().unwrap().len() < 4 {
+            assert!(started.elapsed() < Duration::from_secs(10), "{:?}", commits.lock().unwrap());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.cancel();
+        runner.await.unwrap();
+        // 0 committed, 1 failed and was read again after the pause, then 1, 2, 3.
+        assert_eq!(*commits.lock().unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(failures.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
     #[test]
     fn allowed_hosts_come_from_the_configuration_urls() {
         let config = serde_json::json!({"base_url": "https://mypay.regione.veneto.it/pa", "x": "not a url", "allowed_hosts": ["*.pagopa.it"]});
