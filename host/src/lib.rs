@@ -6,6 +6,7 @@
 //! | [`domain`] | the payment event 2.0, application events, dispatcher rules, poll schedule |
 //! | [`api`] | the HTTP API: ingest, payments, configuration, per-payment endpoints |
 //! | [`bus`] | topics behind one trait: the embedded log in the store, or Kafka |
+//! | [`checkout`] | pagoPA Checkout carts v2: a cart of 1–5 notices → the URL to send the citizen to |
 //! | [`pipeline`] | dispatcher, proxy, view, poller, updater |
 //! | [`runtime`] | wasmtime engine, connector admission, the per-call sandbox, egress, blame |
 //! | [`sandbox_intermediary`] | a small REST intermediary the host serves for demos and tests |
@@ -19,6 +20,7 @@
 
 pub mod api;
 pub mod bus;
+pub mod checkout;
 pub mod cli;
 pub mod conformance;
 pub mod domain;

@@ -94,7 +94,7 @@ pub struct Govpay {
 fn fault(status: u16, categoria: &str, codice: &str, descrizione: &str, dettaglio: impl Into<String>) -> Reply {
     let body =
         json!({"categoria": categoria, "codice": codice, "descrizione": descrizione, "dettaglio": dettaglio.into()});
-    Reply { status, content_type: "application/problem+json".into(), body: body.to_string().into_bytes() }
+    Reply::bytes(status, "application/problem+json", body.to_string().into_bytes())
 }
 
 fn empty(status: u16) -> Reply {

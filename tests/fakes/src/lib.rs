@@ -15,6 +15,7 @@
 //! | `DELETE /_fake/requests` | forgets them |
 //! | `POST /_fake/fail` `{status, times}` | the next `times` API requests get `status` (an outage, a refusal) |
 
+pub mod checkout;
 pub mod govpay;
 pub mod gpd;
 pub mod iris;
@@ -65,17 +66,24 @@ pub struct Reply {
     pub content_type: String,
     /// Body.
     pub body: Vec<u8>,
+    /// `Location`, for a redirect.
+    pub location: Option<String>,
 }
 
 impl Reply {
     /// A JSON reply.
     pub fn json(status: u16, body: &Value) -> Self {
-        Self { status, content_type: "application/json".into(), body: body.to_string().into_bytes() }
+        Self::bytes(status, "application/json", body.to_string().into_bytes())
     }
 
     /// A reply of any type.
     pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Self {
-        Self { status, content_type: content_type.into(), body }
+        Self { status, content_type: content_type.into(), body, location: None }
+    }
+
+    /// A `302` to `location`.
+    pub fn redirect(location: &str) -> Self {
+        Self { location: Some(location.to_owned()), ..Self::bytes(302, "text/plain", Vec::new()) }
     }
 }
 
@@ -277,7 +285,11 @@ async fn intermediary<F: Intermediary>(
         None => s.fake.handle(&request),
     };
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(axum::http::header::CONTENT_TYPE, reply.content_type)], reply.body).into_response()
+    let mut response = (status, [(axum::http::header::CONTENT_TYPE, reply.content_type)], reply.body).into_response();
+    if let Some(location) = reply.location.and_then(|l| axum::http::HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(axum::http::header::LOCATION, location);
+    }
+    response
 }
 
 /// The value of query parameter `name` in a raw query string (no percent-decoding beyond `+`;

@@ -19,6 +19,8 @@ enum Which {
     Govpay,
     /// IRIS (Regione Toscana): pendenze, payment status, IUV and notice generation.
     Iris,
+    /// pagoPA Checkout, carts v2 (subscription key `checkout-demo-key`).
+    Checkout,
 }
 
 /// Serves a strict fake of a payment intermediary.
@@ -43,6 +45,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Which::Govpay => {
             let fake = cassa_fakes::govpay::Govpay::new(cassa_fakes::govpay::GovpaySettings::default())?;
+            serve(cassa_fakes::serve(fake, args.listen).await?).await
+        }
+        Which::Checkout => {
+            let fake = cassa_fakes::checkout::Checkout::new("checkout-demo-key")?;
             serve(cassa_fakes::serve(fake, args.listen).await?).await
         }
         Which::Iris => {
