@@ -4,8 +4,8 @@
 //! consuming the same messages. One figure per line as `name: value unit`.
 //!
 //! `CASSA_BENCH_PAYMENTS` sets how many applications (default 2000); `CASSA_BENCH_TRACE=1`
-//! prints the progress of every stage every 20 ms; `CASSA_BENCH_ONLY=kafka` runs the Kafka leg
-//! alone.
+//! prints the progress of every stage every 20 ms; `CASSA_BENCH_ONLY=kafka` (or `sqlite`) runs
+//! that leg alone.
 
 #![expect(clippy::unwrap_used, reason = "benchmark harness")]
 
@@ -110,11 +110,15 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let embedded = |store: &Store| -> Arc<dyn Bus> { Arc::new(EmbeddedBus::new(store.clone())) };
-        // CASSA_BENCH_ONLY=kafka runs the Kafka leg alone.
-        let kafka_only = std::env::var("CASSA_BENCH_ONLY").is_ok_and(|v| v == "kafka");
+        // CASSA_BENCH_ONLY=kafka (or sqlite) runs that leg alone.
+        let only = std::env::var("CASSA_BENCH_ONLY").unwrap_or_default();
+        let kafka_only = only == "kafka";
         if !kafka_only {
             let store = Store::connect(&sqlite_url()).await.unwrap();
             end_to_end("embedded_sqlite", store.clone(), embedded(&store), Topics::default(), "bench.raw", n).await;
+        }
+        if only == "sqlite" {
+            return;
         }
         let postgres = cassa_tests::postgres_url().await;
         match &postgres {
