@@ -22,6 +22,20 @@ pub fn secret(field: &str) -> String {
     format!("{{{{secret:{field}}}}}")
 }
 
+/// Percent-encodes `value` for a URL path segment or query value: every byte but ASCII
+/// letters, digits and `-_.~`.
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// An `Authorization` header value for HTTP Basic authentication; `user` and `password` may be
 /// secret placeholders ([`secret`]): the host fills them in and base64-encodes the pair on the
 /// way out (`{{base64:…}}`, header values only).

@@ -14,7 +14,7 @@
 //! euros, dates `YYYY-MM-DD` in Rome's calendar.
 
 use cassa_sdk::config::{ConfigReader, check_body_fiscal_code, check_iban};
-use cassa_sdk::http::{Request, Response, basic_auth, secret};
+use cassa_sdk::http::{Request, Response, basic_auth, percent_encode, secret};
 use cassa_sdk::time::{self, Naive};
 use cassa_sdk::{
     Capabilities, ConnectorInfo, Context, Created, DebtPosition, DebtRef, Document, Error, PaidDetails, PartyKind,
@@ -375,16 +375,7 @@ impl cassa_sdk::Connector for Govpay {
         let (tenant, _) = config(&ctx)?;
         let pendenza = fetch(&tenant, &debt.iud)?;
         let (_, ccp) = receipt_refs(&pendenza).ok_or_else(|| Error::NotFound("no receipt yet".into()))?;
-        let ccp: String = ccp
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
+        let ccp = percent_encode(&ccp);
         let iuv = pendenza.numero_avviso.as_deref().and_then(|n| n.get(1..)).unwrap_or(&debt.iuv).to_owned();
         let url = format!("{}/rpp/{}/{iuv}/{ccp}/rt", tenant.base_url, tenant.id_dominio);
         let reply = checked(authed(Request::get(&url), &tenant).header("Accept", "application/xml").send()?)?;

@@ -17,7 +17,7 @@
 //! placeholder the host fills in.
 
 use cassa_sdk::config::{ConfigReader, check_body_fiscal_code};
-use cassa_sdk::http::{Request, secret};
+use cassa_sdk::http::{Request, percent_encode, secret};
 use cassa_sdk::{
     Capabilities, ConnectorInfo, Context, Created, DebtPosition, DebtRef, Document, Error, PaidDetails, PaymentStatus,
     ReturnUrls,
@@ -194,7 +194,7 @@ impl cassa_sdk::Connector for Sandbox {
         let (tenant, _) = config(&ctx)?;
         let position = fetch(&tenant, &debt.iud)?;
         let pay_url = position.pay_url.ok_or_else(|| Error::Protocol("position has no pay_url".into()))?;
-        Ok(format!("{pay_url}?ok={}&cancel={}", encode(&urls.ok), encode(&urls.cancel)))
+        Ok(format!("{pay_url}?ok={}&cancel={}", percent_encode(&urls.ok), percent_encode(&urls.cancel)))
     }
 
     fn notice(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
@@ -212,19 +212,6 @@ impl cassa_sdk::Connector for Sandbox {
         authed(Request::post(&api(&tenant, &format!("/{}/cancel", debt.iud)))).send()?.error_for_status()?;
         Ok(())
     }
-}
-
-/// Percent-encodes a query value.
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -22,8 +22,7 @@ use cassa_sdk::soap::SOAP_ENV_NS;
 use cassa_sdk::xml::{Element, XmlWriter};
 use chrono::{DateTime, Utc};
 
-use crate::mypay::serialize;
-use crate::xsd::Xsd;
+use crate::xsd::{Xsd, serialize};
 use crate::{Conformance, DebtRef, Intermediary, Recorded, Reply};
 
 /// IRIS's namespaces.

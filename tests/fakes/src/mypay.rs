@@ -28,7 +28,7 @@ use cassa_sdk::soap::SOAP_ENV_NS;
 use cassa_sdk::xml::{Element, XmlWriter};
 use chrono::{DateTime, Utc};
 
-use crate::xsd::{MypaySchema, Xsd, ns};
+use crate::xsd::{MypaySchema, Xsd, ns, serialize};
 use crate::{Conformance, DebtRef, Intermediary, Recorded, Reply};
 
 /// Where the service listens.
@@ -149,28 +149,6 @@ fn fault(operation: &str, ente: &str, code: &str, string: &str, with_esito: bool
             w.text_element("esito", "KO");
         }
     })
-}
-
-/// Serialises an element tree with explicit default-namespace declarations, for `xmllint`.
-pub fn serialize(element: &Element) -> String {
-    fn write(w: &mut XmlWriter, element: &Element, parent: Option<&str>) {
-        let namespace = element.namespace.as_deref();
-        let mut attrs: Vec<(&str, &str)> = element.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        if namespace != parent {
-            attrs.push(("xmlns", namespace.unwrap_or("")));
-        }
-        w.start(&element.name, &attrs);
-        if element.children.is_empty() {
-            w.text(&element.text);
-        }
-        for child in &element.children {
-            write(w, child, namespace);
-        }
-        w.end(&element.name);
-    }
-    let mut w = XmlWriter::new();
-    write(&mut w, element, None);
-    w.finish()
 }
 
 fn is_amount(text: &str) -> bool {

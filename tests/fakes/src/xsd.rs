@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use cassa_sdk::xml::{Element, XmlWriter};
+
 /// `tests/specs/mypay/pa-per-ente.wsdl`.
 pub const MYPAY_WSDL: &str = include_str!("../../specs/mypay/pa-per-ente.wsdl");
 /// `tests/specs/mypay/PagInf_Dovuti_Pagati_6_2_0.xsd`.
@@ -78,6 +80,28 @@ pub enum MypaySchema {
     Header,
     /// Embedded documents (`Versamento`, `PagatiConRicevuta`).
     Document,
+}
+
+/// Serialises an element tree with explicit default-namespace declarations, for `xmllint`.
+pub fn serialize(element: &Element) -> String {
+    fn write(w: &mut XmlWriter, element: &Element, parent: Option<&str>) {
+        let namespace = element.namespace.as_deref();
+        let mut attrs: Vec<(&str, &str)> = element.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        if namespace != parent {
+            attrs.push(("xmlns", namespace.unwrap_or("")));
+        }
+        w.start(&element.name, &attrs);
+        if element.children.is_empty() {
+            w.text(&element.text);
+        }
+        for child in &element.children {
+            write(w, child, namespace);
+        }
+        w.end(&element.name);
+    }
+    let mut w = XmlWriter::new();
+    write(&mut w, element, None);
+    w.finish()
 }
 
 /// Whether `xmllint` can be run here.
