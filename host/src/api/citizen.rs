@@ -9,7 +9,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{ApiError, parse_id};
+use super::{ApiError, checkout, parse_id};
+use crate::domain::cart::{Locale, OnlineRoute, online_route};
 use crate::domain::payment::{PaymentEvent, PaymentStatus, Timestamp};
 use crate::domain::transitions;
 use crate::pipeline::{Pipeline, debt_ref, poller};
@@ -57,6 +58,19 @@ pub async fn online_payment(State(p): State<Pipeline>, Path(id): Path<String>) -
             "the payment's service is not configured here",
         ));
     };
+    let setting = configured.service.config.get("online_payment").and_then(serde_json::Value::as_str);
+    let route = online_route(setting, configured.connector.info().can("begin-online"), p.checkout().is_some());
+    match route {
+        Ok(OnlineRoute::Intermediary) => {}
+        Ok(OnlineRoute::Checkout) => {
+            let locale = Locale::choose(None, event.locale.as_deref());
+            return Ok(match checkout::open_cart(&p, &[event.id], None, locale).await {
+                Ok(opened) => Redirect::to(&opened.location).into_response(),
+                Err(problem) => problem.page(locale, None),
+            });
+        }
+        Err(why) => return Err(ApiError::new(StatusCode::CONFLICT, "no_online_payment", why)),
+    }
     let landing = format!("{}/landing/{}", p.config.public_url.trim_end_matches('/'), event.id);
     let urls = wit::ReturnUrls {
         ok: format!("{landing}?outcome=ok"),

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::{ApiError, FieldProblem};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, connector_view};
 use crate::runtime::{CallError, CallScope, Connector, ConnectorInfo, wit};
 use crate::store::StoredConfig;
 
@@ -60,6 +60,11 @@ pub fn formio(schema: &Value, kind: &str) -> Value {
         components.push(json!({"type": "textfield", "key": "tax_identification_number", "label": "Codice fiscale dell'ente", "input": true, "validate": {"required": true}}));
     } else {
         components.push(json!({"type": "hidden", "key": "tenant_id", "input": true}));
+        components.push(json!({"type": "select", "key": "online_payment", "label": "Pagamento online", "input": true,
+            "description": "Dove il cittadino paga online: pagoPA Checkout o il portale dell'intermediario. Vuoto: il portale quando c'è, altrimenti Checkout.",
+            "data": {"values": [{"label": "pagoPA Checkout", "value": "checkout"},
+                                {"label": "Portale dell'intermediario", "value": "intermediary"}]},
+            "validate": {"required": false}}));
     }
     if let Some(props) = schema.get("properties").and_then(Value::as_object) {
         for (key, prop) in props {
@@ -190,8 +195,26 @@ async fn connector_of(
     }
 }
 
-fn host_checks(kind: Kind, doc: &Map<String, Value>) -> Vec<FieldProblem> {
+fn host_checks(kind: Kind, doc: &Map<String, Value>, connector: &Connector) -> Vec<FieldProblem> {
     let mut problems = Vec::new();
+    if kind == Kind::Service {
+        match doc.get("online_payment") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(route)) if route == "checkout" => {}
+            Some(Value::String(route)) if route == "intermediary" && connector.info().can("begin-online") => {}
+            Some(Value::String(route)) if route == "intermediary" => problems.push(FieldProblem {
+                field: "online_payment".into(),
+                message: format!(
+                    "connector `{}` has no portal of its own (no begin-online): use `checkout`",
+                    connector.info().name
+                ),
+            }),
+            Some(_) => problems.push(FieldProblem {
+                field: "online_payment".into(),
+                message: "must be `checkout` (pagoPA Checkout) or `intermediary` (the intermediary's portal)".into(),
+            }),
+        }
+    }
     if kind == Kind::Tenant {
         match doc.get("name").and_then(Value::as_str) {
             Some(n) if !n.trim().is_empty() && n.chars().count() <= 255 => {}
@@ -238,14 +261,14 @@ async fn save(
         }
     }
     let active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
-    let mut problems = host_checks(kind, &doc);
+    let mut problems = host_checks(kind, &doc, &connector);
     for key in ["id", "active", "connector", "tenant_id"] {
         doc.remove(key);
     }
     let config = Value::Object(doc.clone());
     let (tenant_config, service_config) = match (&kind, &tenant) {
-        (Kind::Tenant, _) => (config.clone(), json!({})),
-        (Kind::Service, Some(t)) => (t.config.clone(), config.clone()),
+        (Kind::Tenant, _) => (connector_view(&config), json!({})),
+        (Kind::Service, Some(t)) => (connector_view(&t.config), connector_view(&config)),
         (Kind::Service, None) => return Err(ApiError::internal("service without tenant")),
     };
     let scope = CallScope {

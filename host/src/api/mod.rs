@@ -2,8 +2,10 @@
 //! per-payment endpoints, health. Errors are JSON `{error, message, fields?}` with a status code
 //! and never carry internal details (those go to the log).
 
+pub mod checkout;
 pub mod citizen;
 pub mod config;
+pub mod pages;
 pub mod payments;
 
 use axum::Router;
@@ -106,6 +108,11 @@ pub fn router(pipeline: Pipeline) -> Router {
         .route("/payments/import", post(payments::import))
         .route("/payments/{id}", get(payments::get_one))
         .route("/payments/{id}/history", get(payments::history))
+        .route("/payments/{id}/page", get(checkout::page_link))
+        .route("/pay/{tokens}", get(checkout::pay_page))
+        .route("/checkout", post(checkout::post_checkout))
+        .route("/checkout/{cart}", get(checkout::cart_result))
+        .route("/checkout/{cart}/{outcome}", get(checkout::cart_return))
         .route("/tenants/schema", get(config::tenant_schema))
         .route("/services/schema", get(config::service_schema))
         .route("/tenants", post(config::post_tenant))

@@ -3,6 +3,7 @@
 //! transitions of a payment. Pure logic, no I/O.
 
 pub mod application;
+pub mod cart;
 pub mod payment;
 pub mod request;
 pub mod schedule;

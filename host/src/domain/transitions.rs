@@ -161,6 +161,18 @@ pub fn online_payment_opened(event: &PaymentEvent, now: Timestamp) -> PaymentEve
     next
 }
 
+/// The citizen left a pagoPA Checkout cart without paying (cancelled, or Checkout failed):
+/// `PAYMENT_STARTED → PAYMENT_PENDING`, so the payment can be paid again. `None` when the
+/// payment is no longer started (a check saw it paid meanwhile, say).
+pub fn checkout_abandoned(event: &PaymentEvent, now: Timestamp) -> Option<PaymentEvent> {
+    if event.status != PaymentStatus::PaymentStarted {
+        return None;
+    }
+    let mut next = successor(event, now, "proxy");
+    next.status = PaymentStatus::PaymentPending;
+    Some(next)
+}
+
 /// The citizen came back from the intermediary.
 pub fn landing_opened(event: &PaymentEvent, now: Timestamp) -> PaymentEvent {
     let mut next = successor(event, now, "proxy");
@@ -294,5 +306,20 @@ mod tests {
         let sent = notified(&started, 0, now);
         assert_eq!(sent.links.notify.unwrap()[0].sent_at, Some(now));
         assert!(payment_outcome(&started).is_none());
+    }
+
+    #[test]
+    fn leaving_a_checkout_unpaid_makes_the_payment_payable_again() {
+        let started = online_payment_opened(&pending(), Timestamp::now());
+        let back = checkout_abandoned(&started, Timestamp::now()).unwrap();
+        assert_eq!(back.status, PaymentStatus::PaymentPending);
+        assert_ne!(back.event_id, started.event_id);
+        let paid = checked(
+            &started,
+            Some(&Observed::Paid { paid_at: Timestamp::now(), transaction_id: "T-2".into() }),
+            &endpoints(),
+            Timestamp::now(),
+        );
+        assert_eq!(checkout_abandoned(&paid, Timestamp::now()), None);
     }
 }

@@ -107,6 +107,8 @@ pub struct PipelineConfig {
     pub group_prefix: String,
     /// Batches each bus-consuming stage handles at once on PostgreSQL (SQLite: one).
     pub batches_in_flight: usize,
+    /// pagoPA Checkout, when citizens may pay through it.
+    pub checkout: Option<crate::checkout::CheckoutConfig>,
 }
 
 impl Default for PipelineConfig {
@@ -129,6 +131,7 @@ impl Default for PipelineConfig {
             core_token: None,
             group_prefix: "cassa".into(),
             batches_in_flight: 4,
+            checkout: None,
         }
     }
 }
@@ -247,7 +250,7 @@ pub struct Configured {
 }
 
 /// Keys of a tenant or service document that belong to the host, not to the connector.
-const HOST_KEYS: [&str; 5] = ["id", "tenant_id", "active", "connector", "allowed_hosts"];
+const HOST_KEYS: [&str; 6] = ["id", "tenant_id", "active", "connector", "allowed_hosts", "online_payment"];
 
 /// Everything the stages and the HTTP API share.
 #[derive(Clone)]
@@ -264,6 +267,8 @@ pub struct Pipeline {
     updater_kick: Arc<Notify>,
     relay_kick: Arc<Notify>,
     configs: Arc<std::sync::Mutex<HashMap<(Uuid, Uuid), CachedConfig>>>,
+    checkout: Option<crate::checkout::CheckoutClient>,
+    link_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
 }
 
 /// A tenant and service configuration read recently, and when.
@@ -285,10 +290,13 @@ impl Pipeline {
             .timeout(Duration::from_millis(config.notify_timeout_ms))
             .user_agent(concat!("cassa/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let checkout = config.checkout.clone().map(crate::checkout::CheckoutClient::new).transpose()?;
         Ok(Self {
             store,
             bus,
             connectors,
+            checkout,
+            link_key: Arc::default(),
             config: Arc::new(config),
             http,
             updater_kick: Arc::new(Notify::new()),
@@ -370,6 +378,34 @@ impl Pipeline {
         Ok(())
     }
 
+    /// The pagoPA Checkout client, when Checkout is configured.
+    pub fn checkout(&self) -> Option<&crate::checkout::CheckoutClient> {
+        self.checkout.as_ref()
+    }
+
+    /// The key that signs the citizen's payment-page links: made by the first host to need it
+    /// and shared through the database, so every replica accepts every link.
+    pub async fn link_key(&self) -> Result<Vec<u8>, PipelineError> {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let key = self
+            .link_key
+            .get_or_try_init(|| async {
+                let encoded = self
+                    .store
+                    .host_setting("page_link_key", || {
+                        let random: Vec<u8> = (0..2).flat_map(|_| *Uuid::new_v4().as_bytes()).collect();
+                        engine.encode(random)
+                    })
+                    .await?;
+                engine
+                    .decode(encoded)
+                    .map_err(|e| PipelineError::Store(crate::store::StoreError::Corrupt(format!("page link key: {e}"))))
+            })
+            .await?;
+        Ok(key.clone())
+    }
+
     /// The active tenant and service configuration of a payment and its connector, or `None`
     /// when this host does not handle the payment.
     pub async fn configured(&self, event: &PaymentEvent) -> Result<Option<Configured>, PipelineError> {
@@ -439,7 +475,7 @@ impl Pipeline {
 }
 
 /// A configuration as the connector sees it: without the host's own keys.
-fn connector_view(config: &Value) -> Value {
+pub fn connector_view(config: &Value) -> Value {
     match config {
         Value::Object(map) => Value::Object(
             map.iter().filter(|(k, _)| !HOST_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),

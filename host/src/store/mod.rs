@@ -17,6 +17,9 @@ use uuid::Uuid;
 
 use crate::domain::{PaymentEvent, PaymentStatus, Timestamp};
 
+mod carts;
+pub use carts::StoredCart;
+
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
