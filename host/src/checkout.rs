@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// Where pagoPA Checkout is and how to reach it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckoutConfig {
     /// Base URL of carts v2 (production `https://api.platform.pagopa.it/checkout/ec/v2`).
@@ -23,6 +23,17 @@ pub struct CheckoutConfig {
     pub subscription_key: String,
     /// Time-out of one request in milliseconds.
     pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for CheckoutConfig {
+    /// The subscription key is a secret: never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckoutConfig")
+            .field("base_url", &self.base_url)
+            .field("subscription_key", &"***")
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
 }
 
 impl Default for CheckoutConfig {

@@ -81,6 +81,12 @@ pub struct RunArgs {
     /// The connector of tenants whose configuration names none (as OpenCity's core sends them).
     #[arg(long, env = "CASSA_DEFAULT_CONNECTOR", default_value = "sandbox")]
     pub default_connector: String,
+    /// pagoPA Checkout carts v2 base URL (UAT: `https://api.uat.platform.pagopa.it/checkout/ec/v2`).
+    #[arg(long, env = "CASSA_CHECKOUT_URL", default_value = "https://api.platform.pagopa.it/checkout/ec/v2")]
+    pub checkout_url: String,
+    /// pagoPA Checkout subscription key (a secret); Checkout is off while it is unset.
+    #[arg(long, env = "CASSA_CHECKOUT_SUBSCRIPTION_KEY", hide_env_values = true)]
+    pub checkout_subscription_key: Option<String>,
 }
 
 impl Default for RunArgs {
@@ -111,6 +117,8 @@ impl Default for RunArgs {
                 connector_concurrency: 32,
                 group_prefix: "cassa".into(),
                 default_connector: "sandbox".into(),
+                checkout_url: crate::checkout::CheckoutConfig::default().base_url,
+                checkout_subscription_key: None,
             },
         }
     }
@@ -214,6 +222,13 @@ pub async fn build(args: &RunArgs, addr: SocketAddr, stop: CancellationToken) ->
         group_prefix: args.group_prefix.clone(),
         connector_concurrency: args.connector_concurrency,
         connector_rate_per_second: args.connector_rate,
+        checkout: args.checkout_subscription_key.clone().filter(|k| !k.is_empty()).map(|subscription_key| {
+            crate::checkout::CheckoutConfig {
+                base_url: args.checkout_url.clone(),
+                subscription_key,
+                ..crate::checkout::CheckoutConfig::default()
+            }
+        }),
         ..PipelineConfig::default()
     };
     let connectors = Connectors::default();

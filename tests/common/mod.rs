@@ -3,6 +3,8 @@
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly")]
 
+pub mod checkout_host;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 

@@ -32,6 +32,8 @@ pub enum Outcome {
     Paid,
     /// Cancelled.
     Cancelled,
+    /// The payment failed at a creditor's intermediary.
+    Failed,
 }
 
 /// A cart the fake received.
@@ -43,11 +45,17 @@ pub struct StoredCart {
     pub outcome: Outcome,
 }
 
+/// What happens at the creditors' intermediaries when the citizen pays a cart: pagoPA's Node
+/// tells each one (`paSendRT`). A test wires it to its intermediary fakes; an error sends the
+/// citizen to the cart's error URL, as a failed payment would.
+pub type PayHook = Box<dyn Fn(&Value) -> Result<(), String> + Send + Sync>;
+
 /// The fake Checkout.
 pub struct Checkout {
     subscription_key: String,
     spec: Spec,
     carts: Mutex<BTreeMap<String, StoredCart>>,
+    on_pay: Mutex<Option<PayHook>>,
 }
 
 fn problem(status: u16, title: &str, detail: impl Into<String>) -> Reply {
@@ -61,7 +69,16 @@ impl Checkout {
             subscription_key: subscription_key.to_owned(),
             spec: Spec::from_json(CHECKOUT_SPEC, BASE)?,
             carts: Mutex::new(BTreeMap::new()),
+            on_pay: Mutex::new(None),
         })
+    }
+
+    /// Calls `hook` with each paid cart's notices (`paymentNotices`) before sending the citizen
+    /// back.
+    pub fn on_pay(&self, hook: impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static) {
+        if let Ok(mut slot) = self.on_pay.lock() {
+            *slot = Some(Box::new(hook));
+        }
     }
 
     /// The cart `id`.
@@ -142,11 +159,19 @@ impl Checkout {
             return Reply::bytes(200, "text/html; charset=utf-8", html.into_bytes());
         }
         let action = request.body.split('&').find_map(|p| p.strip_prefix("action=")).unwrap_or_default();
-        let (outcome, url) = match action {
+        let (mut outcome, mut url) = match action {
             "pay" => (Outcome::Paid, "returnOkUrl"),
             "cancel" => (Outcome::Cancelled, "returnCancelUrl"),
             _ => return Reply::bytes(400, "text/plain", b"action must be pay or cancel".to_vec()),
         };
+        if outcome == Outcome::Paid
+            && let Ok(hook) = self.on_pay.lock()
+            && let Some(hook) = hook.as_ref()
+            && let Err(why) = hook(&cart.request["paymentNotices"])
+        {
+            eprintln!("fake Checkout: cart {id} could not be paid: {why}");
+            (outcome, url) = (Outcome::Failed, "returnErrorUrl");
+        }
         cart.outcome = outcome;
         Reply::redirect(cart.request["returnUrls"][url].as_str().unwrap_or_default())
     }
