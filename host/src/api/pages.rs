@@ -250,7 +250,7 @@ header p{margin:0;font-weight:600}main{max-width:56rem;margin:0 auto;padding:1re
 a{color:#0b4f9c}a:focus,button:focus,input:focus{outline:3px solid #e5a000;outline-offset:2px}\
 table{border-collapse:collapse;width:100%;margin:1rem 0}caption{text-align:left;font-weight:600}\
 th,td{border-bottom:1px solid #767676;padding:.5rem;text-align:left;vertical-align:top}\
-th[scope=row]{font-weight:600}.num{text-align:right;white-space:nowrap}\
+th[scope=row]{font-weight:600}.num{text-align:right;white-space:nowrap}.code{white-space:nowrap;font-variant-numeric:tabular-nums}\
 label{display:block;font-weight:600;margin-top:1rem}input[type=email]{font-size:1rem;padding:.5rem;width:min(100%,24rem);border:1px solid #595959}\
 .hint{color:#404040;margin:.25rem 0}button,.button{display:inline-block;font-size:1rem;font-weight:600;background:#0b4f9c;color:#fff;border:0;border-radius:4px;padding:.75rem 1.25rem;margin-top:1rem;cursor:pointer;text-decoration:none}\
 .lang{float:right}.lang a{margin-left:.5rem}.status-ok{color:#0b6b2f;font-weight:600}.status-ko{color:#a3001b;font-weight:600}";
@@ -323,7 +323,7 @@ fn dues_table(locale: Locale, dues: &[Due]) -> String {
         }
         let _ = write!(
             html,
-            "<tr><th scope=\"row\">{}</th><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}<br><small>{}</small></td>\
+            "<tr><th scope=\"row\">{}</th><td class=\"num\">{}</td><td>{}</td><td class=\"code\">{}</td><td>{}<br><small>{}</small></td>\
              <td{status_class}>{}</td><td>{}</td></tr>",
             escape(&due.reason),
             due.amount.map_or_else(|| "–".into(), |a| money(locale, a.0)),
