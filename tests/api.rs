@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use cassa::serve::{DEMO_SERVICE, DEMO_TENANT, RunArgs};
+use cassa::serve::{DEMO_SERVICE, DEMO_TENANT, Settings};
 use serde_json::{Value, json};
 
 struct Host {
@@ -20,7 +20,7 @@ impl Host {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let data_dir = std::env::temp_dir().join(format!("cassa-api-{}", uuid::Uuid::new_v4().simple()));
-        let args = RunArgs {
+        let args = Settings {
             listen: addr,
             data_dir,
             database_url: None,
@@ -29,7 +29,7 @@ impl Host {
             demo: true,
             kafka_brokers: None,
             kafka_partitions: 1,
-            ..RunArgs::default()
+            ..Settings::default()
         };
         let stop = tokio_util::sync::CancellationToken::new();
         let app = cassa::serve::build(&args, addr, stop.clone()).await.unwrap();

@@ -270,6 +270,59 @@ mod host {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiting_return_shows_a_page_that_keeps_checking_until_the_payment_is_seen() {
+        let host = CheckoutHost::start(true).await;
+        let a = host.pending_payment(0, "Diritti di segreteria").await;
+        let (status, cart) = host.send("POST", "/checkout", Some(json!({"payment_ids": [id(&a)]}))).await;
+        assert_eq!(status, 201, "{cart}");
+        let result_url = cart["result_url"].as_str().unwrap().to_owned();
+        let landed = host.client.get(format!("{result_url}/waiting")).send().await.unwrap();
+        assert_eq!(landed.status(), 303);
+        let html = host.client.get(&result_url).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("Pagamento in verifica") && html.contains("http-equiv=\"refresh\""), "{html}");
+        assert_eq!(host.payment(id(&a)).await["status"], "PAYMENT_STARTED");
+        // The Node's receipt reaches the intermediary; the page's next refresh sees it.
+        let debt = cassa_fakes::DebtRef {
+            iud: a["payment"]["iud"].as_str().unwrap().into(),
+            iuv: a["payment"]["iuv"].as_str().unwrap().into(),
+            notice_code: a["payment"]["notice_code"].as_str().unwrap().into(),
+        };
+        cassa_fakes::Intermediary::pay(host.gpd.fake.as_ref(), &debt).unwrap();
+        let html = host.client.get(&result_url).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("Pagamento eseguito") && !html.contains("http-equiv=\"refresh\""), "{html}");
+        assert_eq!(host.payment(id(&a)).await["status"], "COMPLETE");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_payment_that_fails_at_checkout_comes_back_through_the_error_url_payable_again() {
+        let host = CheckoutHost::start(true).await;
+        let a = host.pending_payment(0, "Diritti di segreteria").await;
+        let (_, cart) = host.send("POST", "/checkout", Some(json!({"payment_ids": [id(&a)]}))).await;
+        // The fake's Node cannot settle the notice (no intermediary holds it for the fake): the
+        // citizen is sent to the error URL.
+        host.forget_notices();
+        let checkout_page = cart["checkout_url"].as_str().unwrap();
+        let cart_key = checkout_page.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+        let back = host
+            .client
+            .post(format!("{}/c/{cart_key}", host.checkout.base_url))
+            .form(&[("action", "pay")])
+            .send()
+            .await
+            .unwrap();
+        let error_url = location(&back);
+        assert!(error_url.ends_with("/error"), "{error_url}");
+        assert_eq!(host.checkout.fake.cart(&cart_key).unwrap().outcome, Outcome::Failed);
+        let page = host.client.get(&error_url).send().await.unwrap();
+        let result = host.client.get(format!("{}{}", host.base, location(&page))).send().await.unwrap();
+        let html = result.text().await.unwrap();
+        assert!(html.contains("Pagamento non riuscito") && html.contains("Torna al pagamento"), "{html}");
+        assert_eq!(host.payment(id(&a)).await["status"], "PAYMENT_PENDING");
+        let notes = host.history_notes(id(&a)).await;
+        assert!(notes.iter().any(|n| n.ends_with("Checkout reported an error")), "{notes:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn online_payment_goes_through_checkout_for_intermediaries_without_a_portal() {
         let host = CheckoutHost::start(true).await;
         let a = host.pending_payment(0, "Diritti di segreteria").await;

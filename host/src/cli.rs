@@ -30,6 +30,9 @@ pub enum Command {
     Run(crate::serve::RunArgs),
     /// Apply the database migrations and exit.
     Migrate(crate::serve::RunArgs),
+    /// Check a settings file and print the effective settings, or the reference of them all.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Build, inspect and test connectors.
     #[command(subcommand)]
     Connector(ConnectorCommand),
@@ -45,6 +48,16 @@ pub enum Command {
         #[arg(long, env = "CASSA_SANDBOX_API_KEY", default_value = "sandbox-demo-key")]
         api_key: String,
     },
+}
+
+/// `cassa config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the settings (file, environment, flags) and print the effective ones as
+    /// `cassa.toml` would write them, secrets masked; exit 1 with the reason when invalid.
+    Check(Box<crate::serve::RunArgs>),
+    /// Print the reference of every setting (Markdown).
+    Reference,
 }
 
 /// `cassa payments …`
@@ -111,7 +124,11 @@ pub enum ConnectorCommand {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command.unwrap_or(Command::Run(crate::serve::RunArgs::default())) {
+    let command = match cli.command {
+        Some(command) => command,
+        None => Command::Run(crate::serve::RunArgs::from_env()?),
+    };
+    match command {
         Command::Run(args) => crate::serve::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Sandbox { listen, api_key } => {
             let settings = crate::sandbox_intermediary::SandboxSettings {
@@ -122,6 +139,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (_sandbox, addr) = crate::sandbox_intermediary::SandboxIntermediary::start(settings, listen).await?;
             tracing::info!(%addr, "sandbox intermediary listening");
             tokio::signal::ctrl_c().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check(args)) => {
+            let settings = crate::serve::Settings::load(&args)?;
+            print!("{}", settings.masked_toml()?);
+            eprintln!("settings are valid");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Reference) => {
+            print!("{}", crate::settings::reference());
             Ok(ExitCode::SUCCESS)
         }
         Command::Connector(command) => connector(command).await,

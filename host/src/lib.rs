@@ -30,5 +30,6 @@ pub mod runtime;
 pub mod sandbox_intermediary;
 pub mod scaffold;
 pub mod serve;
+pub mod settings;
 pub mod store;
 pub mod telemetry;

@@ -136,3 +136,55 @@ fn payments_import_sends_a_csv_and_summarises_accepted_and_rejected_rows() {
     assert!(stdout.contains("6 rows: 5 accepted, 0 already present, 1 rejected"), "{stdout}");
     assert!(stdout.contains("line 7: amount"), "the rejected row is named by its line:\n{stdout}");
 }
+
+/// A fresh directory with `cassa.toml` holding `settings`.
+fn settings_dir(settings: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let dir = std::env::temp_dir().join(format!("cassa-settings-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cassa.toml"), settings).unwrap();
+    dir
+}
+
+#[test]
+fn config_check_prints_the_effective_settings_with_the_environment_over_the_file_and_secrets_masked() {
+    let dir = settings_dir(
+        "listen = \"0.0.0.0:9000\"\ngroup_prefix = \"from-file\"\ncheckout_subscription_key = \"file-secret-1\"\n",
+    );
+    let output = Command::new(CASSA)
+        .args(["config", "check", "--kafka-partitions", "12"])
+        .current_dir(&dir)
+        .env("CASSA_GROUP_PREFIX", "from-env")
+        .env("CASSA_KAFKA_PARTITIONS", "3")
+        .env("CASSA_CORE_TOKEN", "env-secret-2")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    for line in [
+        "listen = \"0.0.0.0:9000\"",
+        "group_prefix = \"from-env\"",
+        "kafka_partitions = 12",
+        "checkout_subscription_key = \"***\"",
+        "core_token = \"***\"",
+        "topic_payments = \"payments\"",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "`{line}` missing:\n{stdout}");
+    }
+    assert!(!stdout.contains("file-secret-1") && !stdout.contains("env-secret-2"));
+}
+
+#[test]
+fn config_check_and_run_refuse_an_unknown_key_by_name() {
+    let dir = settings_dir("listen = \"127.0.0.1:0\"\nkafka_broker = \"k:9092\"\n");
+    for command in [&["config", "check"][..], &["run"][..]] {
+        let output = Command::new(CASSA).args(command).current_dir(&dir).output().unwrap();
+        assert!(!output.status.success(), "{command:?} accepted an unknown key");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("kafka_broker") && stderr.contains("cassa.toml"), "{stderr}");
+    }
+    let missing =
+        Command::new(CASSA).args(["config", "check", "--config", "/nonexistent/cassa.toml"]).output().unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/cassa.toml"));
+}

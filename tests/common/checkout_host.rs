@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cassa::serve::RunArgs;
+use cassa::serve::Settings;
 use cassa_fakes::checkout::{BASE, Checkout};
 use cassa_fakes::gpd::{Gpd, GpdSettings};
 use cassa_fakes::mypay::{Mypay, MypaySettings};
@@ -89,13 +89,13 @@ impl CheckoutHost {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let data_dir = std::env::temp_dir().join(format!("cassa-checkout-{}", Uuid::new_v4().simple()));
-        let args = RunArgs {
+        let args = Settings {
             listen: addr,
             data_dir,
             kafka_partitions: 1,
             checkout_url: format!("{}{BASE}", checkout.base_url),
             checkout_subscription_key: with_checkout.then(|| CHECKOUT_KEY.to_owned()),
-            ..RunArgs::default()
+            ..Settings::default()
         };
         let stop = tokio_util::sync::CancellationToken::new();
         let app = cassa::serve::build(&args, addr, stop.clone()).await.unwrap();
@@ -195,6 +195,11 @@ impl CheckoutHost {
         };
         self.ledger.lock().unwrap().insert(debt.notice_code.clone(), (m, debt));
         payment
+    }
+
+    /// Forgets which intermediary holds each notice: paying a cart then fails at the Node.
+    pub fn forget_notices(&self) {
+        self.ledger.lock().unwrap().clear();
     }
 
     /// The link to the page of these payments, as the core would hand it to the citizen.

@@ -416,8 +416,11 @@ pub async fn post_checkout(State(p): State<Pipeline>, headers: HeaderMap, body: 
         }
     }
     let locale = Locale::choose(lang.as_deref(), None);
+    if tokens.is_empty() {
+        return Problem::shape("the form names no payment".into()).page(locale, None);
+    }
     let joined = tokens.join(&TOKEN_SEPARATOR.to_string());
-    let back = (!tokens.is_empty()).then(|| format!("/pay/{joined}?lang={}", locale.as_str()));
+    let back = Some(format!("/pay/{joined}?lang={}", locale.as_str()));
     let ids = match payments_of_tokens(&p, &joined).await {
         Ok(ids) => ids,
         Err(problem) => return problem.page(locale, back.as_deref()),

@@ -1,0 +1,493 @@
+//! The settings of `cassa run`: one file (`cassa.toml`), `CASSA_*` environment variables and
+//! command-line flags, in that order of precedence (a flag beats a variable, which beats the
+//! file, which beats the default).
+//!
+//! Every setting is one field of [`Settings`] and of [`RunArgs`]; its flag is the key with `-`
+//! for `_` and its variable `CASSA_` and the key in capitals. A key the file does not know is an
+//! error naming it. [`reference`] writes the table of every setting from these types (the flag,
+//! variable and help text come from clap, the default from [`Settings::default`]);
+//! `docs/OPERATIONS.md` holds it and a test keeps the two equal. `cassa config check` validates a
+//! file and prints the effective settings with secrets masked.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The settings as given on the command line, in the environment or in the file: each one
+/// optional, filled from the next source down when absent.
+#[derive(Debug, Clone, Default, clap::Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunArgs {
+    /// The settings file; `cassa.toml` in the working directory is read when it exists.
+    #[arg(long, env = "CASSA_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address of the HTTP API.
+    #[arg(long, env = "CASSA_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Where the embedded default keeps its SQLite database (`cassa.db`).
+    #[arg(long, env = "CASSA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The database: `sqlite://…` or `postgres://user@host/db`; default `<data_dir>/cassa.db`.
+    #[arg(long, env = "CASSA_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Base URL citizens reach this host at (links in payment events); default `http://<listen>`.
+    #[arg(long, env = "CASSA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// API key of the embedded sandbox intermediary (a secret).
+    #[arg(long, env = "CASSA_SANDBOX_API_KEY", hide_env_values = true)]
+    pub sandbox_api_key: Option<String>,
+    /// Also configure a demo tenant and service on the sandbox intermediary.
+    #[arg(long, env = "CASSA_DEMO", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub demo: Option<bool>,
+    /// Kafka brokers (`host:port,…`): when set, the bus is Kafka instead of the embedded log.
+    #[arg(long, env = "CASSA_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// Partitions of the topics cassa creates on Kafka.
+    #[arg(long, env = "CASSA_KAFKA_PARTITIONS")]
+    pub kafka_partitions: Option<i32>,
+    /// Name of the topic of application events.
+    #[arg(long, env = "CASSA_TOPIC_APPLICATIONS")]
+    pub topic_applications: Option<String>,
+    /// Name of the topic of payment events.
+    #[arg(long, env = "CASSA_TOPIC_PAYMENTS")]
+    pub topic_payments: Option<String>,
+    /// Name of the dead-letter topic.
+    #[arg(long, env = "CASSA_TOPIC_DLQ")]
+    pub topic_dlq: Option<String>,
+    /// The stages this process runs, from dispatcher, proxy, view, poller, updater (the view
+    /// runs by default only with Kafka).
+    #[arg(long, env = "CASSA_STAGES", value_delimiter = ',')]
+    pub stages: Option<Vec<String>>,
+    /// Most calls per second to one intermediary (unlimited when unset).
+    #[arg(long, env = "CASSA_CONNECTOR_RATE")]
+    pub connector_rate: Option<u32>,
+    /// Most calls at once to one intermediary.
+    #[arg(long, env = "CASSA_CONNECTOR_CONCURRENCY")]
+    pub connector_concurrency: Option<usize>,
+    /// Prefix of the consumer groups; replicas of one deployment share it.
+    #[arg(long, env = "CASSA_GROUP_PREFIX")]
+    pub group_prefix: Option<String>,
+    /// The connector of tenants whose configuration names none (as OpenCity's core sends them).
+    #[arg(long, env = "CASSA_DEFAULT_CONNECTOR")]
+    pub default_connector: Option<String>,
+    /// Bearer token sent to the core's notify endpoints (a secret).
+    #[arg(long, env = "CASSA_CORE_TOKEN", hide_env_values = true)]
+    pub core_token: Option<String>,
+    /// pagoPA Checkout carts v2 base URL (UAT: `https://api.uat.platform.pagopa.it/checkout/ec/v2`).
+    #[arg(long, env = "CASSA_CHECKOUT_URL")]
+    pub checkout_url: Option<String>,
+    /// pagoPA Checkout subscription key (a secret); Checkout is off while it is unset.
+    #[arg(long, env = "CASSA_CHECKOUT_SUBSCRIPTION_KEY", hide_env_values = true)]
+    pub checkout_subscription_key: Option<String>,
+    /// Attempts at creating a debt position on transient failures before `CREATION_FAILED`; the delay doubles from `retry_base_ms`.
+    #[arg(long, env = "CASSA_CREATE_ATTEMPTS")]
+    pub create_attempts: Option<u32>,
+    /// First delay between creation attempts, in milliseconds.
+    #[arg(long, env = "CASSA_RETRY_BASE_MS")]
+    pub retry_base_ms: Option<u64>,
+    /// How often the poller looks for payments due for a status check, in milliseconds.
+    #[arg(long, env = "CASSA_POLL_INTERVAL_MS")]
+    pub poll_interval_ms: Option<u64>,
+    /// Most payments one poll claims.
+    #[arg(long, env = "CASSA_POLL_BATCH")]
+    pub poll_batch: Option<i64>,
+    /// How long a claimed payment stays reserved for the replica that claimed it, in milliseconds.
+    #[arg(long, env = "CASSA_POLL_LEASE_MS")]
+    pub poll_lease_ms: Option<u64>,
+    /// First delay before notifying the core again after a failure, in milliseconds; doubles per attempt, at most an hour.
+    #[arg(long, env = "CASSA_NOTIFY_RETRY_BASE_MS")]
+    pub notify_retry_base_ms: Option<u64>,
+    /// Time-out of one request to the core's notify endpoint, in milliseconds.
+    #[arg(long, env = "CASSA_NOTIFY_TIMEOUT_MS")]
+    pub notify_timeout_ms: Option<u64>,
+    /// Batches each bus-consuming stage handles at once (SQLite: at most 2).
+    #[arg(long, env = "CASSA_BATCHES_IN_FLIGHT")]
+    pub batches_in_flight: Option<usize>,
+    /// What `payments` messages are keyed by: `payment_id` (per-payment order, spread over partitions) or `service_id` (as OpenCity's own components).
+    #[arg(long, env = "CASSA_KEY_BY")]
+    pub key_by: Option<String>,
+    /// Time-out of one request to pagoPA Checkout, in milliseconds.
+    #[arg(long, env = "CASSA_CHECKOUT_TIMEOUT_MS")]
+    pub checkout_timeout_ms: Option<u64>,
+}
+
+impl RunArgs {
+    /// What `cassa` with no subcommand is given: no flags, the `CASSA_*` variables.
+    pub fn from_env() -> anyhow::Result<Self> {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: RunArgs,
+        }
+        Ok(Wrapper::try_parse_from(["cassa"])?.args)
+    }
+}
+
+/// The effective settings of `cassa run`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// See [`RunArgs::listen`].
+    pub listen: SocketAddr,
+    /// See [`RunArgs::data_dir`].
+    pub data_dir: PathBuf,
+    /// See [`RunArgs::database_url`].
+    pub database_url: Option<String>,
+    /// See [`RunArgs::public_url`].
+    pub public_url: Option<String>,
+    /// See [`RunArgs::sandbox_api_key`].
+    pub sandbox_api_key: String,
+    /// See [`RunArgs::demo`].
+    pub demo: bool,
+    /// See [`RunArgs::kafka_brokers`].
+    pub kafka_brokers: Option<String>,
+    /// See [`RunArgs::kafka_partitions`].
+    pub kafka_partitions: i32,
+    /// See [`RunArgs::topic_applications`].
+    pub topic_applications: String,
+    /// See [`RunArgs::topic_payments`].
+    pub topic_payments: String,
+    /// See [`RunArgs::topic_dlq`].
+    pub topic_dlq: String,
+    /// See [`RunArgs::stages`].
+    pub stages: Vec<String>,
+    /// See [`RunArgs::connector_rate`].
+    pub connector_rate: Option<u32>,
+    /// See [`RunArgs::connector_concurrency`].
+    pub connector_concurrency: usize,
+    /// See [`RunArgs::group_prefix`].
+    pub group_prefix: String,
+    /// See [`RunArgs::default_connector`].
+    pub default_connector: String,
+    /// See [`RunArgs::core_token`].
+    pub core_token: Option<String>,
+    /// See [`RunArgs::checkout_url`].
+    pub checkout_url: String,
+    /// See [`RunArgs::checkout_subscription_key`].
+    pub checkout_subscription_key: Option<String>,
+    /// See [`RunArgs::create_attempts`].
+    pub create_attempts: u32,
+    /// See [`RunArgs::retry_base_ms`].
+    pub retry_base_ms: u64,
+    /// See [`RunArgs::poll_interval_ms`].
+    pub poll_interval_ms: u64,
+    /// See [`RunArgs::poll_batch`].
+    pub poll_batch: i64,
+    /// See [`RunArgs::poll_lease_ms`].
+    pub poll_lease_ms: u64,
+    /// See [`RunArgs::notify_retry_base_ms`].
+    pub notify_retry_base_ms: u64,
+    /// See [`RunArgs::notify_timeout_ms`].
+    pub notify_timeout_ms: u64,
+    /// See [`RunArgs::batches_in_flight`].
+    pub batches_in_flight: usize,
+    /// See [`RunArgs::key_by`].
+    pub key_by: String,
+    /// See [`RunArgs::checkout_timeout_ms`].
+    pub checkout_timeout_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            data_dir: "data".into(),
+            database_url: None,
+            public_url: None,
+            sandbox_api_key: "sandbox-demo-key".into(),
+            demo: false,
+            kafka_brokers: None,
+            kafka_partitions: 6,
+            topic_applications: "applications".into(),
+            topic_payments: "payments".into(),
+            topic_dlq: "payments.dlq".into(),
+            stages: ["dispatcher", "proxy", "poller", "updater"].map(String::from).to_vec(),
+            connector_rate: None,
+            connector_concurrency: 32,
+            group_prefix: "cassa".into(),
+            default_connector: "sandbox".into(),
+            core_token: None,
+            checkout_url: crate::checkout::CheckoutConfig::default().base_url,
+            checkout_subscription_key: None,
+            create_attempts: 5,
+            retry_base_ms: 200,
+            poll_interval_ms: 1_000,
+            poll_batch: 200,
+            poll_lease_ms: 120_000,
+            notify_retry_base_ms: 5_000,
+            notify_timeout_ms: 10_000,
+            batches_in_flight: 4,
+            key_by: "payment_id".into(),
+            checkout_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Settings whose values are secrets: masked wherever settings are shown.
+pub const SECRETS: [&str; 3] = ["sandbox_api_key", "core_token", "checkout_subscription_key"];
+
+/// The stages a process can run.
+pub const STAGES: [&str; 5] = ["dispatcher", "proxy", "view", "poller", "updater"];
+
+/// The file of settings, when there is one: the one named, which must exist, else `cassa.toml`
+/// in the working directory if present.
+fn file_of(named: Option<&Path>) -> anyhow::Result<Option<(PathBuf, String)>> {
+    let path = match named {
+        Some(path) => path.to_owned(),
+        None if Path::new("cassa.toml").exists() => PathBuf::from("cassa.toml"),
+        None => return Ok(None),
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Some((path, text)))
+}
+
+/// Reads a settings file's text; unknown keys and wrong types are errors naming the key.
+pub fn parse_file(text: &str) -> Result<RunArgs, String> {
+    toml::from_str::<RunArgs>(text).map_err(|e| e.to_string().trim().replace('\n', " "))
+}
+
+/// Drops the `null`s of a JSON object, so that they leave the layer below visible.
+fn present(value: Value) -> serde_json::Map<String, Value> {
+    match value {
+        Value::Object(map) => map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+        _ => serde_json::Map::new(),
+    }
+}
+
+impl Settings {
+    /// Layers `given` (flags and variables, as clap read them) over `file` over the defaults.
+    pub fn layered(given: &RunArgs, file: &RunArgs) -> anyhow::Result<Self> {
+        let mut merged = present(serde_json::to_value(Self::default())?);
+        merged.extend(present(serde_json::to_value(file)?));
+        merged.extend(present(serde_json::to_value(given)?));
+        let settings: Self = serde_json::from_value(Value::Object(merged))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// The settings of a command line: its flags and the environment (already in `given`), over
+    /// the file it names or `./cassa.toml`, over the defaults.
+    pub fn load(given: &RunArgs) -> anyhow::Result<Self> {
+        let file = match file_of(given.config.as_deref())? {
+            Some((path, text)) => parse_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            None => RunArgs::default(),
+        };
+        Self::layered(given, &file)
+    }
+
+    /// Checks what the types cannot: known stages, URLs that parse, counts above zero.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        if let Some(unknown) = self.stages.iter().find(|s| !STAGES.contains(&s.trim())) {
+            problems.push(format!("stages: unknown stage `{unknown}` (known: {})", STAGES.join(", ")));
+        }
+        for (key, url) in [("public_url", self.public_url.as_deref()), ("checkout_url", Some(&self.checkout_url))] {
+            if let Some(url) = url
+                && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            {
+                problems.push(format!("{key}: `{url}` is not an http(s) URL"));
+            }
+        }
+        if let Some(url) = &self.database_url
+            && !["sqlite:", "postgres:", "postgresql:"].iter().any(|p| url.starts_with(p))
+        {
+            problems.push(format!(
+                "database_url: `{}` is neither sqlite://… nor postgres://…",
+                crate::store::redact_url(url)
+            ));
+        }
+        if self.kafka_partitions < 1 {
+            problems.push("kafka_partitions: must be at least 1".into());
+        }
+        if !["payment_id", "service_id"].contains(&self.key_by.as_str()) {
+            problems.push(format!("key_by: `{}` is neither payment_id nor service_id", self.key_by));
+        }
+        if self.create_attempts < 1 || self.poll_batch < 1 || self.batches_in_flight < 1 {
+            problems.push("create_attempts, poll_batch and batches_in_flight must be at least 1".into());
+        }
+        if self.connector_concurrency < 1 {
+            problems.push("connector_concurrency: must be at least 1".into());
+        }
+        if problems.is_empty() { Ok(()) } else { anyhow::bail!("invalid settings: {}", problems.join("; ")) }
+    }
+
+    /// The database URL: the one set, else `<data_dir>/cassa.db` (the directory is created).
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", self.data_dir.display()))?;
+        Ok(format!("sqlite://{}?mode=rwc", self.data_dir.join("cassa.db").display()))
+    }
+
+    /// The settings as a `cassa.toml` would write them, secrets masked and the database
+    /// password redacted.
+    pub fn masked_toml(&self) -> anyhow::Result<String> {
+        let mut value = serde_json::to_value(self)?;
+        if let Value::Object(map) = &mut value {
+            for key in SECRETS {
+                if let Some(v) = map.get_mut(key)
+                    && !v.is_null()
+                {
+                    *v = Value::String("***".into());
+                }
+            }
+            if let Some(Value::String(url)) = map.get_mut("database_url") {
+                *url = crate::store::redact_url(url);
+            }
+            map.retain(|_, v| !v.is_null());
+        }
+        Ok(toml::to_string(&value)?)
+    }
+}
+
+/// The reference of every setting, as a Markdown table: key, flag, variable, default, meaning.
+pub fn reference() -> String {
+    use clap::CommandFactory as _;
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+    let defaults = present(serde_json::to_value(Settings::default()).unwrap_or_default());
+    let mut out =
+        String::from("| key (`cassa.toml`) | flag | environment | default | meaning |\n|---|---|---|---|---|\n");
+    for arg in Wrapper::command().get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        let key = long.replace('-', "_");
+        let env = arg.get_env().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+        let default = match defaults.get(&key) {
+            Some(Value::String(s)) => format!("`{s}`"),
+            Some(Value::Array(items)) => {
+                format!("`{}`", items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+            }
+            Some(other) => format!("`{other}`"),
+            None if key == "config" => "`cassa.toml` if present".into(),
+            None => "unset".into(),
+        };
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default().replace('|', "\\|");
+        let key_cell = if key == "config" { "—".to_owned() } else { format!("`{key}`") };
+        out.push_str(&format!("| {key_cell} | `--{long}` | `{env}` | {default} | {help} |\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn args(toml: &str) -> RunArgs {
+        parse_file(toml).unwrap()
+    }
+
+    #[test]
+    fn a_flag_beats_the_environment_which_beats_the_file_which_beats_the_default() {
+        let file = args("listen = \"0.0.0.0:9000\"\ngroup_prefix = \"from-file\"\nkafka_partitions = 3\n");
+        // What clap hands over: flags and variables, the flag already preferred by clap.
+        let given = RunArgs { group_prefix: Some("from-flag".into()), ..RunArgs::default() };
+        let settings = Settings::layered(&given, &file).unwrap();
+        assert_eq!(settings.group_prefix, "from-flag");
+        assert_eq!(settings.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(settings.kafka_partitions, 3);
+        assert_eq!(settings.topic_payments, "payments", "the default where nobody says");
+    }
+
+    #[test]
+    fn the_defaults_are_the_pipelines_own() {
+        let (s, p) = (Settings::default(), crate::pipeline::PipelineConfig::default());
+        assert_eq!(
+            (s.create_attempts, s.retry_base_ms, s.poll_interval_ms),
+            (p.create_attempts, p.retry_base_ms, p.poll_interval_ms)
+        );
+        assert_eq!(
+            (s.poll_batch, s.poll_lease_ms, s.batches_in_flight),
+            (p.poll_batch, p.poll_lease_ms, p.batches_in_flight)
+        );
+        assert_eq!((s.notify_retry_base_ms, s.notify_timeout_ms), (p.notify_retry_base_ms, p.notify_timeout_ms));
+        assert_eq!(
+            (s.connector_concurrency, s.group_prefix.as_str()),
+            (p.connector_concurrency, p.group_prefix.as_str())
+        );
+        assert_eq!(s.checkout_timeout_ms, crate::checkout::CheckoutConfig::default().timeout_ms);
+    }
+
+    #[test]
+    fn an_unknown_key_or_a_wrong_type_is_an_error_that_names_it() {
+        let unknown = parse_file("listen = \"0.0.0.0:9000\"\nkafka_broker = \"k:9092\"\n").unwrap_err();
+        assert!(unknown.contains("kafka_broker"), "{unknown}");
+        let wrong = parse_file("kafka_partitions = \"six\"\n").unwrap_err();
+        assert!(wrong.contains("kafka_partitions"), "{wrong}");
+        assert!(parse_file("config = \"other.toml\"\n").is_err(), "the file cannot name another file");
+    }
+
+    #[test]
+    fn values_the_types_allow_but_cassa_cannot_use_are_refused_by_name() {
+        let bad =
+            args("stages = [\"dispatcher\", \"mailer\"]\npublic_url = \"ftp://x\"\ndatabase_url = \"mysql://db\"\n");
+        let error = Settings::layered(&RunArgs::default(), &bad).unwrap_err().to_string();
+        for key in ["stages", "mailer", "public_url", "database_url"] {
+            assert!(error.contains(key), "{key} in {error}");
+        }
+    }
+
+    #[test]
+    fn shown_settings_mask_every_secret_and_the_database_password() {
+        let file = args(
+            "checkout_subscription_key = \"sub-key-123\"\ncore_token = \"core-456\"\n\
+             database_url = \"postgres://cassa:hunter2@db/cassa\"\n",
+        );
+        let shown = Settings::layered(&RunArgs::default(), &file).unwrap().masked_toml().unwrap();
+        for secret in ["sub-key-123", "core-456", "hunter2", "sandbox-demo-key"] {
+            assert!(!shown.contains(secret), "{secret} shown: {shown}");
+        }
+        assert!(shown.contains("checkout_subscription_key = \"***\""), "{shown}");
+        // What `config check` prints is itself a valid settings file.
+        parse_file(&shown).unwrap();
+    }
+
+    #[test]
+    fn every_setting_has_a_flag_a_variable_and_a_line_in_the_reference() {
+        let table = reference();
+        let keys = present(serde_json::to_value(Settings::default()).unwrap());
+        let all = serde_json::to_value(RunArgs::default()).unwrap();
+        for key in all.as_object().unwrap().keys() {
+            assert!(
+                table.contains(&format!(
+                    "| `{key}` | `--{}` | `CASSA_{}` |",
+                    key.replace('_', "-"),
+                    key.to_uppercase()
+                )),
+                "{key}"
+            );
+        }
+        for key in keys.keys() {
+            assert!(all.get(key).is_some(), "{key} has no flag");
+        }
+    }
+
+    #[test]
+    fn the_operators_guide_holds_the_current_reference() {
+        let guide = include_str!("../../docs/OPERATIONS.md");
+        let table = reference();
+        if !guide.contains(&table) {
+            if std::env::var_os("CASSA_BLESS").is_some() {
+                let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/OPERATIONS.md");
+                let (before, rest) = guide.split_once("<!-- settings:begin -->\n").unwrap();
+                let (_, after) = rest.split_once("<!-- settings:end -->").unwrap();
+                std::fs::write(path, format!("{before}<!-- settings:begin -->\n{table}<!-- settings:end -->{after}"))
+                    .unwrap();
+            }
+            panic!(
+                "docs/OPERATIONS.md's settings table is out of date: CASSA_BLESS=1 cargo test -p cassa settings rewrites it"
+            );
+        }
+    }
+}
