@@ -25,6 +25,7 @@ pub mod cli;
 pub mod conformance;
 pub mod domain;
 pub mod embedded;
+pub mod metrics;
 pub mod pipeline;
 pub mod runtime;
 pub mod sandbox_intermediary;

@@ -87,6 +87,8 @@ async fn wait_for_signal() {
 /// by `stop`) and the router.
 pub async fn build(args: &Settings, addr: SocketAddr, stop: CancellationToken) -> anyhow::Result<Router> {
     args.check()?;
+    // Counters record from the start; `/metrics` renders them.
+    let _ = crate::metrics::handle();
     let url = args.database_url()?;
     let store = Store::connect(&url).await?;
     tracing::info!(database = %crate::store::redact_url(&url), "store ready");

@@ -5,6 +5,7 @@
 pub mod checkout;
 pub mod citizen;
 pub mod config;
+pub mod health;
 pub mod pages;
 pub mod payments;
 
@@ -102,6 +103,8 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 pub fn router(pipeline: Pipeline) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .route("/applications", post(payments::ingest_application))
         .route("/payments", post(payments::create).get(payments::list))
         .route("/payments/bulk", post(payments::bulk))

@@ -70,6 +70,19 @@ impl KafkaBus {
         Ok(bus)
     }
 
+    /// Whether a broker answers a metadata request within two seconds.
+    pub async fn reachable(&self) -> Result<(), BusError> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            use rdkafka::producer::Producer as _;
+            producer.client().fetch_metadata(None, Duration::from_secs(2))
+        })
+        .await
+        .map_err(broker)?
+        .map_err(broker)?;
+        Ok(())
+    }
+
     /// Creates the topics that do not exist yet.
     pub async fn ensure_topics(&self, topics: &[&str]) -> Result<(), BusError> {
         let producer = self.producer.clone();
@@ -114,6 +127,10 @@ fn client_config(config: &KafkaConfig) -> ClientConfig {
 
 #[async_trait::async_trait]
 impl Bus for KafkaBus {
+    async fn ready(&self) -> Result<(), BusError> {
+        self.reachable().await
+    }
+
     async fn publish(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(), BusError> {
         self.publish_batch(topic, &[(key.to_owned(), payload.to_vec())]).await
     }

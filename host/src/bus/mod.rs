@@ -81,6 +81,11 @@ pub trait Bus: Send + Sync {
     /// Called after a transaction wrote to the outbox: wakes local consumers (embedded) or the
     /// relay (Kafka) early instead of at their next poll.
     fn outbox_written(&self) {}
+
+    /// Whether the bus answers now (`/readyz`); the embedded bus is the store, checked apart.
+    async fn ready(&self) -> Result<(), BusError> {
+        Ok(())
+    }
 }
 
 /// A subscription.

@@ -365,6 +365,8 @@ impl Pipeline {
     /// Sends a message that could not be processed to the DLQ with the reason.
     pub async fn dead_letter(&self, message: &Message, reason: &str) -> Result<(), PipelineError> {
         tracing::warn!(topic = %message.topic, offset = message.offset, %reason, "message sent to the DLQ");
+        let stage = if message.topic == self.config.topics.applications { "dispatcher" } else { "proxy" };
+        crate::metrics::processing_error(stage, "dead_letter");
         let body = serde_json::json!({
             "reason": reason,
             "topic": message.topic,
@@ -629,6 +631,7 @@ where
                 };
                 if let Err(error) = outcome {
                     tracing::warn!(%error, group, topic, "a batch failed; reading it again");
+                    crate::metrics::processing_error(&crate::metrics::stage_of(group), "batch_failed");
                     for (_, later) in in_flight.drain(..) {
                         later.abort();
                     }
@@ -653,6 +656,7 @@ where
             match batch {
                 Ok(batch) if batch.is_empty() => {}
                 Ok(batch) => {
+                    crate::metrics::consumed(&crate::metrics::stage_of(group), batch.len());
                     let task = tokio::spawn(handle(batch.clone()));
                     in_flight.push_back((batch, task));
                 }

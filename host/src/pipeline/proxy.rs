@@ -130,6 +130,7 @@ pub async fn prepare(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> 
     let now = Timestamp::now();
     let (next, note) = match outcome {
         Ok(created) => {
+            crate::metrics::payment_created(&event.tenant_id.to_string());
             let receiver = Pipeline::receiver_of(&configured.tenant);
             let category = configured.service.config.get("pagopa_category").and_then(|c| c.as_str()).map(str::to_owned);
             let next = transitions::created(

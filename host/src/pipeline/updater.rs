@@ -68,9 +68,11 @@ pub async fn notify(pipeline: &Pipeline, id: Uuid) -> Result<(), PipelineError> 
         }
         match request.send().await {
             Ok(reply) if reply.status().is_success() => {
+                crate::metrics::notify_attempt(false);
                 event = transitions::notified(&event, index, Timestamp::now());
             }
             Ok(reply) if reply.status().as_u16() == 422 => {
+                crate::metrics::notify_attempt(false);
                 let body = reply.text().await.unwrap_or_default();
                 let body: String = body.chars().take(500).collect();
                 tracing::info!(payment = %id, url = %link.url, %body, "core answered 422: the application already moved on");
@@ -78,11 +80,15 @@ pub async fn notify(pipeline: &Pipeline, id: Uuid) -> Result<(), PipelineError> 
                 event = transitions::notified(&event, index, Timestamp::now());
             }
             Ok(reply) => {
+                crate::metrics::notify_attempt(true);
                 let status = reply.status();
                 let body: String = reply.text().await.unwrap_or_default().chars().take(300).collect();
                 tracing::warn!(payment = %id, url = %link.url, %status, %body, "core refused the notification; will retry");
             }
-            Err(error) => tracing::warn!(payment = %id, url = %link.url, %error, "core unreachable; will retry"),
+            Err(error) => {
+                crate::metrics::notify_attempt(true);
+                tracing::warn!(payment = %id, url = %link.url, %error, "core unreachable; will retry");
+            }
         }
     }
     if event == stored.event {

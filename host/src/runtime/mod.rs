@@ -605,6 +605,18 @@ impl Connector {
         };
         let fields = &state.fields;
         let elapsed_us = started.elapsed().as_micros() as u64;
+        let outcome = match &result {
+            Ok(done) => done.error().map_or("ok", |e| CallError::Connector(e.clone()).kind()),
+            Err(error) => error.kind(),
+        };
+        crate::metrics::connector_call(
+            &fields.connector,
+            &fields.version,
+            &fields.tenant,
+            op_name,
+            outcome,
+            started.elapsed().as_secs_f64(),
+        );
         match &result {
             Ok(_) => tracing::debug!(
                 tenant = %fields.tenant, connector = %fields.connector, version = %fields.version,

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::domain::{PaymentEvent, PaymentStatus, Timestamp};
 
 mod carts;
+mod gauges;
 pub use carts::StoredCart;
 
 /// Which database is behind the pool.
@@ -187,6 +188,18 @@ impl Store {
         };
         migrator.run(&self.pool).await.context("database migration failed")?;
         Ok(())
+    }
+
+    /// Migrations this binary knows that the database has not applied (`/readyz`); also
+    /// proves the database answers.
+    pub async fn migrations_pending(&self) -> Result<usize, StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(&self.pool).await?;
+        let applied: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
+        Ok(migrator.iter().filter(|m| !applied.contains(&m.version)).count())
     }
 
     /// Which database this is.

@@ -1,0 +1,168 @@
+//! Prometheus metrics, served at `/metrics`.
+//!
+//! Counters and the latency histogram are recorded where things happen, through the `metrics`
+//! facade (a no-op until [`handle`] installs the Prometheus recorder). Gauges that describe
+//! shared state (outbox backlog, DLQ size, due payments, consumer lag, carts) are read from the
+//! store at each scrape, so every replica reports the same figures.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `cassa_payments_created_total` | counter | `tenant` |
+//! | `cassa_processing_errors_total` | counter | `stage`, `reason` |
+//! | `cassa_events_consumed_total` | counter | `stage` |
+//! | `cassa_consumer_lag` | gauge | `stage` (embedded bus) |
+//! | `cassa_dlq_messages` | gauge | — (embedded bus) |
+//! | `cassa_outbox_backlog` | gauge | — |
+//! | `cassa_connector_calls_total` | counter | `connector`, `version`, `tenant`, `operation`, `outcome` |
+//! | `cassa_connector_call_duration_seconds` | histogram | `connector`, `operation` |
+//! | `cassa_poller_due_payments` | gauge | — |
+//! | `cassa_payments` | gauge | `status` |
+//! | `cassa_notify_attempts_total`, `cassa_notify_failures_total` | counter | — |
+//! | `cassa_checkout_carts` | gauge | `status` |
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Debt positions created at an intermediary (OpenCity's "payments created").
+pub const PAYMENTS_CREATED: &str = "cassa_payments_created_total";
+/// Messages a stage could not process (OpenCity's "processing errors").
+pub const PROCESSING_ERRORS: &str = "cassa_processing_errors_total";
+/// Messages a stage read from the bus.
+pub const EVENTS_CONSUMED: &str = "cassa_events_consumed_total";
+/// Messages a stage has still to read.
+pub const CONSUMER_LAG: &str = "cassa_consumer_lag";
+/// Messages in the dead-letter topic.
+pub const DLQ_MESSAGES: &str = "cassa_dlq_messages";
+/// Outbox rows not yet on the bus.
+pub const OUTBOX_BACKLOG: &str = "cassa_outbox_backlog";
+/// Calls to connectors.
+pub const CONNECTOR_CALLS: &str = "cassa_connector_calls_total";
+/// How long connector calls take.
+pub const CONNECTOR_CALL_DURATION: &str = "cassa_connector_call_duration_seconds";
+/// Payments whose status check is due.
+pub const POLLER_DUE: &str = "cassa_poller_due_payments";
+/// Payments by status.
+pub const PAYMENTS: &str = "cassa_payments";
+/// Requests to the core's notify endpoints.
+pub const NOTIFY_ATTEMPTS: &str = "cassa_notify_attempts_total";
+/// Of those, the ones that failed (to be retried).
+pub const NOTIFY_FAILURES: &str = "cassa_notify_failures_total";
+/// pagoPA Checkout carts by status.
+pub const CHECKOUT_CARTS: &str = "cassa_checkout_carts";
+
+/// The process's Prometheus recorder, installed on first use.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(CONNECTOR_CALL_DURATION.into()),
+                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+                )
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(handle) => {
+                    describe();
+                    Some(handle)
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot install the metrics recorder; /metrics stays empty");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(PAYMENTS_CREATED, "Debt positions created at an intermediary.");
+    describe_counter!(PROCESSING_ERRORS, "Messages a stage could not process (sent to the DLQ, or batches retried).");
+    describe_counter!(EVENTS_CONSUMED, "Messages a stage read from the bus.");
+    describe_gauge!(CONSUMER_LAG, "Messages a stage has still to read (embedded bus).");
+    describe_gauge!(DLQ_MESSAGES, "Messages in the dead-letter topic (embedded bus).");
+    describe_gauge!(OUTBOX_BACKLOG, "Outbox rows not yet published to the bus.");
+    describe_counter!(CONNECTOR_CALLS, "Calls to connectors, by outcome (`ok` or the kind of failure).");
+    describe_histogram!(CONNECTOR_CALL_DURATION, Unit::Seconds, "Duration of connector calls.");
+    describe_gauge!(POLLER_DUE, "Payments whose status check is due now.");
+    describe_gauge!(PAYMENTS, "Payments by status.");
+    describe_counter!(NOTIFY_ATTEMPTS, "Requests to the core's notify endpoints.");
+    describe_counter!(NOTIFY_FAILURES, "Requests to the core's notify endpoints that failed and will be retried.");
+    describe_gauge!(CHECKOUT_CARTS, "pagoPA Checkout carts by status.");
+    // Series without labels are there from the start, at zero.
+    metrics::counter!(NOTIFY_ATTEMPTS).increment(0);
+    metrics::counter!(NOTIFY_FAILURES).increment(0);
+}
+
+/// Counts a connector call.
+pub fn connector_call(
+    connector: &str,
+    version: &str,
+    tenant: &str,
+    operation: &'static str,
+    outcome: &'static str,
+    seconds: f64,
+) {
+    metrics::counter!(CONNECTOR_CALLS, "connector" => connector.to_owned(), "version" => version.to_owned(),
+        "tenant" => tenant.to_owned(), "operation" => operation, "outcome" => outcome)
+    .increment(1);
+    metrics::histogram!(CONNECTOR_CALL_DURATION, "connector" => connector.to_owned(), "operation" => operation)
+        .record(seconds);
+}
+
+/// Counts a processing error of `stage`.
+pub fn processing_error(stage: &str, reason: &'static str) {
+    metrics::counter!(PROCESSING_ERRORS, "stage" => stage.to_owned(), "reason" => reason).increment(1);
+}
+
+/// Counts messages `stage` read.
+pub fn consumed(stage: &str, count: usize) {
+    metrics::counter!(EVENTS_CONSUMED, "stage" => stage.to_owned()).increment(count as u64);
+}
+
+/// Counts a debt position created for `tenant`.
+pub fn payment_created(tenant: &str) {
+    metrics::counter!(PAYMENTS_CREATED, "tenant" => tenant.to_owned()).increment(1);
+}
+
+/// Counts a request to the core, and whether it failed.
+pub fn notify_attempt(failed: bool) {
+    metrics::counter!(NOTIFY_ATTEMPTS).increment(1);
+    if failed {
+        metrics::counter!(NOTIFY_FAILURES).increment(1);
+    }
+}
+
+/// The stage of a consumer group: `cassa-proxy` → `proxy`.
+pub fn stage_of(group: &str) -> String {
+    group.rsplit('-').next().unwrap_or(group).to_owned()
+}
+
+/// Reads the shared gauges from the store and renders every metric in Prometheus' text format.
+pub async fn render(p: &crate::pipeline::Pipeline) -> Result<String, crate::store::StoreError> {
+    let Some(handle) = handle() else { return Ok(String::new()) };
+    let store = &p.store;
+    // With the embedded bus the outbox is the log itself: nothing waits to be relayed.
+    let backlog = if p.bus.outbox_is_log() { 0 } else { store.unpublished_count().await? };
+    metrics::gauge!(OUTBOX_BACKLOG).set(backlog as f64);
+    metrics::gauge!(POLLER_DUE).set(store.due_count(crate::domain::Timestamp::now()).await? as f64);
+    for (status, n) in store.count_by_status().await? {
+        metrics::gauge!(PAYMENTS, "status" => status).set(n as f64);
+    }
+    for (status, n) in store.count_carts().await? {
+        metrics::gauge!(CHECKOUT_CARTS, "status" => status).set(n as f64);
+    }
+    if p.bus.outbox_is_log() {
+        let topics = &p.config.topics;
+        metrics::gauge!(DLQ_MESSAGES).set(store.log_count(&topics.dlq).await? as f64);
+        let stages = [("dispatcher", &topics.applications), ("proxy", &topics.payments), ("view", &topics.payments)];
+        for (stage, topic) in stages {
+            let group = p.group(stage);
+            let lag = store.log_lag(&group, topic).await?;
+            metrics::gauge!(CONSUMER_LAG, "stage" => stage).set(lag as f64);
+        }
+    }
+    Ok(handle.render())
+}
