@@ -122,6 +122,17 @@ pub enum ConnectorCommand {
     },
 }
 
+/// Whether to log as JSON: `--json-logs`, or `log_format = "json"` in the settings of `run`
+/// and `migrate` (settings that do not load are reported by the command itself).
+pub fn json_logs(cli: &Cli) -> bool {
+    let settings = match &cli.command {
+        Some(Command::Run(args) | Command::Migrate(args)) => crate::serve::Settings::load(args).ok(),
+        None => crate::serve::RunArgs::from_env().ok().and_then(|args| crate::serve::Settings::load(&args).ok()),
+        _ => None,
+    };
+    cli.json_logs || settings.is_some_and(|s| s.log_format == "json")
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let command = match cli.command {

@@ -7,7 +7,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = cassa::cli::Cli::parse();
-    cassa::telemetry::init(cli.json_logs);
+    cassa::telemetry::init(cassa::cli::json_logs(&cli));
     match cassa::cli::run(cli).await {
         Ok(code) => code,
         Err(error) => {

@@ -51,6 +51,23 @@ pub const NOTIFY_FAILURES: &str = "cassa_notify_failures_total";
 /// pagoPA Checkout carts by status.
 pub const CHECKOUT_CARTS: &str = "cassa_checkout_carts";
 
+/// Every payment status, as the payments gauge labels them.
+const ALL_PAYMENT_STATUSES: [&str; 10] = [
+    "CREATION_PENDING",
+    "CREATION_FAILED",
+    "PAYMENT_PENDING",
+    "PAYMENT_STARTED",
+    "PAYMENT_CONFIRMED",
+    "PAYMENT_FAILED",
+    "NOTIFICATION_PENDING",
+    "COMPLETE",
+    "EXPIRED",
+    "CANCELED",
+];
+
+/// Every cart status, as the carts gauge labels them.
+const ALL_CART_STATUSES: [&str; 7] = ["redirected", "refused", "unavailable", "ok", "cancel", "error", "waiting"];
+
 /// The process's Prometheus recorder, installed on first use.
 pub fn handle() -> Option<&'static PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -148,10 +165,16 @@ pub async fn render(p: &crate::pipeline::Pipeline) -> Result<String, crate::stor
     let backlog = if p.bus.outbox_is_log() { 0 } else { store.unpublished_count().await? };
     metrics::gauge!(OUTBOX_BACKLOG).set(backlog as f64);
     metrics::gauge!(POLLER_DUE).set(store.due_count(crate::domain::Timestamp::now()).await? as f64);
-    for (status, n) in store.count_by_status().await? {
+    // Every status is set, at zero when none is in it, so a status emptied since the last
+    // scrape does not keep its old figure.
+    let payments = store.count_by_status().await?;
+    for status in ALL_PAYMENT_STATUSES {
+        let n = payments.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
         metrics::gauge!(PAYMENTS, "status" => status).set(n as f64);
     }
-    for (status, n) in store.count_carts().await? {
+    let carts = store.count_carts().await?;
+    for status in ALL_CART_STATUSES {
+        let n = carts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
         metrics::gauge!(CHECKOUT_CARTS, "status" => status).set(n as f64);
     }
     if p.bus.outbox_is_log() {
@@ -165,4 +188,22 @@ pub async fn render(p: &crate::pipeline::Pipeline) -> Result<String, crate::stor
         }
     }
     Ok(handle.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PaymentStatus;
+    use crate::domain::cart::CartStatus;
+
+    #[test]
+    fn the_gauges_know_every_status() {
+        for status in ALL_PAYMENT_STATUSES {
+            assert_eq!(PaymentStatus::parse(status).map(PaymentStatus::as_str), Some(status));
+        }
+        for status in ALL_CART_STATUSES {
+            assert_eq!(CartStatus::parse(status).map(CartStatus::as_str), Some(status));
+        }
+        assert_eq!(stage_of("cassa-proxy"), "proxy");
+    }
 }

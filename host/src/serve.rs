@@ -38,7 +38,10 @@ pub async fn migrate(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs until Ctrl-C or SIGTERM.
+/// Runs until Ctrl-C or SIGTERM, then shuts down gracefully: stops accepting requests and
+/// reading the bus, lets the batches and checks in flight finish and commit, relays what the
+/// outbox still holds and flushes the producer, all within `shutdown_timeout_ms`. Whatever is
+/// cut short is read again after restart (every effect is idempotent).
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let args = Settings::load(&args)?;
     let stop = CancellationToken::new();
@@ -46,18 +49,50 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let app = build(&args, addr, stop.clone()).await?;
+    let host = start(&args, addr, stop.clone()).await?;
     tracing::info!(%addr, sandbox = %format!("http://{addr}/sandbox"), "cassa listening");
-    let shutdown = stop.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            wait_for_signal().await;
-            tracing::info!("shutting down");
-            shutdown.cancel();
-        })
-        .await?;
-    // Give the stages a moment to finish what they hold.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The signal stops the stages first; the HTTP server keeps answering (`/readyz` says
+    // "shutting down") until the work in flight is done, because that work may need it: the
+    // embedded sandbox intermediary is served here.
+    let signalled = stop.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signalled.cancel();
+    });
+    let close = CancellationToken::new();
+    let closing = close.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, host.router).with_graceful_shutdown(async move { closing.cancelled().await }).await
+    });
+    stop.cancelled().await;
+    let bound = Duration::from_millis(args.shutdown_timeout_ms);
+    let started = std::time::Instant::now();
+    tracing::info!(bound_ms = args.shutdown_timeout_ms, "shutting down: finishing work in flight");
+    let finished = tokio::time::timeout(bound, async {
+        for stage in host.stages {
+            let _ = stage.await;
+        }
+        crate::pipeline::relay::drain(&host.pipeline).await;
+        if let Err(error) = host.pipeline.bus.flush().await {
+            tracing::warn!(%error, "cannot flush the bus producer");
+        }
+    })
+    .await;
+    match finished {
+        Ok(()) => tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "stopped cleanly"),
+        Err(_) => tracing::warn!(
+            bound_ms = args.shutdown_timeout_ms,
+            "shutdown bound reached; unfinished work is read again at restart"
+        ),
+    }
+    // Then the HTTP server: requests still open get what is left of the bound.
+    close.cancel();
+    let left = bound.saturating_sub(started.elapsed()).max(Duration::from_millis(100));
+    match tokio::time::timeout(left, server).await {
+        Ok(Ok(served)) => served?,
+        Ok(Err(join)) => tracing::warn!(error = %join, "the HTTP server task failed"),
+        Err(_) => tracing::warn!("HTTP requests still open at the bound were cut"),
+    }
     Ok(())
 }
 
@@ -86,6 +121,21 @@ async fn wait_for_signal() {
 /// Builds the whole host listening at `addr`: store, bus, runtime, connectors, stages (stopped
 /// by `stop`) and the router.
 pub async fn build(args: &Settings, addr: SocketAddr, stop: CancellationToken) -> anyhow::Result<Router> {
+    Ok(start(args, addr, stop).await?.router)
+}
+
+/// A started host: its router, its running stages and the pipeline they share.
+pub struct Host {
+    /// Every route.
+    pub router: Router,
+    /// The stages' tasks; they end after `stop` once their work in flight is done.
+    pub stages: Vec<tokio::task::JoinHandle<()>>,
+    /// The pipeline.
+    pub pipeline: Pipeline,
+}
+
+/// Starts the whole host listening at `addr` (see [`build`]).
+pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -> anyhow::Result<Host> {
     args.check()?;
     // Counters record from the start; `/metrics` renders them.
     let _ = crate::metrics::handle();
@@ -174,10 +224,11 @@ pub async fn build(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
         }
     };
     let pipeline = Pipeline::new(store, bus, connectors, config)?;
-    pipeline.spawn(stop);
-    Ok(crate::api::router(pipeline.clone())
-        .merge(Router::new().route("/connectors", get(list_connectors)).with_state(pipeline))
-        .nest("/sandbox", sandbox.router()))
+    let stages = pipeline.spawn(stop);
+    let router = crate::api::router(pipeline.clone())
+        .merge(Router::new().route("/connectors", get(list_connectors)).with_state(pipeline.clone()))
+        .nest("/sandbox", sandbox.router());
+    Ok(Host { router, stages, pipeline })
 }
 
 async fn configure_demo(store: &Store, sandbox_url: &str, api_key: &str) -> anyhow::Result<()> {

@@ -114,6 +114,12 @@ pub struct RunArgs {
     /// Time-out of one request to pagoPA Checkout, in milliseconds.
     #[arg(long, env = "CASSA_CHECKOUT_TIMEOUT_MS")]
     pub checkout_timeout_ms: Option<u64>,
+    /// On SIGTERM or Ctrl-C: how long in-flight work may take to finish, be committed and be flushed before the process exits, in milliseconds.
+    #[arg(long, env = "CASSA_SHUTDOWN_TIMEOUT_MS")]
+    pub shutdown_timeout_ms: Option<u64>,
+    /// `text` (human-readable) or `json` (one JSON object per line); `RUST_LOG` sets the level (default `info`).
+    #[arg(long, env = "CASSA_LOG_FORMAT")]
+    pub log_format: Option<String>,
 }
 
 impl RunArgs {
@@ -191,6 +197,10 @@ pub struct Settings {
     pub key_by: String,
     /// See [`RunArgs::checkout_timeout_ms`].
     pub checkout_timeout_ms: u64,
+    /// See [`RunArgs::shutdown_timeout_ms`].
+    pub shutdown_timeout_ms: u64,
+    /// See [`RunArgs::log_format`].
+    pub log_format: String,
 }
 
 impl Default for Settings {
@@ -225,6 +235,8 @@ impl Default for Settings {
             batches_in_flight: 4,
             key_by: "payment_id".into(),
             checkout_timeout_ms: 10_000,
+            shutdown_timeout_ms: 30_000,
+            log_format: "text".into(),
         }
     }
 }
@@ -304,6 +316,9 @@ impl Settings {
         }
         if self.kafka_partitions < 1 {
             problems.push("kafka_partitions: must be at least 1".into());
+        }
+        if !["text", "json"].contains(&self.log_format.as_str()) {
+            problems.push(format!("log_format: `{}` is neither text nor json", self.log_format));
         }
         if !["payment_id", "service_id"].contains(&self.key_by.as_str()) {
             problems.push(format!("key_by: `{}` is neither payment_id nor service_id", self.key_by));

@@ -2,7 +2,7 @@
 //! `connector test` (the conformance suite, ending in `N passed, M failed`), and `run` serving
 //! the sandbox intermediary and the embedded connector.
 
-#![expect(clippy::unwrap_used, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -187,4 +187,119 @@ fn config_check_and_run_refuse_an_unknown_key_by_name() {
         Command::new(CASSA).args(["config", "check", "--config", "/nonexistent/cassa.toml"]).output().unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/cassa.toml"));
+}
+
+/// `cassa run --demo` on `data` at `port`, its log in `data/<name>.log`.
+fn host(data: &std::path::Path, port: u16, name: &str) -> std::process::Child {
+    std::fs::create_dir_all(data).unwrap();
+    let log = std::fs::File::create(data.join(format!("{name}.log"))).unwrap();
+    Command::new(CASSA)
+        .args(["run", "--demo"])
+        .env("CASSA_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CASSA_DATA_DIR", data)
+        .env("CASSA_SHUTDOWN_TIMEOUT_MS", "15000")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn sigterm_in_the_middle_of_a_run_loses_nothing_and_duplicates_nothing_after_restart() {
+    const APPLICATIONS: usize = 3000;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let data = std::env::temp_dir().join(format!("cassa-cli-sigterm-{port}"));
+    let _ = std::fs::remove_dir_all(&data);
+    let base = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = reqwest::Client::new();
+    let up = |client: &reqwest::Client| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            let started = Instant::now();
+            while !client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+                assert!(started.elapsed() < Duration::from_secs(30), "cassa run did not come up");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let count = |client: &reqwest::Client, status: &'static str| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            // The payments gauge of `/metrics`, read from the database at each scrape.
+            let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+            let series = format!("cassa_payments{{status=\"{status}\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(&series)).map_or(0, |v| v.parse::<f64>().unwrap() as usize)
+        }
+    };
+
+    let mut first = host(&data, port, "first");
+    rt.block_on(up(&client));
+    let template: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/examples/application_event.json")).unwrap();
+    let applications: Vec<serde_json::Value> = (0..APPLICATIONS)
+        .map(|_| {
+            let mut app = template.clone();
+            app["id"] = uuid::Uuid::new_v4().to_string().into();
+            app["payment_data"]["notify"]["url"] = "http://127.0.0.1:9/unreachable".into();
+            app
+        })
+        .collect();
+    let ids: Vec<uuid::Uuid> = applications.iter().map(|a| a["id"].as_str().unwrap().parse().unwrap()).collect();
+    rt.block_on(async {
+        let reply = client.post(format!("{base}/applications")).json(&applications).send().await.unwrap();
+        assert_eq!(reply.status().as_u16(), 202);
+        // SIGTERM once some, not all, debt positions exist.
+        let started = Instant::now();
+        while count(&client, "PAYMENT_PENDING").await == 0 {
+            assert!(started.elapsed() < Duration::from_secs(60), "no payment was created");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let terminated = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &first.id().to_string()]).status().unwrap().success());
+    let status = first.wait().unwrap();
+    let took = terminated.elapsed();
+    let log = std::fs::read_to_string(data.join("first.log")).unwrap();
+    assert!(status.success(), "exit {status:?}:\n{log}");
+    assert!(took < Duration::from_secs(15), "took {took:?}, beyond the bound");
+    assert!(log.contains("stopped cleanly"), "{log}");
+    let pending_at_stop = rt.block_on(async {
+        // What the first host left, read from its database before the second starts.
+        let url = format!("sqlite://{}?mode=rw", data.join("cassa.db").display());
+        let store = cassa::store::Store::connect(&url).await.unwrap();
+        let filter = cassa::store::PaymentFilter {
+            status: Some(cassa::domain::PaymentStatus::PaymentPending),
+            limit: 100_000,
+            ..Default::default()
+        };
+        let before = store.payments(&filter).await.unwrap().len();
+        drop(store);
+        let mut second = host(&data, port, "second");
+        up(&client).await;
+        let started = Instant::now();
+        while count(&client, "PAYMENT_PENDING").await < APPLICATIONS {
+            assert!(started.elapsed() < Duration::from_secs(120), "not every application became a payment");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(count(&client, "CREATION_PENDING").await + count(&client, "CREATION_FAILED").await, 0);
+        let _ = second.kill();
+        let _ = second.wait();
+        // Every application has exactly one payment, whose debt position was recorded once.
+        let store = cassa::store::Store::connect(&url).await.unwrap();
+        for id in &ids {
+            let payment = store.payment_by_remote_id(*id).await.unwrap().expect("a payment per application");
+            let history = store.history(payment.event.id).await.unwrap();
+            let statuses: Vec<&str> = history.iter().map(|(_, status, _)| status.as_str()).collect();
+            let created = statuses.windows(2).filter(|w| w == &["CREATION_PENDING", "PAYMENT_PENDING"]).count();
+            assert_eq!(created, 1, "created once: {statuses:?}");
+            assert_eq!(statuses.first(), Some(&"CREATION_PENDING"), "{statuses:?}");
+        }
+        before
+    });
+    eprintln!("{pending_at_stop} of {APPLICATIONS} payments were created before SIGTERM; exit took {took:?}");
+    assert!(pending_at_stop < APPLICATIONS, "SIGTERM came after the run had ended: make it bigger");
 }

@@ -32,7 +32,13 @@ pub async fn ready(State(p): State<Pipeline>) -> Response {
         Some(name) if p.connectors.get(&name).is_none() => Err(format!("the default connector `{name}` is not loaded")),
         _ => Ok(()),
     };
-    let checks = [("database", check(database)), ("bus", check(bus)), ("connectors", check(connectors))];
+    let running = if p.is_stopping() { Err("shutting down".to_owned()) } else { Ok(()) };
+    let checks = [
+        ("database", check(database)),
+        ("bus", check(bus)),
+        ("connectors", check(connectors)),
+        ("running", check(running)),
+    ];
     let ready = checks.iter().all(|(_, (ok, _))| *ok);
     let mut body = serde_json::Map::new();
     body.insert("status".into(), if ready { "ready" } else { "not_ready" }.into());

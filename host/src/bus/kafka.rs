@@ -127,6 +127,17 @@ fn client_config(config: &KafkaConfig) -> ClientConfig {
 
 #[async_trait::async_trait]
 impl Bus for KafkaBus {
+    async fn flush(&self) -> Result<(), BusError> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            use rdkafka::producer::Producer as _;
+            producer.flush(Duration::from_secs(10))
+        })
+        .await
+        .map_err(broker)?
+        .map_err(broker)
+    }
+
     async fn ready(&self) -> Result<(), BusError> {
         self.reachable().await
     }

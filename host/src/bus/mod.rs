@@ -82,6 +82,11 @@ pub trait Bus: Send + Sync {
     /// relay (Kafka) early instead of at their next poll.
     fn outbox_written(&self) {}
 
+    /// Delivers what the producer still holds (at shutdown).
+    async fn flush(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+
     /// Whether the bus answers now (`/readyz`); the embedded bus is the store, checked apart.
     async fn ready(&self) -> Result<(), BusError> {
         Ok(())

@@ -269,6 +269,9 @@ pub struct Pipeline {
     configs: Arc<std::sync::Mutex<HashMap<(Uuid, Uuid), CachedConfig>>>,
     checkout: Option<crate::checkout::CheckoutClient>,
     link_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
+    /// Cancelled when the stages are told to stop: work that would fail only because the host
+    /// is going away is left for the next start instead.
+    stopping: CancellationToken,
 }
 
 /// A tenant and service configuration read recently, and when.
@@ -297,6 +300,7 @@ impl Pipeline {
             connectors,
             checkout,
             link_key: Arc::default(),
+            stopping: CancellationToken::new(),
             config: Arc::new(config),
             http,
             updater_kick: Arc::new(Notify::new()),
@@ -307,6 +311,12 @@ impl Pipeline {
 
     /// Starts the configured stages; they stop when `stop` is cancelled.
     pub fn spawn(&self, stop: CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        let stopping = self.stopping.clone();
+        let told = stop.clone();
+        tokio::spawn(async move {
+            told.cancelled().await;
+            stopping.cancel();
+        });
         let stages = &self.config.stages;
         let mut handles = Vec::new();
         if stages.dispatcher {
@@ -378,6 +388,11 @@ impl Pipeline {
         });
         self.bus.publish(&self.config.topics.dlq, &message.key, body.to_string().as_bytes()).await?;
         Ok(())
+    }
+
+    /// Whether the stages have been told to stop (shutdown).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.is_cancelled()
     }
 
     /// The pagoPA Checkout client, when Checkout is configured.

@@ -119,10 +119,19 @@ pub async fn prepare(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> 
             configured.connector.create(&scope, position.clone()).await
         };
         match result {
+            // Shutting down: the payment stays CREATION_PENDING, its batch uncommitted, and the
+            // next start creates it (creation is idempotent at the intermediary).
+            Err(error) if error.is_transient() && pipeline.is_stopping() => {
+                tracing::info!(payment = %event.id, attempt, %error, "transient failure while stopping; left for the next start");
+                return Err(PipelineError::Aborted);
+            }
             Err(error) if error.is_transient() && attempt < attempts => {
                 let delay = pipeline.config.retry_base_ms.saturating_mul(1 << (attempt - 1).min(10));
                 tracing::info!(payment = %event.id, attempt, %error, "transient failure creating the debt position; retrying");
-                tokio::time::sleep(Duration::from_millis(delay)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
+                    _ = pipeline.stopping.cancelled() => {}
+                }
             }
             other => break other,
         }
