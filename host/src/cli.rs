@@ -33,6 +33,9 @@ pub enum Command {
     /// Check a settings file and print the effective settings, or the reference of them all.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Read and replay the dead letters of a running host.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// Build, inspect and test connectors.
     #[command(subcommand)]
     Connector(ConnectorCommand),
@@ -58,6 +61,40 @@ pub enum ConfigCommand {
     Check(Box<crate::serve::RunArgs>),
     /// Print the reference of every setting (Markdown).
     Reference,
+}
+
+/// `cassa dlq …`
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// The dead letters not replayed yet (`--all`: every one), oldest first.
+    List {
+        /// Also those already replayed.
+        #[arg(long)]
+        all: bool,
+        /// The host's base URL.
+        #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// One dead letter with its message.
+    Show {
+        /// Its id.
+        id: String,
+        /// The host's base URL.
+        #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// Sends dead letters again to the topics they came from, after the cause was fixed;
+    /// processing is idempotent, so no payment is made twice.
+    Replay {
+        /// Their ids.
+        ids: Vec<String>,
+        /// Every dead letter not replayed yet.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// The host's base URL.
+        #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
 }
 
 /// `cassa payments …`
@@ -162,6 +199,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::settings::reference());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Dlq(command) => dlq(command).await,
         Command::Connector(command) => connector(command).await,
         Command::Migrate(args) => crate::serve::migrate(args).await.map(|()| ExitCode::SUCCESS),
         Command::Payments(PaymentsCommand::Import { file, url, chunk }) => import(&file, &url, chunk).await,
@@ -247,6 +285,61 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Sends a CSV file to `POST /payments/import` in chunks of `chunk` rows.
+/// A JSON request to a running host; its body, or the host's message as the error.
+async fn call(method: reqwest::Method, url: &str) -> anyhow::Result<serde_json::Value> {
+    let reply =
+        reqwest::Client::new().request(method, url).send().await.with_context(|| format!("cannot reach {url}"))?;
+    let status = reply.status();
+    let body: serde_json::Value = reply.json().await.unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!("{url}: {status}: {}", body["message"].as_str().unwrap_or("no message"));
+    }
+    Ok(body)
+}
+
+async fn dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DlqCommand::List { all, url } => {
+            let list =
+                call(reqwest::Method::GET, &format!("{}/dlq?all={all}&limit=10000", url.trim_end_matches('/'))).await?;
+            let letters = list.as_array().cloned().unwrap_or_default();
+            for l in &letters {
+                let replayed = l["replayed_at"].as_str().map_or(String::new(), |at| format!("  replayed {at}"));
+                println!(
+                    "{}  {}  {}  {}{replayed}",
+                    l["id"].as_str().unwrap_or_default(),
+                    l["created_at"].as_str().unwrap_or_default(),
+                    l["topic"].as_str().unwrap_or_default(),
+                    l["reason"].as_str().unwrap_or_default(),
+                );
+            }
+            println!("{} dead letter(s)", letters.len());
+        }
+        DlqCommand::Show { id, url } => {
+            let letter = call(reqwest::Method::GET, &format!("{}/dlq/{id}", url.trim_end_matches('/'))).await?;
+            println!("{}", serde_json::to_string_pretty(&letter)?);
+        }
+        DlqCommand::Replay { ids, all, url } => {
+            let base = url.trim_end_matches('/');
+            let ids: Vec<String> = if all {
+                let list = call(reqwest::Method::GET, &format!("{base}/dlq?limit=10000")).await?;
+                list.as_array().into_iter().flatten().filter_map(|l| l["id"].as_str().map(str::to_owned)).collect()
+            } else {
+                ids
+            };
+            if ids.is_empty() {
+                anyhow::bail!("nothing to replay: name dead letters, or --all");
+            }
+            for id in &ids {
+                let done = call(reqwest::Method::POST, &format!("{base}/dlq/{id}/replay")).await?;
+                println!("{id}  replayed to {}", done["topic"].as_str().unwrap_or_default());
+            }
+            println!("{} dead letter(s) replayed", ids.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn import(file: &std::path::Path, url: &str, chunk: usize) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut lines = text.lines();

@@ -303,3 +303,50 @@ fn sigterm_in_the_middle_of_a_run_loses_nothing_and_duplicates_nothing_after_res
     eprintln!("{pending_at_stop} of {APPLICATIONS} payments were created before SIGTERM; exit took {took:?}");
     assert!(pending_at_stop < APPLICATIONS, "SIGTERM came after the run had ended: make it bigger");
 }
+
+#[test]
+fn dlq_list_show_and_replay_work_against_a_running_host() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let data = std::env::temp_dir().join(format!("cassa-cli-dlq-{port}"));
+    let mut child = host(&data, port, "dlq");
+    let base = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = reqwest::Client::new();
+    rt.block_on(async {
+        let started = Instant::now();
+        while !client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            assert!(started.elapsed() < Duration::from_secs(30), "cassa run did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut broken: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/examples/application_event.json")).unwrap();
+        broken["tenant_id"] = "not-a-uuid".into();
+        client.post(format!("{base}/applications")).json(&broken).send().await.unwrap();
+        let started = Instant::now();
+        loop {
+            let list: serde_json::Value = client.get(format!("{base}/dlq")).send().await.unwrap().json().await.unwrap();
+            if list.as_array().is_some_and(|l| !l.is_empty()) {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "nothing reached the DLQ");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let cassa = |args: &[&str]| {
+        let output = Command::new(CASSA).args(args).args(["--url", &base]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{args:?}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        stdout
+    };
+    let listed = cassa(&["dlq", "list"]);
+    assert!(listed.contains("malformed application event") && listed.ends_with("1 dead letter(s)\n"), "{listed}");
+    let id = listed.split_whitespace().next().unwrap().to_owned();
+    let shown = cassa(&["dlq", "show", &id]);
+    assert!(shown.contains("not-a-uuid") && shown.contains("\"reason\""), "{shown}");
+    let replayed = cassa(&["dlq", "replay", "--all"]);
+    assert!(replayed.contains(&format!("{id}  replayed to applications")), "{replayed}");
+    let all = cassa(&["dlq", "list", "--all"]);
+    assert!(all.contains("replayed "), "{all}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

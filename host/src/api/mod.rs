@@ -5,6 +5,7 @@
 pub mod checkout;
 pub mod citizen;
 pub mod config;
+pub mod dlq;
 pub mod health;
 pub mod pages;
 pub mod payments;
@@ -105,6 +106,9 @@ pub fn router(pipeline: Pipeline) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/dlq", get(dlq::list))
+        .route("/dlq/{id}", get(dlq::show))
+        .route("/dlq/{id}/replay", post(dlq::replay))
         .route("/applications", post(payments::ingest_application))
         .route("/payments", post(payments::create).get(payments::list))
         .route("/payments/bulk", post(payments::bulk))

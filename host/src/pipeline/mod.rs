@@ -377,13 +377,24 @@ impl Pipeline {
         tracing::warn!(topic = %message.topic, offset = message.offset, %reason, "message sent to the DLQ");
         let stage = if message.topic == self.config.topics.applications { "dispatcher" } else { "proxy" };
         crate::metrics::processing_error(stage, "dead_letter");
+        let payload = String::from_utf8_lossy(&message.payload);
+        self.store
+            .insert_dead_letter(
+                &message.topic,
+                message.partition.into(),
+                message.offset,
+                &message.key,
+                &payload,
+                reason,
+            )
+            .await?;
         let body = serde_json::json!({
             "reason": reason,
             "topic": message.topic,
             "partition": message.partition,
             "offset": message.offset,
             "key": message.key,
-            "payload": String::from_utf8_lossy(&message.payload),
+            "payload": payload,
             "received_at": crate::domain::Timestamp::now(),
         });
         self.bus.publish(&self.config.topics.dlq, &message.key, body.to_string().as_bytes()).await?;

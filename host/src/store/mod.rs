@@ -18,6 +18,8 @@ use uuid::Uuid;
 use crate::domain::{PaymentEvent, PaymentStatus, Timestamp};
 
 mod carts;
+mod dead_letters;
+pub use dead_letters::{DeadLetter, dead_letter_id};
 mod gauges;
 pub use carts::StoredCart;
 
