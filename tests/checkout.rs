@@ -354,6 +354,13 @@ mod host {
         let six: Vec<Uuid> = (0..6).map(|_| Uuid::new_v4()).collect();
         let (status, body) = host.send("POST", "/checkout", Some(json!({"payment_ids": six}))).await;
         assert_eq!((status, body["error"].as_str()), (422, Some("cart_shape")), "{body}");
+        // An RFC 9457 problem with a stable type.
+        assert_eq!(body["type"], "https://cassa.opencity.dev/problems/cart_shape");
+        assert_eq!((body["status"].as_u64(), body["title"].as_str()), (Some(422), Some("Unprocessable Entity")));
+        assert_eq!(body["detail"], body["message"]);
+        let raw =
+            host.client.post(format!("{}/checkout", host.base)).json(&json!({"payment_ids": []})).send().await.unwrap();
+        assert_eq!(raw.headers()["content-type"], "application/problem+json");
         let (status, body) = host.send("POST", "/checkout", Some(json!({"payment_ids": []}))).await;
         assert_eq!((status, body["error"].as_str()), (422, Some("cart_shape")));
         let (status, body) = host.send("POST", "/checkout", Some(json!({"payment_ids": [id(&a), id(&a)]}))).await;

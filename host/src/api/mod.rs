@@ -1,6 +1,9 @@
 //! The HTTP API (axum): application ingest, the payments API, the proxy's configuration API and
-//! per-payment endpoints, health. Errors are JSON `{error, message, fields?}` with a status code
-//! and never carry internal details (those go to the log).
+//! per-payment endpoints, the citizen's pages and pagoPA Checkout, dead letters, health and
+//! metrics. Errors are `application/problem+json` (RFC 9457): a stable `type`
+//! (`https://cassa.opencity.dev/problems/<code>`), `title`, `status` and `detail`, plus `error`
+//! (the code), `message` (the detail) and `fields` when a request's fields are wrong. They
+//! never carry internal details (those go to the log).
 
 pub mod checkout;
 pub mod citizen;
@@ -75,13 +78,25 @@ impl ApiError {
     }
 }
 
+/// Where the problem types are named.
+pub const PROBLEM_BASE: &str = "https://cassa.opencity.dev/problems/";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({ "error": self.code, "message": self.message });
+        let title = self.status.canonical_reason().unwrap_or("Error");
+        let mut body = serde_json::json!({
+            "type": format!("{PROBLEM_BASE}{}", self.code),
+            "title": title,
+            "status": self.status.as_u16(),
+            "detail": self.message,
+            "error": self.code,
+            "message": self.message,
+        });
         if !self.fields.is_empty() {
             body["fields"] = serde_json::to_value(&self.fields).unwrap_or_default();
         }
-        (self.status, axum::Json(body)).into_response()
+        let content_type = [(axum::http::header::CONTENT_TYPE, "application/problem+json")];
+        (self.status, content_type, body.to_string()).into_response()
     }
 }
 
