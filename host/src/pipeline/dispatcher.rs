@@ -44,7 +44,7 @@ pub async fn handle_batch(pipeline: &Pipeline, batch: &[Message]) -> Result<(), 
     let inserted = pipeline.store.insert_payments(&creates, &pipeline.config.topics.payments).await?;
     for ((event, _), new) in creates.iter().zip(&inserted) {
         if *new {
-            tracing::info!(payment = %event.id, application = %event.remote_id, tenant = %event.tenant_id, "payment created");
+            super::payment_span(event).in_scope(|| tracing::info!(application = %event.remote_id, "payment created"));
         } else {
             tracing::debug!(application = %event.remote_id, "application already has a payment");
         }

@@ -237,6 +237,11 @@ pub enum PipelineError {
     Aborted,
 }
 
+/// The span every log line about `event` is written in: tenant, service, payment and event ids.
+pub fn payment_span(event: &PaymentEvent) -> tracing::Span {
+    tracing::info_span!("payment", tenant = %event.tenant_id, service = %event.service_id, payment = %event.id, event = %event.event_id)
+}
+
 /// The tenant, service and connector a payment is handled with.
 pub struct Configured {
     /// Tenant configuration.

@@ -64,16 +64,40 @@ fn observed(status: wit::PaymentStatus) -> Observed {
 /// Checks one payment now (the poller, `/update/{id}`, `/landing/{id}`); returns its state
 /// afterwards, `None` when it does not exist.
 pub async fn check(pipeline: &Pipeline, id: Uuid) -> Result<Option<PaymentEvent>, PipelineError> {
+    use tracing::Instrument as _;
     for _ in 0..3 {
         let Some(stored) = pipeline.store.payment(id).await? else {
             return Ok(None);
         };
+        let span = super::payment_span(&stored.event);
+        match check_once(pipeline, id, stored).instrument(span).await? {
+            Checked::Done(event) => return Ok(*event),
+            Checked::Again => continue,
+        }
+    }
+    Ok(pipeline.store.payment(id).await?.map(|s| s.event))
+}
+
+/// What one attempt at a check came to.
+enum Checked {
+    /// The payment's state afterwards.
+    Done(Box<Option<PaymentEvent>>),
+    /// It changed meanwhile: read it again.
+    Again,
+}
+
+async fn check_once(
+    pipeline: &Pipeline,
+    id: Uuid,
+    stored: crate::store::StoredPayment,
+) -> Result<Checked, PipelineError> {
+    {
         let event = stored.event;
         if event.status.is_final() || event.status == PaymentStatus::CreationPending {
-            return Ok(Some(event));
+            return Ok(Checked::Done(Box::new(Some(event))));
         }
         let (Some(configured), Some(debt)) = (pipeline.configured(&event).await?, debt_ref(&event)) else {
-            return Ok(Some(event));
+            return Ok(Checked::Done(Box::new(Some(event))));
         };
         let scope = pipeline.scope(&configured, Some(id));
         let seen = {
@@ -97,12 +121,11 @@ pub async fn check(pipeline: &Pipeline, id: Uuid) -> Result<Option<PaymentEvent>
                     tracing::info!(payment = %id, from = %event.status, to = %next.status, "payment status changed");
                     pipeline.outbox_written();
                 }
-                return Ok(Some(next));
+                Ok(Checked::Done(Box::new(Some(next))))
             }
             // Changed meanwhile (a landing, another check): look again.
-            Err(StoreError::Conflict(_)) => continue,
-            Err(error) => return Err(error.into()),
+            Err(StoreError::Conflict(_)) => Ok(Checked::Again),
+            Err(error) => Err(error.into()),
         }
     }
-    Ok(pipeline.store.payment(id).await?.map(|s| s.event))
 }

@@ -91,7 +91,8 @@ async fn write(pipeline: &Pipeline, changes: &[Change]) -> Result<(), PipelineEr
     let outcomes = pipeline.store.update_payments(changes).await?;
     for (change, outcome) in changes.iter().zip(outcomes) {
         match outcome {
-            Ok(_) => tracing::info!(payment = %change.event.id, status = %change.event.status, "payment updated"),
+            Ok(_) => super::payment_span(&change.event)
+                .in_scope(|| tracing::info!(status = %change.event.status, "payment updated")),
             Err(error) => {
                 tracing::debug!(payment = %change.event.id, %error, "payment changed meanwhile; this change dropped")
             }
@@ -104,6 +105,12 @@ async fn write(pipeline: &Pipeline, changes: &[Change]) -> Result<(), PipelineEr
 /// Opens the debt position of a `CREATION_PENDING` payment stored at `version` and returns the
 /// change that records the outcome (`None` when this host does not handle the payment).
 pub async fn prepare(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> Result<Option<Change>, PipelineError> {
+    use tracing::Instrument as _;
+    let span = super::payment_span(&event);
+    create(pipeline, event, version).instrument(span).await
+}
+
+async fn create(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> Result<Option<Change>, PipelineError> {
     let Some(configured) = pipeline.configured(&event).await? else {
         tracing::debug!(payment = %event.id, tenant = %event.tenant_id, service = %event.service_id, "no active configuration here; not handled");
         return Ok(None);

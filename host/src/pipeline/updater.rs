@@ -54,6 +54,18 @@ pub async fn notify(pipeline: &Pipeline, id: Uuid) -> Result<(), PipelineError> 
     let Some(outcome) = transitions::payment_outcome(&stored.event) else {
         return Ok(());
     };
+    use tracing::Instrument as _;
+    let span = super::payment_span(&stored.event);
+    deliver(pipeline, id, stored, outcome).instrument(span).await
+}
+
+/// Sends `outcome` to every notify link of `stored` not sent yet and records those sent.
+async fn deliver(
+    pipeline: &Pipeline,
+    id: Uuid,
+    stored: crate::store::StoredPayment,
+    outcome: serde_json::Value,
+) -> Result<(), PipelineError> {
     let mut event = stored.event.clone();
     let mut notes = Vec::new();
     let links = event.links.notify.clone().unwrap_or_default();
