@@ -203,17 +203,10 @@ mod host {
         }
 
         // The citizen pays on Checkout and comes back: both are checked at once and complete.
-        let cart_key = checkout_page.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
-        let back = host
-            .client
-            .post(format!("{}/c/{cart_key}", host.checkout.base_url))
-            .form(&[("action", "pay")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(location(&back), format!("{}/checkout/{cart_id}/ok", host.base));
+        let (cart_key, back) = host.act_at_checkout(&checkout_page, "pay").await;
+        assert_eq!(back, format!("{}/checkout/{cart_id}/ok", host.base));
         assert_eq!(host.checkout.fake.cart(&cart_key).unwrap().outcome, Outcome::Paid);
-        let landed = host.client.get(location(&back)).send().await.unwrap();
+        let landed = host.client.get(&back).send().await.unwrap();
         assert_eq!(landed.status(), 303);
         assert_eq!(location(&landed), format!("/checkout/{cart_id}?lang=it"));
         for payment in [&a, &b] {
@@ -239,15 +232,8 @@ mod host {
         let b = host.pending_payment(1, "Mensa scolastica").await;
         let page_url = host.page_url(&[id(&a), id(&b)]).await;
         let checkout_page = location(&post_form(&host, &page_url, "").await);
-        let cart_key = checkout_page.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
-        let back = host
-            .client
-            .post(format!("{}/c/{cart_key}", host.checkout.base_url))
-            .form(&[("action", "cancel")])
-            .send()
-            .await
-            .unwrap();
-        let cancel_url = location(&back);
+        let (_, back) = host.act_at_checkout(&checkout_page, "cancel").await;
+        let cancel_url = back;
         assert!(cancel_url.ends_with("/cancel"), "{cancel_url}");
         host.client.get(&cancel_url).send().await.unwrap();
         for payment in [&a, &b] {
@@ -302,15 +288,8 @@ mod host {
         // citizen is sent to the error URL.
         host.forget_notices();
         let checkout_page = cart["checkout_url"].as_str().unwrap();
-        let cart_key = checkout_page.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
-        let back = host
-            .client
-            .post(format!("{}/c/{cart_key}", host.checkout.base_url))
-            .form(&[("action", "pay")])
-            .send()
-            .await
-            .unwrap();
-        let error_url = location(&back);
+        let (cart_key, back) = host.act_at_checkout(checkout_page, "pay").await;
+        let error_url = back;
         assert!(error_url.ends_with("/error"), "{error_url}");
         assert_eq!(host.checkout.fake.cart(&cart_key).unwrap().outcome, Outcome::Failed);
         let page = host.client.get(&error_url).send().await.unwrap();

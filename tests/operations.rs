@@ -52,15 +52,8 @@ async fn metrics_after_an_end_to_end_run_hold_every_figure_an_operator_watches()
     // Both paid in one cart; a broken application goes to the DLQ.
     let (status, cart) = host.send("POST", "/checkout", Some(json!({"payment_ids": [id(&a), id(&b)]}))).await;
     assert_eq!(status, 201, "{cart}");
-    let key = cart["checkout_url"].as_str().unwrap().rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
-    let back = host
-        .client
-        .post(format!("{}/c/{key}", host.checkout.base_url))
-        .form(&[("action", "pay")])
-        .send()
-        .await
-        .unwrap();
-    host.client.get(back.headers()["location"].to_str().unwrap()).send().await.unwrap();
+    let (_, back) = host.act_at_checkout(cart["checkout_url"].as_str().unwrap(), "pay").await;
+    host.client.get(&back).send().await.unwrap();
     host.wait_status(id(&a), "COMPLETE").await;
     host.wait_status(id(&b), "COMPLETE").await;
     let mut broken: Value = serde_json::from_str(include_str!("examples/application_event.json")).unwrap();
@@ -230,38 +223,4 @@ async fn a_dead_letter_replayed_after_a_fix_makes_one_payment_however_often_it_i
     assert_ne!(open[0]["id"], first["id"]);
     assert_eq!(client.get(format!("{base}/dlq/{}", Uuid::new_v4())).send().await.unwrap().status(), 404);
     host.shutdown().await;
-}
-
-#[tokio::test]
-async fn log_lines_about_a_payment_carry_its_tenant_service_payment_and_event_ids() {
-    let (logs, _guard) = cassa_tests::CapturedLogs::start();
-    let store = cassa::store::Store::connect(&cassa_tests::sqlite_url()).await.unwrap();
-    let fake = cassa::conformance::SandboxFake::start().await.unwrap();
-    let host = cassa_tests::TestPipeline::start(store.clone(), &fake).await;
-    let (application, bytes) = cassa_tests::application("http://127.0.0.1:9");
-    cassa::bus::Bus::publish(host.pipeline.bus.as_ref(), "applications", "k", &bytes).await.unwrap();
-    cassa_tests::wait_for("the payment", Duration::from_secs(30), || async {
-        store
-            .payment_by_remote_id(application)
-            .await
-            .unwrap()
-            .is_some_and(|p| p.event.status.as_str() == "PAYMENT_PENDING")
-    })
-    .await;
-    let payment = store.payment_by_remote_id(application).await.unwrap().unwrap().event;
-    cassa::pipeline::poller::check(&host.pipeline, payment.id).await.unwrap();
-    host.shutdown().await;
-    let text = logs.text();
-    let about: Vec<&str> = text.lines().filter(|l| l.contains(&payment.id.to_string())).collect();
-    assert!(about.len() >= 2, "{text}");
-    for line in about {
-        for field in [
-            format!("tenant={}", payment.tenant_id),
-            format!("service={}", payment.service_id),
-            format!("payment={}", payment.id),
-            "event=".to_owned(),
-        ] {
-            assert!(line.contains(&field), "`{field}` missing from: {line}");
-        }
-    }
 }

@@ -345,21 +345,19 @@ impl Settings {
     /// The settings as a `cassa.toml` would write them, secrets masked and the database
     /// password redacted.
     pub fn masked_toml(&self) -> anyhow::Result<String> {
-        let mut value = serde_json::to_value(self)?;
-        if let Value::Object(map) = &mut value {
-            for key in SECRETS {
-                if let Some(v) = map.get_mut(key)
-                    && !v.is_null()
-                {
-                    *v = Value::String("***".into());
-                }
+        // Straight to TOML, not through `serde_json::Value`: with serde_json's
+        // `arbitrary_precision` (which some dependencies switch on) its numbers serialize as
+        // maps. Unset options are left out by the TOML serializer.
+        let mut table = toml::Table::try_from(self)?;
+        for key in SECRETS {
+            if let Some(v) = table.get_mut(key) {
+                *v = toml::Value::String("***".into());
             }
-            if let Some(Value::String(url)) = map.get_mut("database_url") {
-                *url = crate::store::redact_url(url);
-            }
-            map.retain(|_, v| !v.is_null());
         }
-        Ok(toml::to_string(&value)?)
+        if let Some(toml::Value::String(url)) = table.get_mut("database_url") {
+            *url = crate::store::redact_url(url);
+        }
+        Ok(toml::to_string(&table)?)
     }
 }
 

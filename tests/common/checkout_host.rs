@@ -197,6 +197,17 @@ impl CheckoutHost {
         payment
     }
 
+    /// The citizen presses `action` (`pay` or `cancel`) on the fake Checkout page at
+    /// `checkout_url`: the fake's cart id, and where Checkout sends the browser back.
+    pub async fn act_at_checkout(&self, checkout_url: &str, action: &str) -> (String, String) {
+        let key = checkout_url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+        let page = format!("{}/c/{key}", self.checkout.base_url);
+        let back = self.client.post(page).form(&[("action", action)]).send().await.unwrap();
+        assert_eq!(back.status(), 302);
+        let location = back.headers()[reqwest::header::LOCATION].to_str().unwrap().to_owned();
+        (key, location)
+    }
+
     /// Forgets which intermediary holds each notice: paying a cart then fails at the Node.
     pub fn forget_notices(&self) {
         self.ledger.lock().unwrap().clear();

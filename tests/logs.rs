@@ -1,0 +1,41 @@
+//! Log lines about a payment carry its tenant, service, payment and event ids. Alone in its
+//! binary: it captures logs with a thread-local subscriber, which other tests running beside it
+//! in the same process could disturb through tracing's shared callsite cache.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use std::time::Duration;
+
+#[tokio::test]
+async fn log_lines_about_a_payment_carry_its_tenant_service_payment_and_event_ids() {
+    let (logs, _guard) = cassa_tests::CapturedLogs::start();
+    let store = cassa::store::Store::connect(&cassa_tests::sqlite_url()).await.unwrap();
+    let fake = cassa::conformance::SandboxFake::start().await.unwrap();
+    let host = cassa_tests::TestPipeline::start(store.clone(), &fake).await;
+    let (application, bytes) = cassa_tests::application("http://127.0.0.1:9");
+    cassa::bus::Bus::publish(host.pipeline.bus.as_ref(), "applications", "k", &bytes).await.unwrap();
+    cassa_tests::wait_for("the payment", Duration::from_secs(30), || async {
+        store
+            .payment_by_remote_id(application)
+            .await
+            .unwrap()
+            .is_some_and(|p| p.event.status.as_str() == "PAYMENT_PENDING")
+    })
+    .await;
+    let payment = store.payment_by_remote_id(application).await.unwrap().unwrap().event;
+    cassa::pipeline::poller::check(&host.pipeline, payment.id).await.unwrap();
+    host.shutdown().await;
+    let text = logs.text();
+    let about: Vec<&str> = text.lines().filter(|l| l.contains(&payment.id.to_string())).collect();
+    assert!(about.len() >= 2, "{text}");
+    for line in about {
+        for field in [
+            format!("tenant={}", payment.tenant_id),
+            format!("service={}", payment.service_id),
+            format!("payment={}", payment.id),
+            "event=".to_owned(),
+        ] {
+            assert!(line.contains(&field), "`{field}` missing from: {line}");
+        }
+    }
+}
