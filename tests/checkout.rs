@@ -274,6 +274,11 @@ mod host {
             notice_code: a["payment"]["notice_code"].as_str().unwrap().into(),
         };
         cassa_fakes::Intermediary::pay(host.gpd.fake.as_ref(), &debt).unwrap();
+        // A view right after the last check does not check again (the page refreshes every
+        // 10 s; a check happens at most every 3 s); the next one does.
+        let html = host.client.get(&result_url).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("Pagamento in verifica"), "{html}");
+        tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
         let html = host.client.get(&result_url).send().await.unwrap().text().await.unwrap();
         assert!(html.contains("Pagamento eseguito") && !html.contains("http-equiv=\"refresh\""), "{html}");
         assert_eq!(host.payment(id(&a)).await["status"], "COMPLETE");
@@ -299,6 +304,32 @@ mod host {
         assert_eq!(host.payment(id(&a)).await["status"], "PAYMENT_PENDING");
         let notes = host.history_notes(id(&a)).await;
         assert!(notes.iter().any(|n| n.ends_with("Checkout reported an error")), "{notes:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_online_payment_link_followed_twice_sends_the_citizen_to_the_same_cart() {
+        let host = CheckoutHost::start(true).await;
+        let a = host.pending_payment(0, "Diritti di segreteria").await;
+        let link = a["links"]["online_payment_begin"]["url"].as_str().unwrap().to_owned();
+        let first = location(&host.client.get(&link).send().await.unwrap());
+        let second = location(&host.client.get(&link).send().await.unwrap());
+        assert_eq!(first, second, "a scanner or a second click opens no second cart");
+        assert_eq!(assert_every_cart_request_valid(&host).len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn leaving_an_old_cart_does_not_undo_a_newer_one_holding_the_payment() {
+        let host = CheckoutHost::start(true).await;
+        let a = host.pending_payment(0, "Diritti di segreteria").await;
+        let (_, old) = host.send("POST", "/checkout", Some(json!({"payment_ids": [id(&a)]}))).await;
+        let (status, newer) = host.send("POST", "/checkout", Some(json!({"payment_ids": [id(&a)]}))).await;
+        assert_eq!(status, 201, "a started payment can go in a new cart: {newer}");
+        // The old tab is cancelled: the payment stays started for the newer cart.
+        host.client.get(format!("{}/cancel", old["result_url"].as_str().unwrap())).send().await.unwrap();
+        assert_eq!(host.payment(id(&a)).await["status"], "PAYMENT_STARTED");
+        // Cancelling the newer one makes it payable again.
+        host.client.get(format!("{}/cancel", newer["result_url"].as_str().unwrap())).send().await.unwrap();
+        assert_eq!(host.payment(id(&a)).await["status"], "PAYMENT_PENDING");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -180,8 +180,14 @@ pub async fn render(p: &crate::pipeline::Pipeline) -> Result<String, crate::stor
     if p.bus.outbox_is_log() {
         let topics = &p.config.topics;
         metrics::gauge!(DLQ_MESSAGES).set(store.log_count(&topics.dlq).await? as f64);
-        let stages = [("dispatcher", &topics.applications), ("proxy", &topics.payments), ("view", &topics.payments)];
-        for (stage, topic) in stages {
+        let on = &p.config.stages;
+        let stages = [
+            ("dispatcher", &topics.applications, on.dispatcher),
+            ("proxy", &topics.payments, on.proxy),
+            ("view", &topics.payments, on.view.unwrap_or(false)),
+        ];
+        // Only the stages this host runs: a stage that never runs here would show the whole topic.
+        for (stage, topic, _) in stages.into_iter().filter(|(_, _, runs)| *runs) {
             let group = p.group(stage);
             let lag = store.log_lag(&group, topic).await?;
             metrics::gauge!(CONSUMER_LAG, "stage" => stage).set(lag as f64);

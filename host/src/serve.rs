@@ -38,10 +38,13 @@ pub async fn migrate(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs until Ctrl-C or SIGTERM, then shuts down gracefully: stops accepting requests and
-/// reading the bus, lets the batches and checks in flight finish and commit, relays what the
-/// outbox still holds and flushes the producer, all within `shutdown_timeout_ms`. Whatever is
-/// cut short is read again after restart (every effect is idempotent).
+/// Runs until Ctrl-C or SIGTERM, then shuts down gracefully within `shutdown_timeout_ms`: the
+/// stages stop reading the bus and claiming payments (`/readyz` turns 503), the batches and
+/// checks in flight finish and commit, the outbox is relayed and the producer flushed, and
+/// only then does the HTTP server stop accepting and close (in-flight creations may need the
+/// embedded sandbox it serves). Whatever is cut short is read again after restart (every effect
+/// is idempotent); what the API accepts meanwhile is in the store or the log, for the next start
+/// or another replica.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let args = Settings::load(&args)?;
     let stop = CancellationToken::new();

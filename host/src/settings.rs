@@ -18,7 +18,7 @@ use serde_json::Value;
 
 /// The settings as given on the command line, in the environment or in the file: each one
 /// optional, filled from the next source down when absent.
-#[derive(Debug, Clone, Default, clap::Args, Serialize, Deserialize)]
+#[derive(Clone, Default, clap::Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunArgs {
     /// The settings file; `cassa.toml` in the working directory is read when it exists.
@@ -135,8 +135,23 @@ impl RunArgs {
     }
 }
 
+impl std::fmt::Debug for RunArgs {
+    /// Which settings were given, never their values (some are secrets).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let given = present(serde_json::to_value(self).unwrap_or_default());
+        f.debug_struct("RunArgs").field("given", &given.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    /// The settings as `cassa config check` shows them: secrets masked.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.masked_toml().unwrap_or_else(|e| format!("(settings: {e})")))
+    }
+}
+
 /// The effective settings of `cassa run`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// See [`RunArgs::listen`].
@@ -462,6 +477,9 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} shown: {shown}");
         }
         assert!(shown.contains("checkout_subscription_key = \"***\""), "{shown}");
+        let settings = Settings::layered(&RunArgs::default(), &file).unwrap();
+        let debugged = format!("{settings:?} {file:?}");
+        assert!(!debugged.contains("sub-key-123") && !debugged.contains("hunter2"), "{debugged}");
         // What `config check` prints is itself a valid settings file.
         parse_file(&shown).unwrap();
     }

@@ -163,6 +163,13 @@ impl From<PipelineError> for Problem {
     }
 }
 
+/// How long after a check the result page does not check a payment again, in milliseconds.
+const RECHECK_MS: i64 = 3_000;
+
+/// How long `/online-payment` sends the citizen back to the same Checkout cart rather than
+/// opening a new one, in milliseconds (pagoPA keeps a cart's session for longer).
+const REUSE_CART_MS: i64 = 10 * 60_000;
+
 /// A cart pagoPA accepted.
 #[derive(Debug)]
 pub struct Opened {
@@ -210,6 +217,21 @@ async fn creditor_of(p: &Pipeline, event: &PaymentEvent) -> Result<Option<Receiv
     Ok(p.configured(event).await?.and_then(|c| Pipeline::receiver_of(&c.tenant)))
 }
 
+/// The Checkout page of `payment` alone: the cart opened for it in the last minutes and still at
+/// Checkout (a link followed twice, a scanner), else a new one.
+pub async fn cart_of_one(p: &Pipeline, payment: Uuid, locale: Locale) -> Result<Opened, Problem> {
+    let since = Timestamp::from_millis(Timestamp::now().millis() - REUSE_CART_MS).unwrap_or_else(Timestamp::now);
+    if let Some(cart) = p.store.open_cart_of(payment, since).await?
+        && let Some(location) = cart.checkout_url
+    {
+        let still = p.store.payment(payment).await?.is_some_and(|s| is_payable(s.event.status));
+        if still {
+            return Ok(Opened { cart_id: cart.id, location });
+        }
+    }
+    open_cart(p, &[payment], None, locale).await
+}
+
 /// Opens a pagoPA Checkout cart for `ids`: checks them, sends the cart, records it and marks
 /// the payments started.
 pub async fn open_cart(p: &Pipeline, ids: &[Uuid], email: Option<String>, locale: Locale) -> Result<Opened, Problem> {
@@ -245,35 +267,36 @@ pub async fn open_cart(p: &Pipeline, ids: &[Uuid], email: Option<String>, locale
         id_cart: Some(cart_id.clone()),
     };
     validate(&cart).map_err(|e| Problem::invalid(e.to_string()))?;
+    // Recorded before pagoPA is asked, so its return URLs always find the cart.
     let now = Timestamp::now();
-    let mut record = StoredCart {
+    let record = StoredCart {
         id: cart_id.clone(),
         payment_ids: ids.to_vec(),
-        status: CartStatus::Redirected,
+        status: CartStatus::Unavailable,
         checkout_url: None,
-        note: None,
+        note: Some("sending to pagoPA".into()),
         locale,
         created_at: now,
         updated_at: now,
     };
+    p.store.insert_cart(&record).await?;
     let sent = client.create_cart(&cart).await;
     let (status, note, outcome) = match sent {
-        Ok(location) => {
-            record.checkout_url = Some(location.clone());
-            (CartStatus::Redirected, None, Ok(Opened { cart_id: cart_id.clone(), location }))
-        }
-        Err(CheckoutError::Invalid(why)) => return Err(Problem::invalid(why)),
+        Ok(location) => (CartStatus::Redirected, None, Ok(Opened { cart_id: cart_id.clone(), location })),
+        Err(CheckoutError::Invalid(why)) => (CartStatus::Refused, Some(why.clone()), Err(Problem::invalid(why))),
         Err(CheckoutError::Refused { status, detail }) => {
             (CartStatus::Refused, Some(format!("HTTP {status}: {detail}")), Err(Problem::refused(detail)))
         }
-        Err(error @ (CheckoutError::Unavailable(_) | CheckoutError::Protocol(_))) => {
-            (CartStatus::Unavailable, Some(error.to_string()), Err(Problem::unavailable(error.to_string())))
+        Err(CheckoutError::Protocol(why)) => {
+            (CartStatus::Refused, Some(why.clone()), Err(Problem::refused(format!("unexpected answer: {why}"))))
+        }
+        Err(CheckoutError::Unavailable(why)) => {
+            (CartStatus::Unavailable, Some(why.clone()), Err(Problem::unavailable(why)))
         }
     };
-    record.status = status;
-    record.note = note;
-    p.store.insert_cart(&record).await?;
-    tracing::info!(cart = %cart_id, payments = ids.len(), status = status.as_str(), note = record.note.as_deref().unwrap_or("-"), "pagoPA Checkout cart");
+    let url = outcome.as_ref().ok().map(|o| o.location.as_str());
+    p.store.answer_cart(&cart_id, status, url, note.as_deref()).await?;
+    tracing::info!(cart = %cart_id, payments = ids.len(), status = status.as_str(), note = note.as_deref().unwrap_or("-"), "pagoPA Checkout cart");
     if outcome.is_ok() {
         let note = format!("pagoPA Checkout cart {cart_id}");
         for id in ids {
@@ -454,9 +477,16 @@ pub async fn cart_return(
 /// Applies a return to its cart and payments, once.
 async fn returned(p: &Pipeline, cart_id: &str, outcome: Outcome) -> Result<Option<StoredCart>, Problem> {
     let Some(cart) = p.store.cart(cart_id).await? else { return Ok(None) };
-    let Some(next) = cart.status.after(outcome) else {
-        tracing::info!(cart = %cart_id, status = cart.status.as_str(), outcome = outcome.as_str(), "cart already ended; return ignored");
-        return Ok(Some(cart));
+    let again = CartStatus::Redirected.after(outcome) == Some(cart.status);
+    let next = match cart.status.after(outcome) {
+        Some(next) => next,
+        // The same return again (a reload, or one cut short): its payment changes are
+        // idempotent, so they are applied again.
+        None if again => cart.status,
+        None => {
+            tracing::info!(cart = %cart_id, status = cart.status.as_str(), outcome = outcome.as_str(), "cart already ended; return ignored");
+            return Ok(Some(cart));
+        }
     };
     let note = match outcome {
         Outcome::Ok => format!("pagoPA Checkout cart {cart_id}: paid, checking at the intermediary"),
@@ -464,7 +494,7 @@ async fn returned(p: &Pipeline, cart_id: &str, outcome: Outcome) -> Result<Optio
         Outcome::Error => format!("pagoPA Checkout cart {cart_id}: Checkout reported an error"),
         Outcome::Waiting => format!("pagoPA Checkout cart {cart_id}: outcome not known yet"),
     };
-    if !p.store.move_cart(cart_id, cart.status, next, Some(&note)).await? {
+    if !again && !p.store.move_cart(cart_id, cart.status, next, Some(&note)).await? {
         return Ok(p.store.cart(cart_id).await?);
     }
     tracing::info!(cart = %cart_id, outcome = outcome.as_str(), "citizen back from pagoPA Checkout");
@@ -479,6 +509,11 @@ async fn returned(p: &Pipeline, cart_id: &str, outcome: Outcome) -> Result<Optio
                 poller::check(p, *id).await?;
             }
             Outcome::Cancel | Outcome::Error => {
+                // A newer cart (another tab) may hold the payment: it stays started for that one.
+                if p.store.newer_live_cart(*id, &cart).await? {
+                    tracing::info!(payment = %id, cart = %cart_id, "a newer cart holds the payment; left started");
+                    continue;
+                }
                 change_payment(p, *id, &note, |e| transitions::checkout_abandoned(e, Timestamp::now())).await?;
             }
             Outcome::Waiting => {}
@@ -508,8 +543,11 @@ async fn result(p: &Pipeline, cart_id: &str, asked: Option<&str>) -> Result<Opti
     let mut shown = dues(p, &cart.payment_ids, false).await?;
     let open = |d: &Vec<(PaymentEvent, Due)>| d.iter().any(|(e, _)| !e.status.is_final());
     if matches!(cart.status, CartStatus::Ok | CartStatus::Waiting | CartStatus::Redirected) && open(&shown) {
+        // At most one check per payment every few seconds, however often the page is viewed.
+        let now = Timestamp::now().millis();
         for (event, _) in &shown {
-            if !event.status.is_final() {
+            let recent = event.links.update.last_check_at.is_some_and(|at| now - at.millis() < RECHECK_MS);
+            if !event.status.is_final() && !recent {
                 poller::check(p, event.id).await?;
             }
         }

@@ -64,7 +64,7 @@ pub async fn online_payment(State(p): State<Pipeline>, Path(id): Path<String>) -
         Ok(OnlineRoute::Intermediary) => {}
         Ok(OnlineRoute::Checkout) => {
             let locale = Locale::choose(None, event.locale.as_deref());
-            return Ok(match checkout::open_cart(&p, &[event.id], None, locale).await {
+            return Ok(match checkout::cart_of_one(&p, event.id, locale).await {
                 Ok(opened) => Redirect::to(&opened.location).into_response(),
                 Err(problem) => problem.page(locale, None),
             });

@@ -23,9 +23,15 @@ pub async fn ready(State(p): State<Pipeline>) -> Response {
     let database = match p.store.migrations_pending().await {
         Ok(0) => Ok(()),
         Ok(n) => Err(format!("{n} migration(s) not applied")),
-        Err(error) => Err(format!("the database does not answer: {error}")),
+        Err(error) => {
+            tracing::warn!(%error, "readiness: the database does not answer");
+            Err("the database does not answer (see the log)".to_owned())
+        }
     };
-    let bus = p.bus.ready().await.map_err(|e| format!("the bus does not answer: {e}"));
+    let bus = p.bus.ready().await.map_err(|error| {
+        tracing::warn!(%error, "readiness: the bus does not answer");
+        "the bus does not answer (see the log)".to_owned()
+    });
     let installed = p.connectors.all();
     let connectors = match p.connectors.default_name() {
         _ if installed.is_empty() => Err("no connector is loaded".to_owned()),

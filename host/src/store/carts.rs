@@ -102,6 +102,58 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Records pagoPA's answer to cart `id`: its status, its page and why.
+    pub async fn answer_cart(
+        &self,
+        id: &str,
+        status: CartStatus,
+        checkout_url: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE carts SET status = $1, checkout_url = $2, note = $3, updated_at = $4 WHERE id = $5")
+            .bind(status.as_str())
+            .bind(checkout_url)
+            .bind(note)
+            .bind(Timestamp::now().millis())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The newest cart of exactly `payment` alone still at Checkout and made after `since`:
+    /// `/online-payment` sends the citizen there again rather than opening another.
+    pub async fn open_cart_of(&self, payment: Uuid, since: Timestamp) -> Result<Option<StoredCart>, StoreError> {
+        let ids = serde_json::to_string(&[payment]).map_err(corrupt)?;
+        let row = sqlx::query(
+            "SELECT id FROM carts WHERE payment_ids = $1 AND status = 'redirected' AND checkout_url IS NOT NULL \
+             AND created_at > $2 ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(ids)
+        .bind(since.millis())
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => self.cart(&row.try_get::<String, _>("id")?).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Whether a cart other than `cart`, made after it, holds `payment` and may still be paid:
+    /// leaving `cart` must not make that payment payable again.
+    pub async fn newer_live_cart(&self, payment: Uuid, cart: &StoredCart) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM carts WHERE id <> $1 AND created_at >= $2 AND payment_ids LIKE $3 \
+             AND status IN ('redirected', 'waiting', 'ok')",
+        )
+        .bind(&cart.id)
+        .bind(cart.created_at.millis())
+        .bind(format!("%{payment}%"))
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get::<i64, _>(0)? > 0)
+    }
+
     /// Carts by status, for metrics and operators.
     pub async fn count_carts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM carts GROUP BY status ORDER BY status")
