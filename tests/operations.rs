@@ -224,3 +224,28 @@ async fn a_dead_letter_replayed_after_a_fix_makes_one_payment_however_often_it_i
     assert_eq!(client.get(format!("{base}/dlq/{}", Uuid::new_v4())).send().await.unwrap().status(), 404);
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kafka_a_groups_lag_and_a_topics_size_are_read_from_the_broker() {
+    use cassa::bus::Bus as _;
+    let (brokers, _mock) = cassa_tests::kafka_brokers();
+    let topic = format!("lag-{}", Uuid::new_v4().simple());
+    let config = cassa::bus::kafka::KafkaConfig { brokers, partitions: 2, ..Default::default() };
+    let bus = cassa::bus::kafka::KafkaBus::connect(config, &[&topic]).await.unwrap();
+    for i in 0..10 {
+        bus.publish(&topic, &format!("k{i}"), b"{}").await.unwrap();
+    }
+    assert_eq!(bus.size(&topic).await.unwrap(), 10);
+    let group = format!("group-{}", Uuid::new_v4().simple());
+    assert_eq!(bus.lag(&group, &topic).await.unwrap(), 10, "a group that committed nothing has everything to read");
+    let mut consumer = bus.subscribe(&group, &topic).await.unwrap();
+    let mut read = Vec::new();
+    let started = std::time::Instant::now();
+    while read.len() < 4 {
+        assert!(started.elapsed() < Duration::from_secs(30), "nothing to read");
+        read.extend(consumer.poll(4 - read.len(), Duration::from_millis(500)).await.unwrap());
+    }
+    consumer.commit(&read).await.unwrap();
+    assert_eq!(bus.lag(&group, &topic).await.unwrap(), 6);
+    assert_eq!(bus.size(&topic).await.unwrap(), 10, "reading does not shrink a topic");
+}

@@ -3,15 +3,16 @@
 //! Counters and the latency histogram are recorded where things happen, through the `metrics`
 //! facade (a no-op until [`handle`] installs the Prometheus recorder). Gauges that describe
 //! shared state (outbox backlog, DLQ size, due payments, consumer lag, carts) are read from the
-//! store at each scrape, so every replica reports the same figures.
+//! store or the bus (Kafka: watermarks and the groups' committed offsets) at each scrape, so
+//! every replica reports the same figures.
 //!
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `cassa_payments_created_total` | counter | `tenant` |
 //! | `cassa_processing_errors_total` | counter | `stage`, `reason` |
 //! | `cassa_events_consumed_total` | counter | `stage` |
-//! | `cassa_consumer_lag` | gauge | `stage` (embedded bus) |
-//! | `cassa_dlq_messages` | gauge | — (embedded bus) |
+//! | `cassa_consumer_lag` | gauge | `stage` (those this host runs) |
+//! | `cassa_dlq_messages` | gauge | — |
 //! | `cassa_outbox_backlog` | gauge | — |
 //! | `cassa_connector_calls_total` | counter | `connector`, `version`, `tenant`, `operation`, `outcome` |
 //! | `cassa_connector_call_duration_seconds` | histogram | `connector`, `operation` |
@@ -98,8 +99,8 @@ fn describe() {
     describe_counter!(PAYMENTS_CREATED, "Debt positions created at an intermediary.");
     describe_counter!(PROCESSING_ERRORS, "Messages a stage could not process (sent to the DLQ, or batches retried).");
     describe_counter!(EVENTS_CONSUMED, "Messages a stage read from the bus.");
-    describe_gauge!(CONSUMER_LAG, "Messages a stage has still to read (embedded bus).");
-    describe_gauge!(DLQ_MESSAGES, "Messages in the dead-letter topic (embedded bus).");
+    describe_gauge!(CONSUMER_LAG, "Messages a stage has still to read: committed offsets behind the end of its topic.");
+    describe_gauge!(DLQ_MESSAGES, "Messages in the dead-letter topic.");
     describe_gauge!(OUTBOX_BACKLOG, "Outbox rows not yet published to the bus.");
     describe_counter!(CONNECTOR_CALLS, "Calls to connectors, by outcome (`ok` or the kind of failure).");
     describe_histogram!(CONNECTOR_CALL_DURATION, Unit::Seconds, "Duration of connector calls.");
@@ -177,20 +178,24 @@ pub async fn render(p: &crate::pipeline::Pipeline) -> Result<String, crate::stor
         let n = carts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
         metrics::gauge!(CHECKOUT_CARTS, "status" => status).set(n as f64);
     }
-    if p.bus.outbox_is_log() {
-        let topics = &p.config.topics;
-        metrics::gauge!(DLQ_MESSAGES).set(store.log_count(&topics.dlq).await? as f64);
+    let topics = &p.config.topics;
+    match p.bus.size(&topics.dlq).await {
+        Ok(size) => metrics::gauge!(DLQ_MESSAGES).set(size as f64),
+        Err(error) => tracing::warn!(%error, "metrics: cannot read the dead-letter topic's size"),
+    }
+    {
         let on = &p.config.stages;
         let stages = [
             ("dispatcher", &topics.applications, on.dispatcher),
             ("proxy", &topics.payments, on.proxy),
-            ("view", &topics.payments, on.view.unwrap_or(false)),
+            ("view", &topics.payments, on.view.unwrap_or(!p.bus.outbox_is_log())),
         ];
         // Only the stages this host runs: a stage that never runs here would show the whole topic.
         for (stage, topic, _) in stages.into_iter().filter(|(_, _, runs)| *runs) {
-            let group = p.group(stage);
-            let lag = store.log_lag(&group, topic).await?;
-            metrics::gauge!(CONSUMER_LAG, "stage" => stage).set(lag as f64);
+            match p.bus.lag(&p.group(stage), topic).await {
+                Ok(lag) => metrics::gauge!(CONSUMER_LAG, "stage" => stage).set(lag as f64),
+                Err(error) => tracing::warn!(%error, stage, "metrics: cannot read the consumer lag"),
+            }
         }
     }
     Ok(handle.render())

@@ -35,6 +35,14 @@ impl EmbeddedBus {
 
 #[async_trait::async_trait]
 impl Bus for EmbeddedBus {
+    async fn lag(&self, group: &str, topic: &str) -> Result<i64, BusError> {
+        Ok(self.store.log_lag(group, topic).await?)
+    }
+
+    async fn size(&self, topic: &str) -> Result<i64, BusError> {
+        Ok(self.store.log_count(topic).await?)
+    }
+
     async fn publish(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(), BusError> {
         self.store.append(topic, key, &String::from_utf8_lossy(payload)).await?;
         self.notify();

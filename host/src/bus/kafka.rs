@@ -127,6 +127,56 @@ fn client_config(config: &KafkaConfig) -> ClientConfig {
 
 #[async_trait::async_trait]
 impl Bus for KafkaBus {
+    async fn lag(&self, group: &str, topic: &str) -> Result<i64, BusError> {
+        let config = self.client_config();
+        let (group, topic) = (group.to_owned(), topic.to_owned());
+        tokio::task::spawn_blocking(move || -> Result<i64, BusError> {
+            // A client of the group that never joins it: it only reads the committed offsets.
+            let consumer: rdkafka::consumer::BaseConsumer =
+                config.clone().set("group.id", &group).set("enable.auto.commit", "false").create().map_err(broker)?;
+            let wait = Duration::from_secs(5);
+            let metadata = consumer.fetch_metadata(Some(&topic), wait).map_err(broker)?;
+            let partitions: Vec<i32> =
+                metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+            let mut list = TopicPartitionList::new();
+            for partition in &partitions {
+                list.add_partition(&topic, *partition);
+            }
+            let committed = consumer.committed_offsets(list, wait).map_err(broker)?;
+            let mut lag = 0;
+            for partition in partitions {
+                let (low, high) = consumer.fetch_watermarks(&topic, partition, wait).map_err(broker)?;
+                let position = match committed.find_partition(&topic, partition).map(|p| p.offset()) {
+                    Some(Offset::Offset(at)) => at,
+                    _ => low,
+                };
+                lag += (high - position).max(0);
+            }
+            Ok(lag)
+        })
+        .await
+        .map_err(broker)?
+    }
+
+    async fn size(&self, topic: &str) -> Result<i64, BusError> {
+        let producer = self.producer.clone();
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || -> Result<i64, BusError> {
+            use rdkafka::producer::Producer as _;
+            let client = producer.client();
+            let wait = Duration::from_secs(5);
+            let metadata = client.fetch_metadata(Some(&topic), wait).map_err(broker)?;
+            let mut size = 0;
+            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+                let (low, high) = client.fetch_watermarks(&topic, partition.id(), wait).map_err(broker)?;
+                size += (high - low).max(0);
+            }
+            Ok(size)
+        })
+        .await
+        .map_err(broker)?
+    }
+
     async fn flush(&self) -> Result<(), BusError> {
         let producer = self.producer.clone();
         tokio::task::spawn_blocking(move || {

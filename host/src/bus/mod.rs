@@ -82,6 +82,12 @@ pub trait Bus: Send + Sync {
     /// relay (Kafka) early instead of at their next poll.
     fn outbox_written(&self) {}
 
+    /// Messages of `topic` that consumer group `group` has not committed yet (`/metrics`).
+    async fn lag(&self, group: &str, topic: &str) -> Result<i64, BusError>;
+
+    /// Messages `topic` holds (`/metrics`: the dead-letter topic's size).
+    async fn size(&self, topic: &str) -> Result<i64, BusError>;
+
     /// Delivers what the producer still holds (at shutdown).
     async fn flush(&self) -> Result<(), BusError> {
         Ok(())

@@ -777,6 +777,12 @@ mod tests {
         fn outbox_is_log(&self) -> bool {
             true
         }
+        async fn lag(&self, _: &str, _: &str) -> Result<i64, crate::bus::BusError> {
+            Ok(0)
+        }
+        async fn size(&self, _: &str) -> Result<i64, crate::bus::BusError> {
+            Ok(0)
+        }
     }
 
     #[async_trait::async_trait]
