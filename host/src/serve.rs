@@ -64,10 +64,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     let close = CancellationToken::new();
     let closing = close.clone();
-    let server = tokio::spawn(async move {
+    let mut server = tokio::spawn(async move {
         axum::serve(listener, host.router).with_graceful_shutdown(async move { closing.cancelled().await }).await
     });
-    stop.cancelled().await;
+    // Until the signal; a server that ends on its own (it should not) stops the host too.
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        ended = &mut server => {
+            tracing::error!(outcome = ?ended.as_ref().map(|r| r.as_ref().map_err(ToString::to_string)), "the HTTP server stopped by itself; shutting down");
+            stop.cancel();
+        }
+    }
     let bound = Duration::from_millis(args.shutdown_timeout_ms);
     let started = std::time::Instant::now();
     tracing::info!(bound_ms = args.shutdown_timeout_ms, "shutting down: finishing work in flight");
@@ -91,6 +98,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Then the HTTP server: requests still open get what is left of the bound.
     close.cancel();
     let left = bound.saturating_sub(started.elapsed()).max(Duration::from_millis(100));
+    if server.is_finished() {
+        return Ok(());
+    }
     match tokio::time::timeout(left, server).await {
         Ok(Ok(served)) => served?,
         Ok(Err(join)) => tracing::warn!(error = %join, "the HTTP server task failed"),

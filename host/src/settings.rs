@@ -505,6 +505,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_a_valid_settings_file() {
+        let example = parse_file(include_str!("../../cassa.example.toml")).unwrap();
+        let settings = Settings::layered(&RunArgs::default(), &example).unwrap();
+        assert_eq!(settings.kafka_partitions, 12);
+        assert_eq!(settings.log_format, "json");
+    }
+
+    #[test]
     fn the_operators_guide_holds_the_current_reference() {
         let guide = include_str!("../../docs/OPERATIONS.md");
         let table = reference();
