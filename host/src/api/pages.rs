@@ -68,6 +68,14 @@ pub fn escape(text: &str) -> String {
 
 /// The words of the pages: key, Italian, English.
 const WORDS: &[(&str, &str, &str)] = &[
+    ("CREATION_PENDING", "In preparazione", "Being prepared"),
+    ("CREATION_FAILED", "Non disponibile", "Not available"),
+    ("PAYMENT_PENDING", "Da pagare", "To be paid"),
+    ("PAYMENT_STARTED", "Pagamento in corso", "Payment in progress"),
+    ("PAYMENT_FAILED", "Non riuscito", "Failed"),
+    ("COMPLETE", "Pagato", "Paid"),
+    ("EXPIRED", "Scaduto", "Expired"),
+    ("CANCELED", "Annullato", "Cancelled"),
     ("skip", "Vai al contenuto", "Skip to content"),
     ("site", "Pagamenti pagoPA", "pagoPA payments"),
     ("title_one", "Pagamento", "Payment"),
@@ -143,66 +151,14 @@ fn t(locale: Locale, key: &str) -> &'static str {
     WORDS.iter().find(|w| w.0 == key).map_or("", |w| if locale == Locale::It { w.1 } else { w.2 })
 }
 
-/// A status in the citizen's words.
+/// A status in the citizen's words (its wire name is its key in [`WORDS`]).
 fn status_text(locale: Locale, status: PaymentStatus) -> &'static str {
-    let it = locale == Locale::It;
     match status {
-        PaymentStatus::CreationPending => {
-            if it {
-                "In preparazione"
-            } else {
-                "Being prepared"
-            }
+        // Not used by cassa; shown as what they would mean to a citizen.
+        PaymentStatus::PaymentConfirmed | PaymentStatus::NotificationPending => {
+            t(locale, PaymentStatus::PaymentStarted.as_str())
         }
-        PaymentStatus::CreationFailed => {
-            if it {
-                "Non disponibile"
-            } else {
-                "Not available"
-            }
-        }
-        PaymentStatus::PaymentPending => {
-            if it {
-                "Da pagare"
-            } else {
-                "To be paid"
-            }
-        }
-        PaymentStatus::PaymentStarted | PaymentStatus::PaymentConfirmed | PaymentStatus::NotificationPending => {
-            if it {
-                "Pagamento in corso"
-            } else {
-                "Payment in progress"
-            }
-        }
-        PaymentStatus::PaymentFailed => {
-            if it {
-                "Non riuscito"
-            } else {
-                "Failed"
-            }
-        }
-        PaymentStatus::Complete => {
-            if it {
-                "Pagato"
-            } else {
-                "Paid"
-            }
-        }
-        PaymentStatus::Expired => {
-            if it {
-                "Scaduto"
-            } else {
-                "Expired"
-            }
-        }
-        PaymentStatus::Canceled => {
-            if it {
-                "Annullato"
-            } else {
-                "Cancelled"
-            }
-        }
+        other => t(locale, other.as_str()),
     }
 }
 
@@ -445,6 +401,19 @@ mod tests {
             assert!(!it.is_empty() && !en.is_empty(), "{key}");
             assert!(WORDS[..i].iter().all(|w| w.0 != *key), "{key} twice");
         }
+    }
+
+    #[test]
+    fn every_status_has_words_in_both_languages() {
+        use PaymentStatus::*;
+        let all = [CreationPending, CreationFailed, PaymentPending, PaymentStarted, PaymentConfirmed];
+        let rest = [PaymentFailed, NotificationPending, Complete, Expired, Canceled];
+        for status in all.into_iter().chain(rest) {
+            for locale in [Locale::It, Locale::En] {
+                assert!(!status_text(locale, status).is_empty(), "{status} in {locale:?}");
+            }
+        }
+        assert_eq!(status_text(Locale::It, Complete), "Pagato");
     }
 
     #[test]
