@@ -285,10 +285,16 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Sends a CSV file to `POST /payments/import` in chunks of `chunk` rows.
-/// A JSON request to a running host; its body, or the host's message as the error.
+/// A JSON request to a running host, with the operator's token `CASSA_ADMIN_TOKEN` when set;
+/// its body, or the host's message as the error.
 async fn call(method: reqwest::Method, url: &str) -> anyhow::Result<serde_json::Value> {
-    let reply =
-        reqwest::Client::new().request(method, url).send().await.with_context(|| format!("cannot reach {url}"))?;
+    let mut request = reqwest::Client::new().request(method, url);
+    if let Ok(token) = std::env::var("CASSA_ADMIN_TOKEN")
+        && !token.is_empty()
+    {
+        request = request.bearer_auth(token);
+    }
+    let reply = request.send().await.with_context(|| format!("cannot reach {url}"))?;
     let status = reply.status();
     let body: serde_json::Value = reply.json().await.unwrap_or_default();
     if !status.is_success() {

@@ -180,6 +180,7 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
         connector_concurrency: args.connector_concurrency,
         connector_rate_per_second: args.connector_rate,
         core_token: args.core_token.clone(),
+        admin_tokens: args.admin_tokens.iter().filter(|t| !t.is_empty()).cloned().collect(),
         create_attempts: args.create_attempts,
         retry_base_ms: args.retry_base_ms,
         poll_interval_ms: args.poll_interval_ms,

@@ -114,6 +114,10 @@ pub struct RunArgs {
     /// Time-out of one request to pagoPA Checkout, in milliseconds.
     #[arg(long, env = "CASSA_CHECKOUT_TIMEOUT_MS")]
     pub checkout_timeout_ms: Option<u64>,
+    /// Bearer tokens of operators, comma-separated (secrets): when set, the operators' endpoints
+    /// (`/dlq…`) require one of them; `cassa dlq` sends `CASSA_ADMIN_TOKEN`.
+    #[arg(long, env = "CASSA_ADMIN_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub admin_tokens: Option<Vec<String>>,
     /// On SIGTERM or Ctrl-C: how long in-flight work may take to finish, be committed and be flushed before the process exits, in milliseconds.
     #[arg(long, env = "CASSA_SHUTDOWN_TIMEOUT_MS")]
     pub shutdown_timeout_ms: Option<u64>,
@@ -212,6 +216,8 @@ pub struct Settings {
     pub key_by: String,
     /// See [`RunArgs::checkout_timeout_ms`].
     pub checkout_timeout_ms: u64,
+    /// See [`RunArgs::admin_tokens`].
+    pub admin_tokens: Vec<String>,
     /// See [`RunArgs::shutdown_timeout_ms`].
     pub shutdown_timeout_ms: u64,
     /// See [`RunArgs::log_format`].
@@ -250,6 +256,7 @@ impl Default for Settings {
             batches_in_flight: 4,
             key_by: "payment_id".into(),
             checkout_timeout_ms: 10_000,
+            admin_tokens: Vec::new(),
             shutdown_timeout_ms: 30_000,
             log_format: "text".into(),
         }
@@ -257,7 +264,7 @@ impl Default for Settings {
 }
 
 /// Settings whose values are secrets: masked wherever settings are shown.
-pub const SECRETS: [&str; 3] = ["sandbox_api_key", "core_token", "checkout_subscription_key"];
+pub const SECRETS: [&str; 4] = ["sandbox_api_key", "core_token", "checkout_subscription_key", "admin_tokens"];
 
 /// The stages a process can run.
 pub const STAGES: [&str; 5] = ["dispatcher", "proxy", "view", "poller", "updater"];
@@ -365,8 +372,14 @@ impl Settings {
         // maps. Unset options are left out by the TOML serializer.
         let mut table = toml::Table::try_from(self)?;
         for key in SECRETS {
-            if let Some(v) = table.get_mut(key) {
-                *v = toml::Value::String("***".into());
+            match table.get_mut(key) {
+                Some(toml::Value::Array(items)) => {
+                    for item in items {
+                        *item = toml::Value::String("***".into());
+                    }
+                }
+                Some(v) => *v = toml::Value::String("***".into()),
+                None => {}
             }
         }
         if let Some(toml::Value::String(url)) = table.get_mut("database_url") {
@@ -469,11 +482,11 @@ mod tests {
     #[test]
     fn shown_settings_mask_every_secret_and_the_database_password() {
         let file = args(
-            "checkout_subscription_key = \"sub-key-123\"\ncore_token = \"core-456\"\n\
+            "checkout_subscription_key = \"sub-key-123\"\ncore_token = \"core-456\"\nadmin_tokens = [\"adm-789\"]\n\
              database_url = \"postgres://cassa:hunter2@db/cassa\"\n",
         );
         let shown = Settings::layered(&RunArgs::default(), &file).unwrap().masked_toml().unwrap();
-        for secret in ["sub-key-123", "core-456", "hunter2", "sandbox-demo-key"] {
+        for secret in ["sub-key-123", "core-456", "hunter2", "sandbox-demo-key", "adm-789"] {
             assert!(!shown.contains(secret), "{secret} shown: {shown}");
         }
         assert!(shown.contains("checkout_subscription_key = \"***\""), "{shown}");

@@ -191,6 +191,11 @@ fn config_check_and_run_refuse_an_unknown_key_by_name() {
 
 /// `cassa run --demo` on `data` at `port`, its log in `data/<name>.log`.
 fn host(data: &std::path::Path, port: u16, name: &str) -> std::process::Child {
+    host_with(data, port, name, &[])
+}
+
+/// [`host`] with more environment variables.
+fn host_with(data: &std::path::Path, port: u16, name: &str, env: &[(&str, &str)]) -> std::process::Child {
     std::fs::create_dir_all(data).unwrap();
     let log = std::fs::File::create(data.join(format!("{name}.log"))).unwrap();
     Command::new(CASSA)
@@ -199,6 +204,7 @@ fn host(data: &std::path::Path, port: u16, name: &str) -> std::process::Child {
         .env("CASSA_DATA_DIR", data)
         .env("CASSA_SHUTDOWN_TIMEOUT_MS", "15000")
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -305,10 +311,10 @@ fn sigterm_in_the_middle_of_a_run_loses_nothing_and_duplicates_nothing_after_res
 }
 
 #[test]
-fn dlq_list_show_and_replay_work_against_a_running_host() {
+fn dlq_list_show_and_replay_work_against_a_running_host_for_operators_with_a_token() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let data = std::env::temp_dir().join(format!("cassa-cli-dlq-{port}"));
-    let mut child = host(&data, port, "dlq");
+    let mut child = host_with(&data, port, "dlq", &[("CASSA_ADMIN_TOKENS", "first-operator,second-operator")]);
     let base = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let client = reqwest::Client::new();
@@ -322,9 +328,27 @@ fn dlq_list_show_and_replay_work_against_a_running_host() {
             serde_json::from_str(include_str!("../../tests/examples/application_event.json")).unwrap();
         broken["tenant_id"] = "not-a-uuid".into();
         client.post(format!("{base}/applications")).json(&broken).send().await.unwrap();
+        // Without an operator's token, or with a wrong one: 401, as a problem.
+        for token in [None, Some("guess")] {
+            let mut request = client.get(format!("{base}/dlq"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let reply = request.send().await.unwrap();
+            assert_eq!(reply.status().as_u16(), 401);
+            assert_eq!(reply.headers()["content-type"], "application/problem+json");
+        }
         let started = Instant::now();
         loop {
-            let list: serde_json::Value = client.get(format!("{base}/dlq")).send().await.unwrap().json().await.unwrap();
+            let list: serde_json::Value = client
+                .get(format!("{base}/dlq"))
+                .bearer_auth("second-operator")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             if list.as_array().is_some_and(|l| !l.is_empty()) {
                 break;
             }
@@ -332,8 +356,16 @@ fn dlq_list_show_and_replay_work_against_a_running_host() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
+    let refused = Command::new(CASSA).args(["dlq", "list", "--url", &base]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"), "{}", String::from_utf8_lossy(&refused.stderr));
     let cassa = |args: &[&str]| {
-        let output = Command::new(CASSA).args(args).args(["--url", &base]).output().unwrap();
+        let output = Command::new(CASSA)
+            .args(args)
+            .args(["--url", &base])
+            .env("CASSA_ADMIN_TOKEN", "first-operator")
+            .output()
+            .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(output.status.success(), "{args:?}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
         stdout

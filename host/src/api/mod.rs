@@ -115,15 +115,58 @@ impl From<crate::pipeline::PipelineError> for ApiError {
 /// Largest request body accepted, in bytes (CSV imports included).
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// Lets a request to an operators' endpoint through when no admin token is configured, or when
+/// it carries one (`Authorization: Bearer <token>`, compared in constant time); 401 otherwise.
+async fn admin_only(
+    axum::extract::State(p): axum::extract::State<Pipeline>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let tokens = &p.config.admin_tokens;
+    if tokens.is_empty() {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let known = tokens.iter().any(|t| constant_time_eq(t.as_bytes(), given.as_bytes()));
+    if known {
+        next.run(request).await
+    } else {
+        let mut response =
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "an operator's bearer token is required")
+                .into_response();
+        response.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer realm=\"cassa-admin\""),
+        );
+        response
+    }
+}
+
+/// Whether `a` and `b` are equal, in time that does not depend on where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Every route of the API over `pipeline`.
 pub fn router(pipeline: Pipeline) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(health::ready))
-        .route("/metrics", get(health::metrics))
+    let operators = Router::new()
         .route("/dlq", get(dlq::list))
         .route("/dlq/{id}", get(dlq::show))
         .route("/dlq/{id}/replay", post(dlq::replay))
+        .route_layer(axum::middleware::from_fn_with_state(pipeline.clone(), admin_only));
+    Router::new()
+        .merge(operators)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .route("/applications", post(payments::ingest_application))
         .route("/payments", post(payments::create).get(payments::list))
         .route("/payments/bulk", post(payments::bulk))

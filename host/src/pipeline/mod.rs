@@ -109,6 +109,9 @@ pub struct PipelineConfig {
     pub batches_in_flight: usize,
     /// pagoPA Checkout, when citizens may pay through it.
     pub checkout: Option<crate::checkout::CheckoutConfig>,
+    /// Bearer tokens of operators: when any is set, the operators' endpoints (`/dlq…`) require
+    /// one of them.
+    pub admin_tokens: Vec<String>,
 }
 
 impl Default for PipelineConfig {
@@ -132,6 +135,7 @@ impl Default for PipelineConfig {
             group_prefix: "cassa".into(),
             batches_in_flight: 4,
             checkout: None,
+            admin_tokens: Vec::new(),
         }
     }
 }
