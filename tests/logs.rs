@@ -4,8 +4,6 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-use std::time::Duration;
-
 #[tokio::test]
 async fn log_lines_about_a_payment_carry_its_tenant_service_payment_and_event_ids() {
     let (logs, _guard) = cassa_tests::CapturedLogs::start();
@@ -14,15 +12,8 @@ async fn log_lines_about_a_payment_carry_its_tenant_service_payment_and_event_id
     let host = cassa_tests::TestPipeline::start(store.clone(), &fake).await;
     let (application, bytes) = cassa_tests::application("http://127.0.0.1:9");
     cassa::bus::Bus::publish(host.pipeline.bus.as_ref(), "applications", "k", &bytes).await.unwrap();
-    cassa_tests::wait_for("the payment", Duration::from_secs(30), || async {
-        store
-            .payment_by_remote_id(application)
-            .await
-            .unwrap()
-            .is_some_and(|p| p.event.status.as_str() == "PAYMENT_PENDING")
-    })
-    .await;
-    let payment = store.payment_by_remote_id(application).await.unwrap().unwrap().event;
+    let payment =
+        cassa_tests::wait_for_payment(&store, application, cassa::domain::PaymentStatus::PaymentPending).await;
     cassa::pipeline::poller::check(&host.pipeline, payment.id).await.unwrap();
     host.shutdown().await;
     let text = logs.text();

@@ -193,14 +193,7 @@ async fn a_dead_letter_replayed_after_a_fix_makes_one_payment_however_often_it_i
         .await
         .unwrap();
     assert_eq!(replay(id.to_string()).await, 202);
-    cassa_tests::wait_for("the replayed application's payment", Duration::from_secs(30), || async {
-        store
-            .payment_by_remote_id(application)
-            .await
-            .unwrap()
-            .is_some_and(|p| p.event.status.as_str() == "PAYMENT_PENDING")
-    })
-    .await;
+    cassa_tests::wait_for_payment(&store, application, cassa::domain::PaymentStatus::PaymentPending).await;
     assert_eq!(replay(id.to_string()).await, 202);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let payments = get(format!("/payments?remote_id={application}")).await;
@@ -228,8 +221,12 @@ async fn a_dead_letter_replayed_after_a_fix_makes_one_payment_however_often_it_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_kafka_a_groups_lag_and_a_topics_size_are_read_from_the_broker() {
     use cassa::bus::Bus as _;
-    let (brokers, _mock) = cassa_tests::kafka_brokers();
+    let (brokers, mock) = cassa_tests::kafka_brokers();
     let topic = format!("lag-{}", Uuid::new_v4().simple());
+    if let Some(cluster) = &mock {
+        // The mock cluster does not serve topic creation: create it on it directly.
+        cluster.create_topic(&topic, 2, 1).unwrap();
+    }
     let config = cassa::bus::kafka::KafkaConfig { brokers, partitions: 2, ..Default::default() };
     let bus = cassa::bus::kafka::KafkaBus::connect(config, &[&topic]).await.unwrap();
     for i in 0..10 {

@@ -141,14 +141,7 @@ impl CheckoutHost {
 
     /// A JSON request; the status and the body (JSON, or `Null`).
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.client.request(method.parse().unwrap(), format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let reply = request.send().await.unwrap();
-        let status = reply.status().as_u16();
-        let bytes = reply.bytes().await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        crate::send_json(&self.client, &self.base, method, path, body).await
     }
 
     /// The payment `id` as the API shows it.

@@ -375,6 +375,37 @@ where
     }
 }
 
+/// A JSON request to `base`: the status and the body (JSON, or `Null`).
+pub async fn send_json(
+    client: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = client.request(method.parse().unwrap(), format!("{base}{path}"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let reply = request.send().await.unwrap();
+    let status = reply.status().as_u16();
+    let bytes = reply.bytes().await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Waits until the payment of `application` in `store` is in `status`, and returns it.
+pub async fn wait_for_payment(
+    store: &cassa::store::Store,
+    application: uuid::Uuid,
+    status: cassa::domain::PaymentStatus,
+) -> cassa::domain::PaymentEvent {
+    wait_for("the application's payment", std::time::Duration::from_secs(30), || async {
+        store.payment_by_remote_id(application).await.unwrap().is_some_and(|p| p.event.status == status)
+    })
+    .await;
+    store.payment_by_remote_id(application).await.unwrap().unwrap().event
+}
+
 /// The payments of `store` in `status` (at most 1000).
 pub async fn in_status(
     store: &cassa::store::Store,
