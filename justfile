@@ -22,6 +22,11 @@ connectors:
 conformance: connectors
     scripts/conformance
 
+# The HTTP API against its OpenAPI document: validator, then schemathesis on a running host.
+api-check:
+    cargo build --release
+    scripts/api-check
+
 # Benchmarks: figures printed as `name: value unit`.
 bench:
     cargo bench -p cassa-tests --bench sandbox

@@ -250,3 +250,110 @@ async fn a_citizen_pays_online_and_gets_notice_and_receipt() {
         assert_eq!(reply.status().as_u16(), 404, "/{path} of an unknown payment");
     }
 }
+
+/// Every property name under `value` (schemas' `properties`, parameters' `name`).
+fn names(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Object(properties)) = map.get("properties") {
+                out.extend(properties.keys().cloned());
+            }
+            if map.get("in").is_some()
+                && let Some(Value::String(name)) = map.get("name")
+            {
+                out.push(name.clone());
+            }
+            map.values().for_each(|v| names(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| names(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_covers_the_api_in_snake_case_with_problem_errors() {
+    let host = Host::start().await;
+    let (status, doc) = host.send("GET", "/openapi.json", None).await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+
+    // The operations the core, operators and citizens use are all there; the sandbox is not.
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, path) in [
+        ("post", "/applications"),
+        ("post", "/payments"),
+        ("get", "/payments"),
+        ("get", "/payments/{id}"),
+        ("get", "/tenants/schema"),
+        ("put", "/tenants/{id}"),
+        ("patch", "/services/{id}"),
+        ("delete", "/services/{id}"),
+        ("get", "/online-payment/{id}"),
+        ("get", "/notice/{id}"),
+        ("post", "/checkout"),
+        ("get", "/pay/{tokens}"),
+        ("get", "/dlq"),
+        ("post", "/dlq/{id}/replay"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
+    }
+    assert!(paths.keys().all(|p| !p.starts_with("/sandbox")), "the sandbox intermediary is not cassa's API");
+    let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert!(operations >= 36, "{operations} operations");
+    let ids: Vec<&str> = paths
+        .values()
+        .flat_map(|p| p.as_object().unwrap().values())
+        .filter_map(|o| o["operationId"].as_str())
+        .collect();
+    let unique: std::collections::BTreeSet<&&str> = ids.iter().collect();
+    assert_eq!(ids.len(), unique.len(), "operation ids are unique");
+
+    // snake_case everywhere (the `type` of events and problems is the one exception DOMAIN.md has).
+    let mut all = Vec::new();
+    names(&doc, &mut all);
+    let snake = |n: &str| n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    let other: Vec<&String> = all
+        .iter()
+        .filter(|n| !snake(n) && !["Authorization", "location", "content-disposition"].contains(&n.as_str()))
+        .collect();
+    assert!(other.is_empty(), "not snake_case: {other:?}");
+
+    // Every JSON error is a Problem, and a real one has what the document requires.
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            for (code, response) in operation["responses"].as_object().unwrap() {
+                if code.starts_with('4') || code.starts_with('5') {
+                    if let Some(problem) = response["content"].get("application/problem+json") {
+                        assert_eq!(problem["schema"]["$ref"], "#/components/schemas/Problem", "{method} {path} {code}");
+                    }
+                    // `/readyz` answers 503 with its checks: the one error that is not a problem.
+                    assert!(
+                        path == "/readyz" || response["content"].get("application/json").is_none(),
+                        "{method} {path} {code}: errors are problem+json"
+                    );
+                }
+            }
+        }
+    }
+    let required: Vec<&str> = doc["components"]["schemas"]["Problem"]["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let reply = host.client.get(format!("{}/payments/{}", host.base, uuid::Uuid::new_v4())).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 404);
+    assert_eq!(reply.headers()["content-type"], "application/problem+json");
+    let problem: Value = reply.json().await.unwrap();
+    for field in &required {
+        assert!(problem.get(*field).is_some(), "the problem lacks `{field}`: {problem}");
+    }
+    assert_eq!(problem["type"], "https://cassa.opencity.dev/problems/not_found");
+
+    // Operators' endpoints say they need the admin token.
+    assert_eq!(paths["/dlq"]["get"]["security"][0]["admin_token"], json!([]));
+    assert_eq!(doc["components"]["securitySchemes"]["admin_token"]["scheme"], "bearer");
+}

@@ -19,16 +19,16 @@
 //! that cannot be paid, 502 pagoPA refused, 503 Checkout not configured or unreachable.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::openapi::{BadRequest, Internal, NotFound};
 use super::pages::{self, Due, Ending};
-use super::{ApiError, parse_id};
+use super::payments::PaymentId;
+use super::{ApiError, ApiQuery, Body, Problem as ApiProblem, parse_id};
 use crate::checkout::{Cart, CheckoutError, ReturnUrls, looks_like_email, validate};
 use crate::domain::cart::{
     CartStatus, Locale, NotPayable, Outcome, TOKEN_SEPARATOR, check_shape, is_payable, new_cart_id, notice_of,
@@ -236,9 +236,6 @@ pub async fn cart_of_one(p: &Pipeline, payment: Uuid, locale: Locale) -> Result<
 /// the payments started.
 pub async fn open_cart(p: &Pipeline, ids: &[Uuid], email: Option<String>, locale: Locale) -> Result<Opened, Problem> {
     check_shape(ids).map_err(|why| Problem::shape(why.to_string()))?;
-    let Some(client) = p.checkout() else {
-        return Err(Problem::unavailable("pagoPA Checkout is not configured on this host".into()));
-    };
     let stored = p.store.payments_by_ids(ids).await?;
     let mut notices = Vec::with_capacity(ids.len());
     let mut payer_email = None;
@@ -252,6 +249,11 @@ pub async fn open_cart(p: &Pipeline, ids: &[Uuid], email: Option<String>, locale
         notices.push(notice);
         payer_email = payer_email.or_else(|| payment.event.payer.email.clone().filter(|e| looks_like_email(e)));
     }
+    // After the payments are checked: a request naming unknown payments is the caller's fault
+    // whether or not Checkout is configured.
+    let Some(client) = p.checkout() else {
+        return Err(Problem::unavailable("pagoPA Checkout is not configured on this host".into()));
+    };
     let cart_id = new_cart_id();
     let back = |outcome: Outcome| format!("{}/checkout/{cart_id}/{}", public_base(p), outcome.as_str());
     let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).or(payer_email);
@@ -310,9 +312,72 @@ pub async fn open_cart(p: &Pipeline, ids: &[Uuid], email: Option<String>, locale
 }
 
 /// `?lang=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LangQuery {
+    /// The page's language, `it` or `en` (otherwise the payment's, otherwise Italian).
     lang: Option<String>,
+}
+
+/// The pages' failures: each an error page in the citizen's language.
+#[derive(utoipa::IntoResponses)]
+pub enum PageErrors {
+    /// 404.
+    #[response(
+        status = 404,
+        description = "No such payment or cart, or the link is not valid",
+        content_type = "text/html"
+    )]
+    NotFound(String),
+    /// 409.
+    #[response(status = 409, description = "A payment cannot be paid now", content_type = "text/html")]
+    Conflict(String),
+    /// 422.
+    #[response(
+        status = 422,
+        description = "A cart of the wrong shape, or data pagoPA cannot take",
+        content_type = "text/html"
+    )]
+    Invalid(String),
+    /// 502.
+    #[response(status = 502, description = "pagoPA refused the cart", content_type = "text/html")]
+    Refused(String),
+    /// 503.
+    #[response(
+        status = 503,
+        description = "pagoPA Checkout is not reachable or not configured",
+        content_type = "text/html"
+    )]
+    Unavailable(String),
+    /// 500.
+    #[response(status = 500, description = "A fault of this host; see its log", content_type = "text/html")]
+    Internal(String),
+}
+
+/// The `{tokens}` of a page: page tokens joined by `.`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PageTokens {
+    /// One to five page tokens (from `GET /payments/{id}/page`), joined by `.`.
+    pub tokens: String,
+}
+
+/// The `{cart}` of a Checkout cart.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CartId {
+    /// The cart's id (cassa's `idCart`).
+    pub cart: String,
+}
+
+/// The `{cart}/{outcome}` of a return from Checkout.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CartReturn {
+    /// The cart's id (cassa's `idCart`).
+    pub cart: String,
+    /// What Checkout says: `ok`, `cancel`, `error` or `waiting`.
+    pub outcome: String,
 }
 
 /// The page tokens of a `/pay/{…}` path, checked: the payments they name.
@@ -365,7 +430,16 @@ fn lang_links(path: &str, current: Locale) -> Vec<(Locale, String)> {
 }
 
 /// `GET /pay/{tokens}`: the page of one due, or of several paid together.
-pub async fn pay_page(State(p): State<Pipeline>, Path(tokens): Path<String>, Query(q): Query<LangQuery>) -> Response {
+#[utoipa::path(get, path = "/pay/{tokens}", tag = "citizen", params(PageTokens, LangQuery), responses(
+    (status = 200, description = "The page: each due, the notice links, the e-mail field and \"Paga online con pagoPA\"",
+        content_type = "text/html", body = String),
+    PageErrors, BadRequest,
+))]
+pub async fn pay_page(
+    State(p): State<Pipeline>,
+    Path(tokens): Path<String>,
+    ApiQuery(q): ApiQuery<LangQuery>,
+) -> Response {
     let asked = q.lang.as_deref();
     let ids = match payments_of_tokens(&p, &tokens).await {
         Ok(ids) => ids,
@@ -389,7 +463,7 @@ pub async fn pay_page(State(p): State<Pipeline>, Path(tokens): Path<String>, Que
 }
 
 /// `POST /checkout` as JSON.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
     /// 1–5 payment ids.
@@ -402,6 +476,39 @@ pub struct CheckoutRequest {
     locale: Option<String>,
 }
 
+/// `POST /checkout` as a form, from a payment page.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct CheckoutForm {
+    /// A page token, once for each payment (1–5).
+    pub payment: Vec<String>,
+    /// Where pagoPA mails the receipt.
+    pub email_notice: Option<String>,
+    /// `it` or `en`.
+    pub lang: Option<String>,
+}
+
+/// A cart pagoPA accepted.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CartOpened {
+    /// The cart's id.
+    pub id: String,
+    /// Where the citizen pays (pagoPA's `Location`).
+    pub checkout_url: String,
+    /// cassa's result page of the cart.
+    pub result_url: String,
+    /// The payments, now `PAYMENT_STARTED`.
+    pub payment_ids: Vec<Uuid>,
+}
+
+/// The link to a payment's page.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PageLink {
+    /// The page, for the citizen.
+    pub url: String,
+    /// The page token (the last segment of `url`).
+    pub token: String,
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -410,7 +517,32 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// `POST /checkout`.
-pub async fn post_checkout(State(p): State<Pipeline>, headers: HeaderMap, body: Bytes) -> Response {
+#[utoipa::path(post, path = "/checkout", tag = "checkout",
+    request_body(content((CheckoutRequest = "application/json"), (CheckoutForm = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "JSON: the cart is open at pagoPA", body = CartOpened,
+            headers(("location" = String, description = "Where the citizen pays"))),
+        (status = 303, description = "Form: to pagoPA Checkout", headers(("location" = String, description = "Where the citizen pays"))),
+        (status = 400, description = "JSON that is not a checkout request", content_type = "application/problem+json", body = ApiProblem),
+        (status = 404, description = "An unknown payment or a forged link",
+            content((ApiProblem = "application/problem+json"), (String = "text/html"))),
+        (status = 409, description = "A payment cannot be paid (paid, expired, being created)",
+            content((ApiProblem = "application/problem+json"), (String = "text/html"))),
+        (status = 413, description = "The body is larger than 16 MiB", content_type = "application/problem+json", body = ApiProblem),
+        (status = 422, description = "None, more than 5 or the same payment twice, or an invalid e-mail",
+            content((ApiProblem = "application/problem+json"), (String = "text/html"))),
+        (status = 502, description = "pagoPA refused the cart",
+            content((ApiProblem = "application/problem+json"), (String = "text/html"))),
+        (status = 503, description = "pagoPA Checkout is not reachable or not configured",
+            content((ApiProblem = "application/problem+json"), (String = "text/html"))),
+        (status = 500, description = "A fault of this host; see its log",
+            content((ApiProblem = "application/problem+json"), (String = "text/html"))),
+    ))]
+pub async fn post_checkout(State(p): State<Pipeline>, headers: HeaderMap, body: Result<Body, ApiError>) -> Response {
+    let body = match body {
+        Ok(Body(body)) => body,
+        Err(error) => return error.into_response(),
+    };
     if is_json(&headers) {
         let request: CheckoutRequest = match serde_json::from_slice(&body) {
             Ok(r) => r,
@@ -420,8 +552,12 @@ pub async fn post_checkout(State(p): State<Pipeline>, headers: HeaderMap, body: 
         return match open_cart(&p, &request.payment_ids, request.email_notice, locale).await {
             Ok(opened) => {
                 let result_url = format!("{}/checkout/{}", public_base(&p), opened.cart_id);
-                let body = json!({"id": opened.cart_id, "checkout_url": opened.location, "result_url": result_url,
-                    "payment_ids": request.payment_ids});
+                let body = CartOpened {
+                    id: opened.cart_id,
+                    checkout_url: opened.location.clone(),
+                    result_url,
+                    payment_ids: request.payment_ids,
+                };
                 (StatusCode::CREATED, [(header::LOCATION, opened.location)], Json(body)).into_response()
             }
             Err(problem) => problem.json(),
@@ -455,10 +591,14 @@ pub async fn post_checkout(State(p): State<Pipeline>, headers: HeaderMap, body: 
 }
 
 /// `GET /checkout/{cart}/{outcome}`: the citizen back from pagoPA Checkout.
+#[utoipa::path(get, path = "/checkout/{cart}/{outcome}", tag = "checkout", params(CartReturn, LangQuery), responses(
+    (status = 303, description = "To the cart's result page", headers(("location" = String, description = "Where"))),
+    PageErrors, BadRequest,
+))]
 pub async fn cart_return(
     State(p): State<Pipeline>,
     Path((cart_id, outcome)): Path<(String, String)>,
-    Query(q): Query<LangQuery>,
+    ApiQuery(q): ApiQuery<LangQuery>,
 ) -> Response {
     let fallback = Locale::choose(q.lang.as_deref(), None);
     let Some(outcome) = Outcome::parse(&outcome) else {
@@ -524,10 +664,14 @@ async fn returned(p: &Pipeline, cart_id: &str, outcome: Outcome) -> Result<Optio
 
 /// `GET /checkout/{cart}`: the result page; while the outcome is unknown, every view checks
 /// the payments still open.
+#[utoipa::path(get, path = "/checkout/{cart}", tag = "checkout", params(CartId, LangQuery), responses(
+    (status = 200, description = "The result page: paid, verifying, cancelled or failed", content_type = "text/html", body = String),
+    PageErrors, BadRequest,
+))]
 pub async fn cart_result(
     State(p): State<Pipeline>,
     Path(cart_id): Path<String>,
-    Query(q): Query<LangQuery>,
+    ApiQuery(q): ApiQuery<LangQuery>,
 ) -> Response {
     let fallback = Locale::choose(q.lang.as_deref(), None);
     match result(&p, &cart_id, q.lang.as_deref()).await {
@@ -572,10 +716,12 @@ async fn result(p: &Pipeline, cart_id: &str, asked: Option<&str>) -> Result<Opti
 }
 
 /// `GET /payments/{id}/page`: the link to a payment's page, for the core to hand the citizen.
+#[utoipa::path(get, path = "/payments/{id}/page", tag = "citizen", params(PaymentId),
+    responses((status = 200, description = "The link", body = PageLink), NotFound, Internal))]
 pub async fn page_link(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     p.store.payment(id).await?.ok_or_else(|| ApiError::not_found(format!("no payment {id}")))?;
     let token = page_token(&p.link_key().await?, id);
     let url = format!("{}/pay/{token}", public_base(&p));
-    Ok(Json(json!({"url": url, "token": token})).into_response())
+    Ok(Json(PageLink { url, token }).into_response())
 }

@@ -4,12 +4,14 @@
 //! core's page; `/notice` and `/receipt` stream the documents; `/update` is the poller's check.
 //! An unknown id is 404; a receipt of an unpaid payment is 409.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{ApiError, checkout, parse_id};
+use super::openapi::{Conflict, Internal, NotFound, Upstream};
+use super::payments::PaymentId;
+use super::{ApiError, Problem, checkout, parse_id};
 use crate::domain::cart::{Locale, OnlineRoute, online_route};
 use crate::domain::payment::{PaymentEvent, PaymentStatus, Timestamp};
 use crate::domain::transitions;
@@ -36,7 +38,24 @@ async fn record(p: &Pipeline, next: &PaymentEvent, version: i64) -> Result<(), A
     }
 }
 
-/// `GET /online-payment/{id}`.
+/// `GET /online-payment/{id}`: the citizen's "pay online" link. Redirects to the
+/// intermediary's portal or to a pagoPA Checkout cart (the service's `online_payment`), or to
+/// the landing when the payment is no longer open. Checkout's failures are pages, the others
+/// problems.
+#[utoipa::path(get, path = "/online-payment/{id}", tag = "citizen", params(PaymentId), responses(
+    (status = 303, description = "To the intermediary, to pagoPA Checkout, or to the landing when no longer payable",
+        headers(("location" = String, description = "Where"))),
+    NotFound,
+    (status = 409, description = "Not payable online now (being created, not configured, no online route)",
+        content((Problem = "application/problem+json"), (String = "text/html"))),
+    (status = 422, description = "pagoPA Checkout cannot take the payment's data", content_type = "text/html", body = String),
+    (status = 502, description = "The intermediary or pagoPA refused",
+        content((Problem = "application/problem+json"), (String = "text/html"))),
+    (status = 503, description = "The intermediary or pagoPA is not reachable now",
+        content((Problem = "application/problem+json"), (String = "text/html"))),
+    (status = 500, description = "A fault of this host; see its log",
+        content((Problem = "application/problem+json"), (String = "text/html"))),
+))]
 pub async fn online_payment(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let stored = payment(&p, &id).await?;
     let event = &stored.event;
@@ -95,17 +114,24 @@ fn landing_target(p: &Pipeline, event: &PaymentEvent) -> String {
 }
 
 /// What the intermediary said when sending the citizen back.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LandingQuery {
     /// `ok`, `cancel` or `error`.
     outcome: Option<String>,
 }
 
-/// `GET /landing/{id}`.
+/// `GET /landing/{id}`: the citizen back from the intermediary's portal; checks the payment at
+/// once and sends the citizen on to the application's page.
+#[utoipa::path(get, path = "/landing/{id}", tag = "citizen", params(PaymentId, LandingQuery), responses(
+    (status = 303, description = "To the application's page (or the payment's JSON when it names none)",
+        headers(("location" = String, description = "Where"))),
+    NotFound, Internal,
+))]
 pub async fn landing(
     State(p): State<Pipeline>,
     Path(id): Path<String>,
-    Query(q): Query<LandingQuery>,
+    super::ApiQuery(q): super::ApiQuery<LandingQuery>,
 ) -> Result<Response, ApiError> {
     let stored = payment(&p, &id).await?;
     tracing::info!(payment = %stored.event.id, outcome = q.outcome.as_deref().unwrap_or("-"), "citizen back from the intermediary");
@@ -113,6 +139,21 @@ pub async fn landing(
     let event = poller::check(&p, stored.event.id).await?.unwrap_or(stored.event);
     Ok(Redirect::to(&landing_target(&p, &event)).into_response())
 }
+
+/// A document's bytes, in the OpenAPI document.
+pub struct Document;
+
+impl utoipa::PartialSchema for Document {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Document {}
 
 fn document(doc: wit::Document) -> Response {
     let mut response = (StatusCode::OK, doc.body).into_response();
@@ -128,6 +169,12 @@ fn document(doc: wit::Document) -> Response {
 }
 
 /// `GET /notice/{id}`: the printable pagoPA notice.
+#[utoipa::path(get, path = "/notice/{id}", tag = "citizen", params(PaymentId), responses(
+    (status = 200, description = "The notice, as the intermediary makes it (a PDF)",
+        content((Document = "application/pdf"), (Document = "application/xml")),
+        headers(("content-disposition" = String, description = "attachment; filename=…"))),
+    NotFound, Conflict, Upstream, Internal,
+))]
 pub async fn notice(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let stored = payment(&p, &id).await?;
     let event = &stored.event;
@@ -141,6 +188,12 @@ pub async fn notice(State(p): State<Pipeline>, Path(id): Path<String>) -> Result
 }
 
 /// `GET /receipt/{id}`: the receipt, once paid.
+#[utoipa::path(get, path = "/receipt/{id}", tag = "citizen", params(PaymentId), responses(
+    (status = 200, description = "The receipt, as the intermediary makes it (a PDF or the pagoPA XML receipt)",
+        content((Document = "application/pdf"), (Document = "application/xml")),
+        headers(("content-disposition" = String, description = "attachment; filename=…"))),
+    NotFound, Conflict, Upstream, Internal,
+))]
 pub async fn receipt(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let stored = payment(&p, &id).await?;
     let event = &stored.event;
@@ -164,6 +217,10 @@ pub async fn receipt(State(p): State<Pipeline>, Path(id): Path<String>) -> Resul
 }
 
 /// `GET /update/{id}`: checks the status now; 200 with the payment.
+#[utoipa::path(get, path = "/update/{id}", tag = "payments", params(PaymentId), responses(
+    (status = 200, description = "The payment after the check", body = PaymentEvent),
+    NotFound, Internal,
+))]
 pub async fn update(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let event = poller::check(&p, id).await?.ok_or_else(|| ApiError::not_found(format!("no payment {id}")))?;

@@ -4,28 +4,86 @@
 //! are never returned; a save that leaves one empty keeps the stored value.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{ApiError, FieldProblem};
+use super::openapi::{BadRequest, Conflict, Internal, Invalid, NotFound, TooLarge, Upstream};
+use super::{ApiError, ApiQuery, Body, FieldProblem};
 use crate::pipeline::{Pipeline, connector_view};
 use crate::runtime::{CallError, CallScope, Connector, ConnectorInfo, wit};
 use crate::store::StoredConfig;
 
 /// Which connector a schema is asked for.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SchemaQuery {
     /// Connector name; the only installed one when omitted.
     connector: Option<String>,
     /// `formio` (default) or `json-schema`.
+    #[param(pattern = "^(formio|json-schema)$")]
     format: Option<String>,
 }
+
+/// The `{id}` of a tenant or service.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ConfigId {
+    /// The tenant's or service's id (the core's).
+    pub id: Uuid,
+}
+
+/// A configuration document, for the OpenAPI document: its fixed fields, then whatever the
+/// connector's schema (`GET /tenants/schema?format=json-schema`) asks for.
+fn document_schema(
+    owner: &str,
+    owner_doc: &str,
+    owner_format: Option<utoipa::openapi::KnownFormat>,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaFormat, Type};
+    let uuid = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid)));
+    ObjectBuilder::new()
+        .property("id", uuid.description(Some("The core's id")))
+        .property("active", ObjectBuilder::new().schema_type(Type::Boolean).description(Some("false once deleted")))
+        .property(
+            owner,
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(owner_format.map(SchemaFormat::KnownFormat))
+                .description(Some(owner_doc)),
+        )
+        .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+        .description(Some("The fields of the connector's schema besides these; secret fields are never shown"))
+        .into()
+}
+
+/// A tenant's configuration, as sent and as shown.
+pub struct TenantDocument;
+
+impl utoipa::PartialSchema for TenantDocument {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        document_schema("connector", "The connector (intermediary) of the tenant", None)
+    }
+}
+
+impl utoipa::ToSchema for TenantDocument {}
+
+/// A service's configuration, as sent and as shown.
+pub struct ServiceDocument;
+
+impl utoipa::PartialSchema for ServiceDocument {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        document_schema("tenant_id", "The service's tenant", Some(utoipa::openapi::KnownFormat::Uuid))
+    }
+}
+
+impl utoipa::ToSchema for ServiceDocument {}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -117,12 +175,26 @@ async fn schema(p: Pipeline, q: SchemaQuery, kind: Kind) -> Result<Json<Value>, 
 }
 
 /// `GET /tenants/schema`.
-pub async fn tenant_schema(State(p): State<Pipeline>, Query(q): Query<SchemaQuery>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/tenants/schema", tag = "configuration", params(SchemaQuery), responses(
+    (status = 200, description = "The form.io form (or the JSON Schema) of a tenant's configuration", body = Object),
+    BadRequest, NotFound,
+))]
+pub async fn tenant_schema(
+    State(p): State<Pipeline>,
+    ApiQuery(q): ApiQuery<SchemaQuery>,
+) -> Result<Json<Value>, ApiError> {
     schema(p, q, Kind::Tenant).await
 }
 
 /// `GET /services/schema`.
-pub async fn service_schema(State(p): State<Pipeline>, Query(q): Query<SchemaQuery>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/services/schema", tag = "configuration", params(SchemaQuery), responses(
+    (status = 200, description = "The form.io form (or the JSON Schema) of a service's configuration", body = Object),
+    BadRequest, NotFound,
+))]
+pub async fn service_schema(
+    State(p): State<Pipeline>,
+    ApiQuery(q): ApiQuery<SchemaQuery>,
+) -> Result<Json<Value>, ApiError> {
     schema(p, q, Kind::Service).await
 }
 
@@ -308,7 +380,7 @@ async fn save(
     Ok((status, Json(shown(&stored, &secret_fields(&connector, kind), kind))).into_response())
 }
 
-fn object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+fn object(body: &bytes::Bytes) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::bad_request("the body must be a JSON object")),
@@ -333,7 +405,7 @@ async fn get(p: Pipeline, kind: Kind, id: String) -> Result<Json<Value>, ApiErro
     Ok(Json(shown(&stored, &secrets, kind)))
 }
 
-async fn patch(p: Pipeline, kind: Kind, id: String, body: Bytes) -> Result<Response, ApiError> {
+async fn patch(p: Pipeline, kind: Kind, id: String, body: bytes::Bytes) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
     let stored = load(&p, kind, id).await?.ok_or_else(|| ApiError::not_found(format!("{id} is not configured")))?;
     let mut doc = match stored.config {
@@ -360,7 +432,7 @@ async fn delete(p: Pipeline, kind: Kind, id: String) -> Result<StatusCode, ApiEr
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn post(p: Pipeline, kind: Kind, body: Bytes) -> Result<Response, ApiError> {
+async fn post(p: Pipeline, kind: Kind, body: bytes::Bytes) -> Result<Response, ApiError> {
     let doc = object(&body)?;
     let id = match doc.get("id").and_then(Value::as_str) {
         Some(id) => path_id(id)?,
@@ -374,53 +446,105 @@ async fn post(p: Pipeline, kind: Kind, body: Bytes) -> Result<Response, ApiError
     save(&p, kind, id, doc, true).await
 }
 
+#[utoipa::path(get, path = "/tenants/{id}", tag = "configuration", params(ConfigId), responses(
+    (status = 200, description = "The configuration, without secrets", body = TenantDocument),
+    BadRequest, NotFound, Internal,
+))]
 /// `GET /tenants/{id}`: 404 when not configured yet.
 pub async fn get_tenant(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     get(p, Kind::Tenant, id).await
 }
-/// `PUT /tenants/{id}`.
-pub async fn put_tenant(State(p): State<Pipeline>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+/// `PUT /tenants/{id}`: creates or replaces, after the connector validated it.
+#[utoipa::path(put, path = "/tenants/{id}", tag = "configuration", params(ConfigId), request_body = TenantDocument, responses(
+    (status = 200, description = "Replaced; shown without secrets", body = TenantDocument),
+    (status = 201, description = "Created; shown without secrets", body = TenantDocument),
+    BadRequest, NotFound, TooLarge, Invalid, Upstream, Internal,
+))]
+pub async fn put_tenant(
+    State(p): State<Pipeline>,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
     save(&p, Kind::Tenant, id, object(&body)?, false).await
 }
-/// `PATCH /tenants/{id}`.
+/// `PATCH /tenants/{id}`: changes the fields given, after the connector validated the result.
+#[utoipa::path(patch, path = "/tenants/{id}", tag = "configuration", params(ConfigId), request_body = TenantDocument, responses(
+    (status = 200, description = "Changed; shown without secrets", body = TenantDocument),
+    BadRequest, NotFound, TooLarge, Invalid, Upstream, Internal,
+))]
 pub async fn patch_tenant(
     State(p): State<Pipeline>,
     Path(id): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     patch(p, Kind::Tenant, id, body).await
 }
 /// `DELETE /tenants/{id}`: soft delete.
+#[utoipa::path(delete, path = "/tenants/{id}", tag = "configuration", params(ConfigId), responses(
+    (status = 204, description = "Deactivated"),
+    BadRequest, NotFound, Internal,
+))]
 pub async fn delete_tenant(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     delete(p, Kind::Tenant, id).await
 }
-/// `POST /tenants`.
-pub async fn post_tenant(State(p): State<Pipeline>, body: Bytes) -> Result<Response, ApiError> {
+/// `POST /tenants`: creates, after the connector validated it; `id` is required.
+#[utoipa::path(post, path = "/tenants", tag = "configuration", request_body = TenantDocument, responses(
+    (status = 201, description = "Created; shown without secrets", body = TenantDocument),
+    (status = 200, description = "A deleted one with this id configured again; shown without secrets", body = TenantDocument),
+    BadRequest, NotFound, Conflict, TooLarge, Invalid, Upstream, Internal,
+))]
+pub async fn post_tenant(State(p): State<Pipeline>, Body(body): Body) -> Result<Response, ApiError> {
     post(p, Kind::Tenant, body).await
 }
+#[utoipa::path(get, path = "/services/{id}", tag = "configuration", params(ConfigId), responses(
+    (status = 200, description = "The configuration, without secrets", body = ServiceDocument),
+    BadRequest, NotFound, Internal,
+))]
 /// `GET /services/{id}`.
 pub async fn get_service(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     get(p, Kind::Service, id).await
 }
-/// `PUT /services/{id}`.
-pub async fn put_service(State(p): State<Pipeline>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+/// `PUT /services/{id}`: creates or replaces, after the connector validated it.
+#[utoipa::path(put, path = "/services/{id}", tag = "configuration", params(ConfigId), request_body = ServiceDocument, responses(
+    (status = 200, description = "Replaced; shown without secrets", body = ServiceDocument),
+    (status = 201, description = "Created; shown without secrets", body = ServiceDocument),
+    BadRequest, NotFound, TooLarge, Invalid, Upstream, Internal,
+))]
+pub async fn put_service(
+    State(p): State<Pipeline>,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
     save(&p, Kind::Service, id, object(&body)?, false).await
 }
-/// `PATCH /services/{id}`.
+/// `PATCH /services/{id}`: changes the fields given, after the connector validated the result.
+#[utoipa::path(patch, path = "/services/{id}", tag = "configuration", params(ConfigId), request_body = ServiceDocument, responses(
+    (status = 200, description = "Changed; shown without secrets", body = ServiceDocument),
+    BadRequest, NotFound, TooLarge, Invalid, Upstream, Internal,
+))]
 pub async fn patch_service(
     State(p): State<Pipeline>,
     Path(id): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     patch(p, Kind::Service, id, body).await
 }
 /// `DELETE /services/{id}`: soft delete.
+#[utoipa::path(delete, path = "/services/{id}", tag = "configuration", params(ConfigId), responses(
+    (status = 204, description = "Deactivated"),
+    BadRequest, NotFound, Internal,
+))]
 pub async fn delete_service(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     delete(p, Kind::Service, id).await
 }
-/// `POST /services`.
-pub async fn post_service(State(p): State<Pipeline>, body: Bytes) -> Result<Response, ApiError> {
+/// `POST /services`: creates, after the connector validated it; `id` is required.
+#[utoipa::path(post, path = "/services", tag = "configuration", request_body = ServiceDocument, responses(
+    (status = 201, description = "Created; shown without secrets", body = ServiceDocument),
+    (status = 200, description = "A deleted one with this id configured again; shown without secrets", body = ServiceDocument),
+    BadRequest, NotFound, Conflict, TooLarge, Invalid, Upstream, Internal,
+))]
+pub async fn post_service(State(p): State<Pipeline>, Body(body): Body) -> Result<Response, ApiError> {
     post(p, Kind::Service, body).await
 }

@@ -1,4 +1,4 @@
-//! `/readyz` and `/metrics`. `/healthz` (the process is up) is a plain `ok` in the router.
+//! `/healthz`, `/readyz` and `/metrics`. `/healthz` says the process is up: a plain `ok`.
 //!
 //! `/readyz` answers 200 when this host can do its work: the database answers and has every
 //! migration this binary knows, the bus answers, and connectors are loaded with the default one
@@ -7,18 +7,56 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::pipeline::Pipeline;
 
-fn check(result: Result<(), String>) -> (bool, Value) {
+/// One readiness check.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Check {
+    /// Whether it passed.
+    pub ok: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub error: Option<String>,
+}
+
+/// The answer of `/readyz`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    #[schema(pattern = "^(ready|not_ready)$")]
+    pub status: &'static str,
+    /// The database answers and has every migration.
+    pub database: Check,
+    /// The bus answers.
+    pub bus: Check,
+    /// Connectors are loaded, the default among them.
+    pub connectors: Check,
+    /// The host is not shutting down.
+    pub running: Check,
+}
+
+fn check(result: Result<(), String>) -> Check {
     match result {
-        Ok(()) => (true, json!({"ok": true})),
-        Err(why) => (false, json!({"ok": false, "error": why})),
+        Ok(()) => Check { ok: true, error: None },
+        Err(why) => Check { ok: false, error: Some(why) },
     }
 }
 
+/// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", content_type = "text/plain", body = String, example = "ok")))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
 /// `GET /readyz`.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Ready: every check passed", body = Readiness),
+    (status = 503, description = "Not ready: the failed checks say why", body = Readiness),
+))]
 pub async fn ready(State(p): State<Pipeline>) -> Response {
     let database = match p.store.migrations_pending().await {
         Ok(0) => Ok(()),
@@ -39,23 +77,23 @@ pub async fn ready(State(p): State<Pipeline>) -> Response {
         _ => Ok(()),
     };
     let running = if p.is_stopping() { Err("shutting down".to_owned()) } else { Ok(()) };
-    let checks = [
-        ("database", check(database)),
-        ("bus", check(bus)),
-        ("connectors", check(connectors)),
-        ("running", check(running)),
-    ];
-    let ready = checks.iter().all(|(_, (ok, _))| *ok);
-    let mut body = serde_json::Map::new();
-    body.insert("status".into(), if ready { "ready" } else { "not_ready" }.into());
-    for (name, (_, detail)) in checks {
-        body.insert(name.into(), detail);
-    }
+    let readiness = Readiness {
+        status: "ready",
+        database: check(database),
+        bus: check(bus),
+        connectors: check(connectors),
+        running: check(running),
+    };
+    let ready = [&readiness.database, &readiness.bus, &readiness.connectors, &readiness.running].iter().all(|c| c.ok);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(Value::Object(body))).into_response()
+    (status, axum::Json(Readiness { status: if ready { "ready" } else { "not_ready" }, ..readiness })).into_response()
 }
 
 /// `GET /metrics`: Prometheus' text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Prometheus text format 0.0.4 (docs/OPERATIONS.md lists each metric)", content_type = "text/plain", body = String),
+    super::openapi::Internal,
+))]
 pub async fn metrics(State(p): State<Pipeline>) -> Response {
     match crate::metrics::render(&p).await {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),

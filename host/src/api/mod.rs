@@ -10,19 +10,22 @@ pub mod citizen;
 pub mod config;
 pub mod dlq;
 pub mod health;
+pub mod openapi;
 pub mod pages;
 pub mod payments;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Serialize;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::pipeline::Pipeline;
 
 /// A field-level problem in a request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldProblem {
     /// The field.
     pub field: String,
@@ -81,22 +84,79 @@ impl ApiError {
 /// Where the problem types are named.
 pub const PROBLEM_BASE: &str = "https://cassa.opencity.dev/problems/";
 
+/// An error as the API answers it: RFC 9457 problem details, plus `error`, `message` and
+/// `fields` under the names cassa's clients read.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `https://cassa.opencity.dev/problems/<error>`: stable, one per kind of error.
+    #[serde(rename = "type")]
+    #[schema(example = "https://cassa.opencity.dev/problems/not_found")]
+    pub kind: String,
+    /// The HTTP status' reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong, for people.
+    pub detail: String,
+    /// The kind of error, the last segment of `type` (`not_found`, `invalid`, …).
+    pub error: String,
+    /// Same as `detail`.
+    pub message: String,
+    /// Each wrong field of the request, when the request's fields are wrong.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub fields: Vec<FieldProblem>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("Error");
-        let mut body = serde_json::json!({
-            "type": format!("{PROBLEM_BASE}{}", self.code),
-            "title": title,
-            "status": self.status.as_u16(),
-            "detail": self.message,
-            "error": self.code,
-            "message": self.message,
-        });
-        if !self.fields.is_empty() {
-            body["fields"] = serde_json::to_value(&self.fields).unwrap_or_default();
-        }
+        let problem = Problem {
+            kind: format!("{PROBLEM_BASE}{}", self.code),
+            title: title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.message.clone(),
+            error: self.code.to_owned(),
+            message: self.message,
+            fields: self.fields,
+        };
+        let body = serde_json::to_string(&problem).unwrap_or_default();
         let content_type = [(axum::http::header::CONTENT_TYPE, "application/problem+json")];
-        (self.status, content_type, body.to_string()).into_response()
+        (self.status, content_type, body).into_response()
+    }
+}
+
+/// A query string, refused as a problem (400) when it does not fit `T`.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
+    }
+}
+
+/// A request body as bytes, refused as a problem when it cannot be read (413 when larger than
+/// [`MAX_BODY`]).
+#[derive(Debug)]
+pub struct Body(pub bytes::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match bytes::Bytes::from_request(request, state).await {
+            Ok(bytes) => Ok(Self(bytes)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", rejection.body_text()))
+            }
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
     }
 }
 
@@ -155,49 +215,48 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Every route of the API over `pipeline`.
+/// Every route of the API over `pipeline`, `/openapi.json` included.
 pub fn router(pipeline: Pipeline) -> Router {
-    let operators = Router::new()
-        .route("/dlq", get(dlq::list))
-        .route("/dlq/{id}", get(dlq::show))
-        .route("/dlq/{id}/replay", post(dlq::replay))
+    let (router, document) = routes(pipeline).split_for_parts();
+    let document = openapi::Document(openapi::to_json(&document).into());
+    router.layer(axum::Extension(document))
+}
+
+/// Every route of the API over `pipeline`, each with its part of the OpenAPI document.
+pub fn routes(pipeline: Pipeline) -> OpenApiRouter {
+    let operators = OpenApiRouter::new()
+        .routes(routes!(dlq::list))
+        .routes(routes!(dlq::show))
+        .routes(routes!(dlq::replay))
         .route_layer(axum::middleware::from_fn_with_state(pipeline.clone(), admin_only));
-    Router::new()
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(operators)
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(health::ready))
-        .route("/metrics", get(health::metrics))
-        .route("/applications", post(payments::ingest_application))
-        .route("/payments", post(payments::create).get(payments::list))
-        .route("/payments/bulk", post(payments::bulk))
-        .route("/payments/import", post(payments::import))
-        .route("/payments/{id}", get(payments::get_one))
-        .route("/payments/{id}/history", get(payments::history))
-        .route("/payments/{id}/page", get(checkout::page_link))
-        .route("/pay/{tokens}", get(checkout::pay_page))
-        .route("/checkout", post(checkout::post_checkout))
-        .route("/checkout/{cart}", get(checkout::cart_result))
-        .route("/checkout/{cart}/{outcome}", get(checkout::cart_return))
-        .route("/tenants/schema", get(config::tenant_schema))
-        .route("/services/schema", get(config::service_schema))
-        .route("/tenants", post(config::post_tenant))
-        .route("/services", post(config::post_service))
-        .route(
-            "/tenants/{id}",
-            get(config::get_tenant).put(config::put_tenant).patch(config::patch_tenant).delete(config::delete_tenant),
-        )
-        .route(
-            "/services/{id}",
-            get(config::get_service)
-                .put(config::put_service)
-                .patch(config::patch_service)
-                .delete(config::delete_service),
-        )
-        .route("/online-payment/{id}", get(citizen::online_payment))
-        .route("/landing/{id}", get(citizen::landing))
-        .route("/notice/{id}", get(citizen::notice))
-        .route("/receipt/{id}", get(citizen::receipt))
-        .route("/update/{id}", get(citizen::update))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(payments::ingest_application))
+        .routes(routes!(payments::create, payments::list))
+        .routes(routes!(payments::bulk))
+        .routes(routes!(payments::import))
+        .routes(routes!(payments::get_one))
+        .routes(routes!(payments::history))
+        .routes(routes!(checkout::page_link))
+        .routes(routes!(checkout::pay_page))
+        .routes(routes!(checkout::post_checkout))
+        .routes(routes!(checkout::cart_result))
+        .routes(routes!(checkout::cart_return))
+        .routes(routes!(config::tenant_schema))
+        .routes(routes!(config::service_schema))
+        .routes(routes!(config::post_tenant))
+        .routes(routes!(config::post_service))
+        .routes(routes!(config::get_tenant, config::put_tenant, config::patch_tenant, config::delete_tenant))
+        .routes(routes!(config::get_service, config::put_service, config::patch_service, config::delete_service))
+        .routes(routes!(citizen::online_payment))
+        .routes(routes!(citizen::landing))
+        .routes(routes!(citizen::notice))
+        .routes(routes!(citizen::receipt))
+        .routes(routes!(citizen::update))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(pipeline)
 }

@@ -3,15 +3,15 @@
 //! to `applications` for cores that cannot speak Kafka.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{ApiError, parse_id};
+use super::openapi::{BadRequest, Internal, Invalid, NotFound, TooLarge};
+use super::{ApiError, ApiQuery, Body, parse_id};
 use crate::domain::payment::{Amount, Party, PartyType, PaymentEvent, PaymentStatus, Timestamp};
 use crate::domain::request::PaymentRequest;
 use crate::pipeline::Pipeline;
@@ -21,7 +21,13 @@ use crate::store::PaymentFilter;
 /// array of objects, written together), to `applications`, keyed by `service_id` as the core's
 /// relay does. Validation is the dispatcher's: a malformed event is accepted here and ends up in
 /// the DLQ with its reason; only a body that is not JSON is refused.
-pub async fn ingest_application(State(p): State<Pipeline>, body: Bytes) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/applications", tag = "payments",
+    request_body(description = "One application event (DOMAIN.md) or an array of them", content_type = "application/json", content = Value),
+    responses(
+        (status = 202, description = "Appended to `applications`", body = Accepted),
+        BadRequest, TooLarge, Internal,
+    ))]
+pub async fn ingest_application(State(p): State<Pipeline>, Body(body): Body) -> Result<Response, ApiError> {
     let value: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     let key_of = |v: &Value| v.get("service_id").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -38,11 +44,18 @@ pub async fn ingest_application(State(p): State<Pipeline>, body: Bytes) -> Resul
             1
         }
     };
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"accepted": accepted}))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted })).into_response())
+}
+
+/// Application events appended.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    /// How many.
+    pub accepted: usize,
 }
 
 /// The outcome of creating one payment.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Created {
     /// The payment id.
     pub id: Uuid,
@@ -72,7 +85,13 @@ fn problems(messages: Vec<String>) -> ApiError {
 }
 
 /// `POST /payments`: 201 with the payment, or 200 when it existed for the `remote_id`.
-pub async fn create(State(p): State<Pipeline>, body: Bytes) -> Result<Response, ApiError> {
+#[utoipa::path(post, operation_id = "create_payment", path = "/payments", tag = "payments", request_body = PaymentRequest,
+    responses(
+        (status = 201, description = "Created, `CREATION_PENDING`", body = PaymentEvent),
+        (status = 200, description = "A payment existed for this `remote_id`: that one", body = PaymentEvent),
+        BadRequest, TooLarge, Invalid, Internal,
+    ))]
+pub async fn create(State(p): State<Pipeline>, Body(body): Body) -> Result<Response, ApiError> {
     let request: PaymentRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("not a payment request: {e}")))?;
     let outcome = match create_one(&p, request).await {
@@ -89,7 +108,7 @@ pub async fn create(State(p): State<Pipeline>, body: Bytes) -> Result<Response, 
 pub type BatchItem = (usize, Result<PaymentRequest, String>);
 
 /// A rejected item of a batch.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Rejected {
     /// Index in the batch (CSV: line number, header = 1).
     pub index: usize,
@@ -98,7 +117,7 @@ pub struct Rejected {
 }
 
 /// The outcome of a batch.
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Serialize, Default, utoipa::ToSchema)]
 pub struct BatchOutcome {
     /// Items that created a payment.
     pub created: usize,
@@ -141,7 +160,12 @@ async fn run_batch(
 
 /// `POST /payments/bulk`: a JSON array of payment requests; each is accepted or rejected on its
 /// own.
-pub async fn bulk(State(p): State<Pipeline>, body: Bytes) -> Result<Json<BatchOutcome>, ApiError> {
+#[utoipa::path(post, operation_id = "create_payments_bulk", path = "/payments/bulk", tag = "payments", request_body = Vec<PaymentRequest>,
+    responses(
+        (status = 200, description = "Each item created, found existing or rejected", body = BatchOutcome),
+        BadRequest, TooLarge, Internal,
+    ))]
+pub async fn bulk(State(p): State<Pipeline>, Body(body): Body) -> Result<Json<BatchOutcome>, ApiError> {
     let items: Vec<Value> = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body must be a JSON array: {e}")))?;
     let items = items
@@ -244,56 +268,94 @@ pub fn parse_csv(text: &str) -> Result<Vec<BatchItem>, String> {
 
 /// `POST /payments/import`: a CSV file (header line with the names of [`CSV_COLUMNS`]); each
 /// row is accepted or rejected on its own, rejections name the line.
-pub async fn import(State(p): State<Pipeline>, body: Bytes) -> Result<Json<BatchOutcome>, ApiError> {
+#[utoipa::path(post, operation_id = "import_payments_csv", path = "/payments/import", tag = "payments",
+    request_body(description = "CSV, a header line naming the columns", content_type = "text/csv", content = String),
+    responses(
+        (status = 200, description = "Each row created, found existing or rejected (by line)", body = BatchOutcome),
+        BadRequest, TooLarge, Internal,
+    ))]
+pub async fn import(State(p): State<Pipeline>, Body(body): Body) -> Result<Json<BatchOutcome>, ApiError> {
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the CSV file is not UTF-8"))?;
     let rows = parse_csv(text).map_err(ApiError::bad_request)?;
     Ok(Json(run_batch(&p, rows).await?))
 }
 
 /// `GET /payments/{id}`.
+#[utoipa::path(get, operation_id = "get_payment", path = "/payments/{id}", tag = "payments", params(PaymentId),
+    responses((status = 200, description = "The payment's current event", body = PaymentEvent), NotFound, Internal))]
 pub async fn get_one(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Json<PaymentEvent>, ApiError> {
     let id = parse_id(&id)?;
     let stored = p.store.payment(id).await?.ok_or_else(|| ApiError::not_found(format!("no payment {id}")))?;
     Ok(Json(stored.event))
 }
 
+/// The `{id}` of a payment.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PaymentId {
+    /// The payment's id.
+    pub id: Uuid,
+}
+
 /// Filters of `GET /payments`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// What the payment is for (the application).
     remote_id: Option<Uuid>,
-    status: Option<String>,
+    /// One status (`PAYMENT_PENDING` …).
+    #[param(inline)]
+    status: Option<PaymentStatus>,
+    /// The municipality.
     tenant_id: Option<Uuid>,
+    /// The service.
     service_id: Option<Uuid>,
+    /// At most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
 /// `GET /payments?remote_id=&status=&tenant_id=&service_id=&limit=`.
-pub async fn list(State(p): State<Pipeline>, Query(q): Query<ListQuery>) -> Result<Json<Vec<PaymentEvent>>, ApiError> {
-    let status = match q.status.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(PaymentStatus::parse(s).ok_or_else(|| ApiError::bad_request(format!("unknown status `{s}`")))?),
-    };
+#[utoipa::path(get, operation_id = "list_payments", path = "/payments", tag = "payments", params(ListQuery),
+    responses((status = 200, description = "Payments, newest first", body = Vec<PaymentEvent>), BadRequest, Internal))]
+pub async fn list(
+    State(p): State<Pipeline>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Vec<PaymentEvent>>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit {limit} is not between 1 and 1000")));
+    }
     let filter = PaymentFilter {
         remote_id: q.remote_id,
-        status,
+        status: q.status,
         tenant_id: q.tenant_id,
         service_id: q.service_id,
-        limit: q.limit.unwrap_or(100),
+        limit,
     };
     Ok(Json(p.store.payments(&filter).await?.into_iter().map(|s| s.event).collect()))
 }
 
 /// `GET /payments/{id}/history`: every state with its status and note.
-pub async fn history(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, operation_id = "payment_history", path = "/payments/{id}/history", tag = "payments", params(PaymentId),
+    responses((status = 200, description = "Every state, oldest first", body = Vec<HistoryEntry>), NotFound, Internal))]
+pub async fn history(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     let id = parse_id(&id)?;
     let rows = p.store.history(id).await?;
     if rows.is_empty() {
         return Err(ApiError::not_found(format!("no payment {id}")));
     }
-    Ok(Json(Value::Array(
-        rows.into_iter()
-            .map(|(version, status, note)| serde_json::json!({"version": version, "status": status, "note": note}))
-            .collect(),
-    )))
+    Ok(Json(rows.into_iter().map(|(version, status, note)| HistoryEntry { version, status, note }).collect()))
+}
+
+/// One state of a payment.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    /// 1 for the first state, then one more for each change.
+    pub version: i64,
+    /// The status it had.
+    pub status: String,
+    /// Why it changed, when known.
+    pub note: Option<String>,
 }

@@ -60,6 +60,20 @@ impl Serialize for Timestamp {
     }
 }
 
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some("ISO 8601 with offset, whole seconds"))
+            .examples(["2026-11-28T16:20:00+00:00"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
+
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
@@ -88,6 +102,21 @@ impl Serialize for Amount {
     }
 }
 
+impl utoipa::PartialSchema for Amount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .minimum(Some(0))
+            .maximum(Some(9_999_999_999.99))
+            .description(Some("Euros, at most two decimals (16.5 is € 16,50); a decimal string is accepted too"))
+            .examples([16.5])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Amount {}
+
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match serde_json::Value::deserialize(d)? {
@@ -104,7 +133,7 @@ impl<'de> Deserialize<'de> for Amount {
 }
 
 /// The statuses of a payment (DOMAIN.md §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentStatus {
     /// Waiting to be created at the intermediary.
@@ -177,7 +206,7 @@ impl fmt::Display for PaymentStatus {
 }
 
 /// HTTP methods of links.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub enum Method {
     /// GET.
     #[default]
@@ -198,7 +227,7 @@ pub enum Method {
 }
 
 /// A citizen-facing link: `{url, last_opened_at, method}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Link {
     /// Where it points; null until set.
     pub url: Option<String>,
@@ -221,7 +250,7 @@ impl Link {
 }
 
 /// The core's notify endpoint: `{url, method, sent_at}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NotifyLink {
     /// The core's `…/api/applications/{id}/payment`.
     pub url: String,
@@ -232,7 +261,7 @@ pub struct NotifyLink {
 }
 
 /// The poller's link: `{url, last_check_at, next_check_at, method}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct UpdateLink {
     /// cassa's `/update/{id}`.
     pub url: Option<String>,
@@ -245,7 +274,7 @@ pub struct UpdateLink {
 }
 
 /// All links of a payment (DOMAIN.md §2.3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Links {
     /// cassa's `/online-payment/{id}`.
     #[serde(default)]
@@ -274,7 +303,7 @@ pub struct Links {
 }
 
 /// Person or legal entity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PartyType {
     /// A person.
@@ -284,7 +313,7 @@ pub enum PartyType {
 }
 
 /// The payer or the debtor (DOMAIN.md §2.4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Party {
     /// Person or legal entity.
     #[serde(rename = "type")]
@@ -320,7 +349,7 @@ pub struct Party {
 }
 
 /// The beneficiary of a payment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Receiver {
     /// Fiscal code of the creditor body.
     pub tax_identification_number: String,
@@ -335,7 +364,7 @@ pub struct Receiver {
 }
 
 /// One share of the amount.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Split {
     /// Accounting code.
     pub code: String,
@@ -347,7 +376,7 @@ pub struct Split {
 }
 
 /// The `payment` block (DOMAIN.md §2.2).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentData {
     /// Receipt id of the executed payment.
     #[serde(default)]
@@ -392,7 +421,7 @@ pub struct PaymentData {
 }
 
 /// A payment event, version 2.0.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentEvent {
     /// Payment id.
     pub id: Uuid,

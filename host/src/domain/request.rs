@@ -13,7 +13,7 @@ use super::payment::{
 
 /// A request to create one payment (`POST /payments`, one element of `/payments/bulk`, one CSV
 /// row of `/payments/import`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
     /// The id of what the payment is for (an application, a tax notice …); one payment per

@@ -12,7 +12,7 @@ use crate::domain::Timestamp;
 const NAMESPACE: Uuid = Uuid::from_u128(0x6361_7373_612d_646c_712d_0000_0000_0001);
 
 /// A dead letter.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     /// Its id.
     pub id: Uuid,
@@ -34,6 +34,7 @@ pub struct DeadLetter {
     pub replays: i64,
     /// The message (text); absent in lists.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
     pub payload: Option<String>,
 }
 

@@ -1,0 +1,163 @@
+//! The OpenAPI 3.1 document of the HTTP API, served at `/openapi.json`. It is assembled from
+//! the routes themselves (each handler carries its `#[utoipa::path]`, and [`super::router`]
+//! registers handlers through `utoipa_axum::routes!`), and bodies are the types the handlers
+//! serialize, so the document cannot drift from what is served. The sandbox intermediary under
+//! `/sandbox` is not part of it: it plays an intermediary, it is not cassa's API.
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoResponses, Modify, OpenApi};
+
+use super::Problem;
+
+/// The document's fixed parts; paths and schemas come from the router.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "cassa",
+        description = "The payment cycle of a municipal e-services platform: payments, the proxy's \
+configuration API, the citizen's pages and pagoPA Checkout, dead letters, health and metrics. \
+Errors are `application/problem+json` (RFC 9457) with a stable `type`.",
+        license(name = "AGPL-3.0-or-later", identifier = "AGPL-3.0-or-later"),
+    ),
+    tags(
+        (name = "payments", description = "Payments: the core's events and the payments API"),
+        (name = "configuration", description = "The proxy's tenant and service configuration (DOMAIN.md)"),
+        (name = "citizen", description = "What the citizen opens: payment pages, notices, receipts, returns"),
+        (name = "checkout", description = "pagoPA Checkout carts"),
+        (name = "operations", description = "Health, metrics, dead letters and this document"),
+    ),
+    modifiers(&Security),
+)]
+pub struct ApiDoc;
+
+/// Name of the operators' bearer scheme.
+pub const ADMIN: &str = "admin_token";
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            ADMIN,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An operator's token from `admin_tokens`; required when any is configured"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as served.
+pub fn to_json(document: &utoipa::openapi::OpenApi) -> String {
+    document.to_pretty_json().unwrap_or_else(|error| {
+        tracing::error!(%error, "the OpenAPI document does not serialize");
+        "{}".to_owned()
+    })
+}
+
+/// The document as served, rendered once.
+#[derive(Debug, Clone)]
+pub struct Document(pub std::sync::Arc<str>);
+
+/// `GET /openapi.json`: this document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object)))]
+pub async fn openapi_json(axum::Extension(document): axum::Extension<Document>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], document.0.to_string()).into_response()
+}
+
+/// 400: the request cannot be read (not JSON, wrong query parameter …).
+#[derive(IntoResponses)]
+pub enum BadRequest {
+    /// Bad request.
+    #[response(status = 400, description = "The request cannot be read", content_type = "application/problem+json")]
+    BadRequest(Problem),
+}
+
+/// 404: no such payment, configuration, cart or dead letter.
+#[derive(IntoResponses)]
+pub enum NotFound {
+    /// Not found.
+    #[response(status = 404, description = "No such resource", content_type = "application/problem+json")]
+    NotFound(Problem),
+}
+
+/// 422: the request reads but is not valid; `fields` says where.
+#[derive(IntoResponses)]
+pub enum Invalid {
+    /// Invalid.
+    #[response(
+        status = 422,
+        description = "Not valid; `fields` names each problem",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+}
+
+/// 409: the payment is not in a state for this.
+#[derive(IntoResponses)]
+pub enum Conflict {
+    /// Conflict.
+    #[response(
+        status = 409,
+        description = "Not possible in the current state",
+        content_type = "application/problem+json"
+    )]
+    Conflict(Problem),
+}
+
+/// 401: an operators' endpoint without a valid admin token.
+#[derive(IntoResponses)]
+pub enum Unauthorized {
+    /// Unauthorized.
+    #[response(
+        status = 401,
+        description = "An operator's bearer token is required",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+}
+
+/// 413: the body is larger than the API accepts.
+#[derive(IntoResponses)]
+pub enum TooLarge {
+    /// Too large.
+    #[response(status = 413, description = "The body is larger than 16 MiB", content_type = "application/problem+json")]
+    TooLarge(Problem),
+}
+
+/// 502/503: the intermediary refused or could not be reached.
+#[derive(IntoResponses)]
+pub enum Upstream {
+    /// Refused.
+    #[response(
+        status = 502,
+        description = "The intermediary refused the request",
+        content_type = "application/problem+json"
+    )]
+    Refused(Problem),
+    /// Unavailable.
+    #[response(
+        status = 503,
+        description = "The intermediary is not reachable now; retry later",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
+/// 500: a fault of this host (details are in its log, never in the answer).
+#[derive(IntoResponses)]
+pub enum Internal {
+    /// Internal.
+    #[response(
+        status = 500,
+        description = "A fault of this host; see its log",
+        content_type = "application/problem+json"
+    )]
+    Internal(Problem),
+}
