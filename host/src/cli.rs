@@ -157,6 +157,52 @@ pub enum ConnectorCommand {
         #[arg(long, env = "CASSA_SANDBOX_API_KEY", default_value = "sandbox-demo-key")]
         api_key: String,
     },
+    /// Upload a component to a running host's registry: validated, stored by digest; `--activate`
+    /// also makes it the active version of its name (on every replica within a second).
+    Push {
+        /// The component file.
+        file: PathBuf,
+        /// Also activate it.
+        #[arg(long)]
+        activate: bool,
+        /// The host's base URL.
+        #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// The connectors of a running host: each name's active version and the stored ones.
+    List {
+        /// The host's base URL.
+        #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// Make a stored version the active one of its name.
+    Activate {
+        /// The connector's name.
+        name: String,
+        /// A digest, a digest prefix of at least 8 characters, or a version.
+        artifact: String,
+        /// The host's base URL.
+        #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// Activate again the version that was active before the current one.
+    Rollback {
+        /// The connector's name.
+        name: String,
+        /// The host's base URL.
+        #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// Delete a stored version that is not active.
+    Remove {
+        /// The connector's name.
+        name: String,
+        /// A digest, a digest prefix of at least 8 characters, or a version.
+        artifact: String,
+        /// The host's base URL.
+        #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
 }
 
 /// Whether to log as JSON: `--json-logs`, or `log_format = "json"` in the settings of `run`
@@ -208,6 +254,72 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
     match command {
+        ConnectorCommand::Push { file, activate, url } => {
+            let wasm = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let endpoint = format!("{}/connectors?activate={activate}", url.trim_end_matches('/'));
+            let done = send(reqwest::Method::POST, &endpoint, Some(("application/wasm", wasm))).await?;
+            let a = &done["artifact"];
+            let what = if done["created"] == true { "stored" } else { "already stored" };
+            let active = if done["activated"] == true { ", active" } else { "" };
+            println!(
+                "{} {}  sha256:{}  {what}{active}",
+                a["name"].as_str().unwrap_or_default(),
+                a["version"].as_str().unwrap_or_default(),
+                a["digest"].as_str().unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::List { url } => {
+            let list = call(reqwest::Method::GET, &format!("{}/connectors", url.trim_end_matches('/'))).await?;
+            for entry in list.as_array().into_iter().flatten() {
+                println!("{}", entry["name"].as_str().unwrap_or_default());
+                for a in entry["artifacts"].as_array().into_iter().flatten() {
+                    let digest = a["digest"].as_str().unwrap_or_default();
+                    let mut marks = Vec::new();
+                    if entry["active"].as_str() == Some(digest) {
+                        marks.push("active");
+                    }
+                    if entry["running"].as_str() == Some(digest) {
+                        marks.push("running here");
+                    }
+                    println!(
+                        "  {:<12} sha256:{}  {}  {}",
+                        a["version"].as_str().unwrap_or_default(),
+                        digest,
+                        a["uploaded_at"].as_str().unwrap_or_default(),
+                        marks.join(", ")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Activate { name, artifact, url } => {
+            let endpoint = format!("{}/connectors/{name}/activate", url.trim_end_matches('/'));
+            let body = serde_json::to_vec(&serde_json::json!({ "artifact": artifact }))?;
+            let a = send(reqwest::Method::POST, &endpoint, Some(("application/json", body))).await?;
+            println!(
+                "{name}: {} sha256:{} active",
+                a["version"].as_str().unwrap_or_default(),
+                a["digest"].as_str().unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Rollback { name, url } => {
+            let endpoint = format!("{}/connectors/{name}/rollback", url.trim_end_matches('/'));
+            let a = call(reqwest::Method::POST, &endpoint).await?;
+            println!(
+                "{name}: rolled back to {} sha256:{}",
+                a["version"].as_str().unwrap_or_default(),
+                a["digest"].as_str().unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Remove { name, artifact, url } => {
+            let endpoint = format!("{}/connectors/{name}/artifacts/{artifact}", url.trim_end_matches('/'));
+            call(reqwest::Method::DELETE, &endpoint).await?;
+            println!("{name}: {artifact} removed");
+            Ok(ExitCode::SUCCESS)
+        }
         ConnectorCommand::Build { workspace, out } => {
             let target = std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
@@ -284,11 +396,22 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Sends a CSV file to `POST /payments/import` in chunks of `chunk` rows.
 /// A JSON request to a running host, with the operator's token `CASSA_ADMIN_TOKEN` when set;
 /// its body, or the host's message as the error.
 async fn call(method: reqwest::Method, url: &str) -> anyhow::Result<serde_json::Value> {
+    send(method, url, None).await
+}
+
+/// [`call`] with a body and its content type.
+async fn send(
+    method: reqwest::Method,
+    url: &str,
+    body: Option<(&'static str, Vec<u8>)>,
+) -> anyhow::Result<serde_json::Value> {
     let mut request = reqwest::Client::new().request(method, url);
+    if let Some((content_type, bytes)) = body {
+        request = request.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
+    }
     if let Ok(token) = std::env::var("CASSA_ADMIN_TOKEN")
         && !token.is_empty()
     {
@@ -346,6 +469,7 @@ async fn dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Sends a CSV file to `POST /payments/import` in chunks of `chunk` rows.
 async fn import(file: &std::path::Path, url: &str, chunk: usize) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut lines = text.lines();

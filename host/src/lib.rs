@@ -27,6 +27,7 @@ pub mod domain;
 pub mod embedded;
 pub mod metrics;
 pub mod pipeline;
+pub mod registry;
 pub mod runtime;
 pub mod sandbox_intermediary;
 pub mod scaffold;

@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::State;
-use axum::routing::get;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +17,7 @@ use crate::bus::embedded::EmbeddedBus;
 use crate::bus::kafka::{KafkaBus, KafkaConfig};
 use crate::bus::{Bus, Topics};
 use crate::pipeline::{Connectors, KeyBy, Pipeline, PipelineConfig, Stages};
+use crate::registry::Registry;
 use crate::runtime::{EgressConfig, Runtime, RuntimeConfig};
 use crate::sandbox_intermediary::{SandboxIntermediary, SandboxSettings};
 pub use crate::settings::{RunArgs, Settings};
@@ -199,14 +198,25 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
         }),
     };
     let connectors = Connectors::default();
+    let registry = Registry::new(
+        store.clone(),
+        runtime.clone(),
+        connectors.clone(),
+        config.connector_concurrency,
+        config.connector_rate_per_second,
+    );
     for (name, wasm) in crate::embedded::BUNDLED {
-        let connector =
-            runtime.load(wasm).await.with_context(|| format!("cannot load the bundled `{name}` connector"))?;
+        let artifact =
+            registry.bundle(wasm).await.with_context(|| format!("cannot store the bundled `{name}` connector"))?;
+        tracing::debug!(connector = %artifact.name, version = %artifact.version, digest = %artifact.digest, "bundled connector stored");
+    }
+    // Every name's active version: bundled, or uploaded and activated earlier.
+    registry.sync().await.context("cannot install the active connectors")?;
+    for connector in connectors.all() {
         tracing::info!(
             connector = %connector.info().name, version = %connector.info().version,
             digest = %connector.digest(), "connector installed"
         );
-        connectors.install(connector, config.connector_concurrency, config.connector_rate_per_second);
     }
     if connectors.get(&args.default_connector).is_none() {
         anyhow::bail!("the default connector `{}` is not installed", args.default_connector);
@@ -237,11 +247,11 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
             Arc::new(EmbeddedBus::new(store.clone()))
         }
     };
-    let pipeline = Pipeline::new(store, bus, connectors, config)?;
-    let stages = pipeline.spawn(stop);
-    let router = crate::api::router(pipeline.clone())
-        .merge(Router::new().route("/connectors", get(list_connectors)).with_state(pipeline.clone()))
-        .nest("/sandbox", sandbox.router());
+    let pipeline = Pipeline::new(store, bus, connectors, config)?.with_registry(registry.clone());
+    let mut stages = pipeline.spawn(stop.clone());
+    // Activations made on other replicas (or by `cassa connector activate` against them).
+    stages.push(registry.watch(stop, crate::registry::WATCH_INTERVAL));
+    let router = crate::api::router(pipeline.clone()).nest("/sandbox", sandbox.router());
     Ok(Host { router, stages, pipeline })
 }
 
@@ -268,9 +278,4 @@ async fn configure_demo(store: &Store, sandbox_url: &str, api_key: &str) -> anyh
     store.put_service(&service).await?;
     tracing::info!(tenant = DEMO_TENANT, service = DEMO_SERVICE, "demo tenant and service configured");
     Ok(())
-}
-
-async fn list_connectors(State(p): State<Pipeline>) -> axum::Json<serde_json::Value> {
-    let list: Vec<_> = p.connectors.all().iter().map(|c| json!({ "digest": c.digest(), "info": c.info() })).collect();
-    axum::Json(serde_json::Value::Array(list))
 }

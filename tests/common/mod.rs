@@ -4,6 +4,8 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly")]
 
 pub mod checkout_host;
+mod wasm;
+pub use wasm::with_custom_section;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

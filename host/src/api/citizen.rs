@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::openapi::{Conflict, Internal, NotFound, Upstream};
+use super::openapi::{Binary, Conflict, Internal, NotFound, Upstream};
 use super::payments::PaymentId;
 use super::{ApiError, Problem, checkout, parse_id};
 use crate::domain::cart::{Locale, OnlineRoute, online_route};
@@ -140,21 +140,6 @@ pub async fn landing(
     Ok(Redirect::to(&landing_target(&p, &event)).into_response())
 }
 
-/// A document's bytes, in the OpenAPI document.
-pub struct Document;
-
-impl utoipa::PartialSchema for Document {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Document {}
-
 fn document(doc: wit::Document) -> Response {
     let mut response = (StatusCode::OK, doc.body).into_response();
     let headers = response.headers_mut();
@@ -171,7 +156,7 @@ fn document(doc: wit::Document) -> Response {
 /// `GET /notice/{id}`: the printable pagoPA notice.
 #[utoipa::path(get, path = "/notice/{id}", tag = "citizen", params(PaymentId), responses(
     (status = 200, description = "The notice, as the intermediary makes it (a PDF)",
-        content((Document = "application/pdf"), (Document = "application/xml")),
+        content((Binary = "application/pdf"), (Binary = "application/xml")),
         headers(("content-disposition" = String, description = "attachment; filename=…"))),
     NotFound, Conflict, Upstream, Internal,
 ))]
@@ -190,7 +175,7 @@ pub async fn notice(State(p): State<Pipeline>, Path(id): Path<String>) -> Result
 /// `GET /receipt/{id}`: the receipt, once paid.
 #[utoipa::path(get, path = "/receipt/{id}", tag = "citizen", params(PaymentId), responses(
     (status = 200, description = "The receipt, as the intermediary makes it (a PDF or the pagoPA XML receipt)",
-        content((Document = "application/pdf"), (Document = "application/xml")),
+        content((Binary = "application/pdf"), (Binary = "application/xml")),
         headers(("content-disposition" = String, description = "attachment; filename=…"))),
     NotFound, Conflict, Upstream, Internal,
 ))]

@@ -8,6 +8,7 @@
 pub mod checkout;
 pub mod citizen;
 pub mod config;
+pub mod connectors;
 pub mod dlq;
 pub mod health;
 pub mod openapi;
@@ -228,6 +229,11 @@ pub fn routes(pipeline: Pipeline) -> OpenApiRouter {
         .routes(routes!(dlq::list))
         .routes(routes!(dlq::show))
         .routes(routes!(dlq::replay))
+        .routes(routes!(connectors::list, connectors::push))
+        .routes(routes!(connectors::activate))
+        .routes(routes!(connectors::rollback))
+        .routes(routes!(connectors::activations))
+        .routes(routes!(connectors::remove))
         .route_layer(axum::middleware::from_fn_with_state(pipeline.clone(), admin_only));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(operators)

@@ -26,6 +26,7 @@ Errors are `application/problem+json` (RFC 9457) with a stable `type`.",
         (name = "configuration", description = "The proxy's tenant and service configuration (DOMAIN.md)"),
         (name = "citizen", description = "What the citizen opens: payment pages, notices, receipts, returns"),
         (name = "checkout", description = "pagoPA Checkout carts"),
+        (name = "connectors", description = "The connector registry: upload, activate, roll back (operators)"),
         (name = "operations", description = "Health, metrics, dead letters and this document"),
     ),
     modifiers(&Security),
@@ -70,6 +71,21 @@ pub struct Document(pub std::sync::Arc<str>);
 pub async fn openapi_json(axum::Extension(document): axum::Extension<Document>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], document.0.to_string()).into_response()
 }
+
+/// Bytes (a document, a component), in the document.
+pub struct Binary;
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Binary {}
 
 /// 400: the request cannot be read (not JSON, wrong query parameter …).
 #[derive(IntoResponses)]

@@ -188,11 +188,17 @@ pub struct Connectors {
 
 impl Connectors {
     /// Installs (or replaces) a connector under its own name, with at most `concurrency` calls
-    /// at once and `per_second` calls per second to its intermediary.
+    /// at once and `per_second` calls per second to its intermediary. A replaced version's
+    /// limits carry over to the new one (they are the intermediary's), and calls holding the
+    /// old version finish on it.
     pub fn install(&self, connector: Connector, concurrency: usize, per_second: Option<u32>) {
         let name = connector.info().name.clone();
         if let Ok(mut map) = self.by_name.write() {
-            map.insert(name, (connector, Arc::new(Throttle::new(concurrency, per_second))));
+            let throttle = match map.get(&name) {
+                Some((_, throttle)) => throttle.clone(),
+                None => Arc::new(Throttle::new(concurrency, per_second)),
+            };
+            map.insert(name, (connector, throttle));
         }
     }
 
@@ -277,6 +283,8 @@ pub struct Pipeline {
     relay_kick: Arc<Notify>,
     configs: Arc<std::sync::Mutex<HashMap<(Uuid, Uuid), CachedConfig>>>,
     checkout: Option<crate::checkout::CheckoutClient>,
+    /// The connector registry, when this host has one (`cassa run` does).
+    pub registry: Option<crate::registry::Registry>,
     link_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// Cancelled when the stages are told to stop: work that would fail only because the host
     /// is going away is left for the next start instead.
@@ -308,6 +316,7 @@ impl Pipeline {
             bus,
             connectors,
             checkout,
+            registry: None,
             link_key: Arc::default(),
             stopping: CancellationToken::new(),
             config: Arc::new(config),
@@ -316,6 +325,13 @@ impl Pipeline {
             relay_kick: Arc::new(Notify::new()),
             configs: Arc::default(),
         })
+    }
+
+    /// This pipeline with the connector registry `registry` (the configuration and admin APIs
+    /// use it).
+    pub fn with_registry(mut self, registry: crate::registry::Registry) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     /// Starts the configured stages; they stop when `stop` is cancelled.

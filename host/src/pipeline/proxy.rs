@@ -144,6 +144,14 @@ async fn create(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> Resul
         }
     };
     let now = Timestamp::now();
+    // Which connector version served the call, in the payment's history.
+    let info = configured.connector.info();
+    let served_by = format!(
+        "connector {} {} (sha256:{})",
+        info.name,
+        info.version,
+        configured.connector.digest().get(..12).unwrap_or_default()
+    );
     let (next, note) = match outcome {
         Ok(created) => {
             crate::metrics::payment_created(&event.tenant_id.to_string());
@@ -158,10 +166,10 @@ async fn create(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> Resul
                 &pipeline.endpoints(),
                 now,
             );
-            (next, None)
+            (next, Some(format!("debt position created by {served_by}")))
         }
         Err(error) => {
-            let note = format!("{error} (blame {}, after {attempt} attempt(s))", error.blame());
+            let note = format!("{error} (blame {}, after {attempt} attempt(s), {served_by})", error.blame());
             tracing::warn!(payment = %event.id, %note, "debt position not created");
             (transitions::creation_failed(&event, now), Some(note))
         }

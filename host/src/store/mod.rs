@@ -21,7 +21,9 @@ mod carts;
 mod dead_letters;
 pub use dead_letters::{DeadLetter, dead_letter_id};
 mod gauges;
+mod registry;
 pub use carts::StoredCart;
+pub use registry::{Activation, Artifact};
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,317 @@
+//! The connector registry: artifacts uploaded at run time, stored content-addressed in the
+//! database, validated, activated atomically, rolled back, and picked up by every replica.
+//!
+//! - **Push**: the component is compiled, admitted (contract, imports) and asked for `info()`
+//!   by [`Runtime::load`]; only then is it stored, under the sha256 of its bytes, with the name
+//!   and version `info()` gave. Pushing the same bytes again changes nothing.
+//! - **Activate**: an artifact of the name becomes its active version: it is loaded (or taken
+//!   from the in-memory cache of loaded versions), the activation is recorded, and the
+//!   connector is swapped in this process at once. Calls in flight keep the version they
+//!   started with (each holds its own handle); new calls take the new one.
+//! - **Rollback**: activates the version that was active before the current one.
+//! - **Replicas**: every host watches the latest activation id ([`Registry::watch`]); when it
+//!   moves, the host installs each name's active artifact. Polling every 250 ms keeps them
+//!   within a second of each other on one database.
+//! - **Bundled** connectors (compiled into the binary) are stored at start, and activated only
+//!   for a name that has never had an activation: an operator's choice survives an upgrade.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::Timestamp;
+use crate::pipeline::Connectors;
+use crate::runtime::{AdmissionError, Connector, Runtime};
+use crate::store::{Activation, Artifact, Store, StoreError};
+
+/// How often a host looks for activations made elsewhere.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Why a registry operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The component is not an acceptable connector.
+    #[error(transparent)]
+    Invalid(#[from] AdmissionError),
+    /// No such connector or artifact.
+    #[error("{0}")]
+    NotFound(String),
+    /// Not possible in the registry's current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a push did.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Pushed {
+    /// The artifact.
+    pub artifact: Artifact,
+    /// False when the same bytes were stored already.
+    pub created: bool,
+}
+
+/// A connector name with its active artifact and every stored one.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ConnectorEntry {
+    /// The connector's name.
+    pub name: String,
+    /// The active artifact's digest, when one is active.
+    pub active: Option<String>,
+    /// The active artifact's version.
+    pub version: Option<String>,
+    /// The digest this host runs now (equal to `active` once the host has caught up).
+    pub running: Option<String>,
+    /// Stored artifacts of the name, oldest first.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// The registry of one host.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    runtime: Runtime,
+    connectors: Connectors,
+    concurrency: usize,
+    per_second: Option<u32>,
+    /// Versions loaded in this process, by digest: a rollback or a replica's swap reuses them.
+    loaded: Mutex<HashMap<String, Connector>>,
+    /// The latest activation this host applied.
+    applied: Mutex<i64>,
+}
+
+/// sha256 of `bytes`, lower-case hex: an artifact's digest.
+pub fn digest_of(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Registry {
+    /// A registry over `store` that loads with `runtime` and installs into `connectors`, each
+    /// with at most `concurrency` calls at once and `per_second` calls per second.
+    pub fn new(
+        store: Store,
+        runtime: Runtime,
+        connectors: Connectors,
+        concurrency: usize,
+        per_second: Option<u32>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                runtime,
+                connectors,
+                concurrency,
+                per_second,
+                loaded: Mutex::new(HashMap::new()),
+                applied: Mutex::new(-1),
+            }),
+        }
+    }
+
+    /// Validates and stores `wasm`.
+    pub async fn push(&self, wasm: &[u8], signed_by: Option<String>) -> Result<Pushed, RegistryError> {
+        let digest = digest_of(wasm);
+        if let Some(artifact) = self.inner.store.artifact(&digest).await? {
+            return Ok(Pushed { artifact, created: false });
+        }
+        let connector = self.inner.runtime.load(wasm).await?;
+        let info = connector.info();
+        let artifact = Artifact {
+            digest: digest.clone(),
+            name: info.name.clone(),
+            version: info.version.clone(),
+            size: i64::try_from(wasm.len()).unwrap_or(i64::MAX),
+            signed_by,
+            uploaded_at: Timestamp::now(),
+        };
+        let created = self.inner.store.put_artifact(&artifact, wasm).await?;
+        self.remember(connector);
+        tracing::info!(connector = %artifact.name, version = %artifact.version, %digest, "connector artifact stored");
+        Ok(Pushed { artifact, created })
+    }
+
+    /// Makes the artifact `selector` (a digest, a unique digest prefix of at least 8
+    /// characters, or a version) the active version of `name`, here at once and on every
+    /// replica within [`WATCH_INTERVAL`].
+    pub async fn activate(&self, name: &str, selector: &str, reason: &str) -> Result<Artifact, RegistryError> {
+        let artifact = self.find(name, selector).await?;
+        let connector = self.loaded(&artifact.digest).await?;
+        self.inner.store.activate_artifact(name, &artifact.digest, reason).await?;
+        self.install(connector);
+        tracing::info!(connector = %name, version = %artifact.version, digest = %artifact.digest, %reason, "connector activated");
+        Ok(artifact)
+    }
+
+    /// Activates the version of `name` that was active before the current one.
+    pub async fn rollback(&self, name: &str) -> Result<Artifact, RegistryError> {
+        let history = self.inner.store.activations(name).await?;
+        let Some(current) = history.first() else {
+            return Err(RegistryError::NotFound(format!("connector `{name}` has never been activated")));
+        };
+        for earlier in history.iter().skip(1).filter(|a| a.digest != current.digest) {
+            if self.inner.store.artifact(&earlier.digest).await?.is_some() {
+                return self.activate(name, &earlier.digest, "rollback").await;
+            }
+        }
+        Err(RegistryError::Conflict(format!("connector `{name}` has no earlier version to roll back to")))
+    }
+
+    /// Deletes the artifact `selector` of `name`; refused while it is active.
+    pub async fn remove(&self, name: &str, selector: &str) -> Result<Artifact, RegistryError> {
+        let artifact = self.find(name, selector).await?;
+        let active = self.inner.store.activations(name).await?.first().map(|a| a.digest.clone());
+        if active.as_deref() == Some(artifact.digest.as_str()) {
+            return Err(RegistryError::Conflict(format!(
+                "{} is the active version of `{name}`: activate another one first",
+                artifact.digest
+            )));
+        }
+        self.inner.store.remove_artifact(&artifact.digest).await?;
+        if let Ok(mut loaded) = self.inner.loaded.lock() {
+            loaded.remove(&artifact.digest);
+        }
+        tracing::info!(connector = %name, digest = %artifact.digest, "connector artifact removed");
+        Ok(artifact)
+    }
+
+    /// Every connector name the registry or this host knows.
+    pub async fn list(&self) -> Result<Vec<ConnectorEntry>, RegistryError> {
+        let artifacts = self.inner.store.artifacts().await?;
+        let active = self.inner.store.active_artifacts().await?;
+        let mut names: Vec<String> = artifacts.iter().map(|a| a.name.clone()).collect();
+        names.extend(self.inner.connectors.all().iter().map(|c| c.info().name.clone()));
+        names.sort();
+        names.dedup();
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                let active = active.iter().find(|a| a.name == name).map(|a| a.digest.clone());
+                let version =
+                    active.as_ref().and_then(|d| artifacts.iter().find(|a| &a.digest == d)).map(|a| a.version.clone());
+                let running = self.inner.connectors.get(&name).map(|(c, _)| c.digest().to_owned());
+                let mine = artifacts.iter().filter(|a| a.name == name).cloned().collect();
+                ConnectorEntry { name, active, version, running, artifacts: mine }
+            })
+            .collect())
+    }
+
+    /// The activations of `name`, newest first.
+    pub async fn history(&self, name: &str) -> Result<Vec<Activation>, RegistryError> {
+        Ok(self.inner.store.activations(name).await?)
+    }
+
+    /// Stores a bundled connector and activates it when its name has never been activated.
+    pub async fn bundle(&self, wasm: &[u8]) -> Result<Artifact, RegistryError> {
+        let pushed = self.push(wasm, None).await?;
+        let name = pushed.artifact.name.clone();
+        if self.inner.store.activations(&name).await?.is_empty() {
+            self.activate(&name, &pushed.artifact.digest, "bundled").await?;
+        }
+        Ok(pushed.artifact)
+    }
+
+    /// Installs every name's active artifact that this host does not run yet; true when the
+    /// activations moved since the last look.
+    pub async fn sync(&self) -> Result<bool, RegistryError> {
+        let head = self.inner.store.activations_head().await?;
+        let applied = self.inner.applied.lock().map(|a| *a).unwrap_or(-1);
+        if head == applied {
+            return Ok(false);
+        }
+        let mut complete = true;
+        for active in self.inner.store.active_artifacts().await? {
+            let running = self.inner.connectors.get(&active.name).map(|(c, _)| c.digest().to_owned());
+            if running.as_deref() == Some(active.digest.as_str()) {
+                continue;
+            }
+            match self.loaded(&active.digest).await {
+                Ok(connector) => {
+                    self.install(connector);
+                    tracing::info!(connector = %active.name, digest = %active.digest, "connector activation applied");
+                }
+                Err(error) => {
+                    // Keep running the version this host has; try again at the next look.
+                    complete = false;
+                    metrics::counter!("cassa_registry_errors_total").increment(1);
+                    tracing::error!(connector = %active.name, digest = %active.digest, %error, "cannot apply a connector activation");
+                }
+            }
+        }
+        if complete && let Ok(mut applied) = self.inner.applied.lock() {
+            *applied = head;
+        }
+        Ok(true)
+    }
+
+    /// Applies activations made anywhere until `stop`, looking every `interval`.
+    pub fn watch(&self, stop: CancellationToken, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let registry = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(interval) => {}
+                }
+                if let Err(error) = registry.sync().await {
+                    tracing::warn!(%error, "cannot read the connector activations");
+                }
+            }
+        })
+    }
+
+    async fn find(&self, name: &str, selector: &str) -> Result<Artifact, RegistryError> {
+        let selector = selector.trim().trim_start_matches("sha256:");
+        let artifacts: Vec<Artifact> =
+            self.inner.store.artifacts().await?.into_iter().filter(|a| a.name == name).collect();
+        if artifacts.is_empty() {
+            return Err(RegistryError::NotFound(format!("no artifact of connector `{name}` is stored")));
+        }
+        let by_digest: Vec<&Artifact> = artifacts
+            .iter()
+            .filter(|a| a.digest == selector || (selector.len() >= 8 && a.digest.starts_with(selector)))
+            .collect();
+        let chosen = match by_digest.as_slice() {
+            [one] => Some(*one),
+            [] => artifacts.iter().filter(|a| a.version == selector).max_by_key(|a| a.uploaded_at),
+            _ => return Err(RegistryError::Conflict(format!("`{selector}` names several artifacts of `{name}`"))),
+        };
+        chosen.cloned().ok_or_else(|| {
+            RegistryError::NotFound(format!("connector `{name}` has no artifact with digest or version `{selector}`"))
+        })
+    }
+
+    /// The loaded connector of `digest`: from this process' cache, else from the database.
+    async fn loaded(&self, digest: &str) -> Result<Connector, RegistryError> {
+        if let Some(connector) = self.inner.loaded.lock().ok().and_then(|l| l.get(digest).cloned()) {
+            return Ok(connector);
+        }
+        let wasm = self
+            .inner
+            .store
+            .artifact_wasm(digest)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("no artifact {digest} is stored")))?;
+        let connector = self.inner.runtime.load(&wasm).await?;
+        self.remember(connector.clone());
+        Ok(connector)
+    }
+
+    fn remember(&self, connector: Connector) {
+        if let Ok(mut loaded) = self.inner.loaded.lock() {
+            loaded.insert(connector.digest().to_owned(), connector);
+        }
+    }
+
+    fn install(&self, connector: Connector) {
+        self.inner.connectors.install(connector, self.inner.concurrency, self.inner.per_second);
+    }
+}

@@ -1,0 +1,171 @@
+//! The connector registry through the operators' API of a whole host: uploads validated and
+//! stored by digest, activation swapping the connector that serves new calls (the payment's
+//! history names it), rollback, removal, and refusals that leave everything as it was.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use std::time::{Duration, Instant};
+
+use cassa::serve::{DEMO_SERVICE, DEMO_TENANT, Settings};
+use cassa_tests::{NOT_A_CONNECTOR, SANDBOX, with_custom_section};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "registry-test-admin-token";
+
+struct Host {
+    base: String,
+    client: reqwest::Client,
+    _stop: tokio_util::sync::CancellationToken,
+}
+
+impl Host {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let args = Settings {
+            listen: addr,
+            data_dir: std::env::temp_dir().join(format!("cassa-registry-{}", uuid::Uuid::new_v4().simple())),
+            demo: true,
+            admin_tokens: vec![TOKEN.into()],
+            ..Settings::default()
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let app = cassa::serve::build(&args, addr, stop.clone()).await.unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), _stop: stop }
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<(&str, Vec<u8>)>) -> (u16, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(TOKEN);
+        if let Some((content_type, bytes)) = body {
+            request = request.header("content-type", content_type).body(bytes);
+        }
+        let reply = request.send().await.unwrap();
+        let status = reply.status().as_u16();
+        (status, reply.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn sandbox_entry(&self) -> Value {
+        let (status, list) = self.admin(reqwest::Method::GET, "/connectors", None).await;
+        assert_eq!(status, 200, "{list}");
+        list.as_array().unwrap().iter().find(|c| c["name"] == "sandbox").cloned().unwrap()
+    }
+
+    /// Creates a payment and returns the note of its creation in the history.
+    async fn creation_note(&self) -> String {
+        let request = json!({
+            "remote_id": uuid::Uuid::new_v4(),
+            "tenant_id": DEMO_TENANT,
+            "service_id": DEMO_SERVICE,
+            "reason": "TARI 2026",
+            "amount": 12.5,
+            "expire_at": "2026-12-31T23:59:59+01:00",
+            "payer": {"type": "human", "tax_identification_number": "CLNVTR76P01G822Q", "name": "Vittorino"},
+        });
+        let (status, created) =
+            cassa_tests::send_json(&self.client, &self.base, "POST", "/payments", Some(request)).await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        let started = Instant::now();
+        loop {
+            let (_, history) =
+                cassa_tests::send_json(&self.client, &self.base, "GET", &format!("/payments/{id}/history"), None).await;
+            let note = history.as_array().unwrap().iter().find(|h| h["status"] == "PAYMENT_PENDING");
+            if let Some(note) = note {
+                return note["note"].as_str().unwrap_or_default().to_owned();
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "payment {id} was not created: {history}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_version_serves_new_calls_once_activated_and_a_rollback_restores_the_old_one() {
+    let host = Host::start().await;
+    let bundled = host.sandbox_entry().await;
+    let old = bundled["active"].as_str().unwrap().to_owned();
+    assert_eq!(bundled["running"], old.as_str());
+    assert!(host.creation_note().await.contains(&format!("connector sandbox 0.1.0 (sha256:{})", &old[..12])));
+
+    // A rebuilt connector: the same component under another digest.
+    let wasm = with_custom_section(SANDBOX, "cassa-test-build", b"2");
+    let (status, pushed) =
+        host.admin(reqwest::Method::POST, "/connectors", Some(("application/wasm", wasm.clone()))).await;
+    assert_eq!(status, 201, "{pushed}");
+    let new = pushed["artifact"]["digest"].as_str().unwrap().to_owned();
+    assert_eq!(new, cassa::registry::digest_of(&wasm));
+    assert_eq!((pushed["artifact"]["name"].as_str(), pushed["created"].as_bool()), (Some("sandbox"), Some(true)));
+    // Stored, not active yet: new calls still go to the old version.
+    let entry = host.sandbox_entry().await;
+    assert_eq!((entry["active"].as_str(), entry["artifacts"].as_array().unwrap().len()), (Some(old.as_str()), 2));
+    // The same bytes again change nothing.
+    let (status, again) = host.admin(reqwest::Method::POST, "/connectors", Some(("application/wasm", wasm))).await;
+    assert_eq!((status, again["created"].as_bool()), (200, Some(false)));
+
+    // Activated by a digest prefix: this host runs it at once, and the next payment is created by it.
+    let body = serde_json::to_vec(&json!({"artifact": &new[..10]})).unwrap();
+    let (status, active) =
+        host.admin(reqwest::Method::POST, "/connectors/sandbox/activate", Some(("application/json", body))).await;
+    assert_eq!((status, active["digest"].as_str()), (200, Some(new.as_str())), "{active}");
+    let entry = host.sandbox_entry().await;
+    assert_eq!((entry["active"].as_str(), entry["running"].as_str()), (Some(new.as_str()), Some(new.as_str())));
+    assert!(host.creation_note().await.contains(&format!("(sha256:{})", &new[..12])));
+
+    // The active version cannot be removed.
+    let (status, refused) =
+        host.admin(reqwest::Method::DELETE, &format!("/connectors/sandbox/artifacts/{new}"), None).await;
+    assert_eq!((status, refused["error"].as_str()), (409, Some("conflict")), "{refused}");
+
+    // Rolled back: the old version serves again, and the history says how it got there.
+    let (status, back) = host.admin(reqwest::Method::POST, "/connectors/sandbox/rollback", None).await;
+    assert_eq!((status, back["digest"].as_str()), (200, Some(old.as_str())), "{back}");
+    assert_eq!(host.sandbox_entry().await["running"], old.as_str());
+    assert!(host.creation_note().await.contains(&format!("(sha256:{})", &old[..12])));
+    let (_, history) = host.admin(reqwest::Method::GET, "/connectors/sandbox/activations", None).await;
+    let reasons: Vec<&str> = history.as_array().unwrap().iter().filter_map(|a| a["reason"].as_str()).collect();
+    assert_eq!(reasons, ["rollback", "activate", "bundled"]);
+
+    // The version no longer active can go; afterwards there is nothing to roll back to.
+    let (status, _) = host.admin(reqwest::Method::DELETE, &format!("/connectors/sandbox/artifacts/{new}"), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(host.sandbox_entry().await["artifacts"].as_array().unwrap().len(), 1);
+    let (status, refused) = host.admin(reqwest::Method::POST, "/connectors/sandbox/rollback", None).await;
+    assert_eq!(status, 409, "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_that_are_not_connectors_are_refused_and_nothing_is_stored() {
+    let host = Host::start().await;
+    for (what, bytes) in [
+        ("random bytes", b"definitely not wasm".to_vec()),
+        ("a component that is not a connector", NOT_A_CONNECTOR.to_vec()),
+        ("a truncated connector", SANDBOX[..SANDBOX.len() / 2].to_vec()),
+    ] {
+        let (status, problem) =
+            host.admin(reqwest::Method::POST, "/connectors", Some(("application/wasm", bytes))).await;
+        assert_eq!((status, problem["error"].as_str()), (422, Some("invalid_connector")), "{what}: {problem}");
+    }
+    assert_eq!(host.sandbox_entry().await["artifacts"].as_array().unwrap().len(), 1);
+    let (status, list) = host.admin(reqwest::Method::GET, "/connectors", None).await;
+    assert_eq!(status, 200);
+    let stored: usize = list.as_array().unwrap().iter().map(|c| c["artifacts"].as_array().unwrap().len()).sum();
+    assert_eq!(stored, cassa::embedded::BUNDLED.len(), "only the bundled connectors are stored");
+
+    // Unknown names and versions are 404; without the operator's token nothing is done.
+    let body = || Some(("application/json", serde_json::to_vec(&json!({"artifact": "9.9.9"})).unwrap()));
+    let (status, _) = host.admin(reqwest::Method::POST, "/connectors/sandbox/activate", body()).await;
+    assert_eq!(status, 404);
+    let (status, _) = host.admin(reqwest::Method::POST, "/connectors/nobody/rollback", None).await;
+    assert_eq!(status, 404);
+    let reply = host
+        .client
+        .post(format!("{}/connectors", host.base))
+        .header("content-type", "application/wasm")
+        .body(with_custom_section(SANDBOX, "cassa-test-build", b"unauthorized"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 401);
+    assert_eq!(host.sandbox_entry().await["artifacts"].as_array().unwrap().len(), 1);
+}
