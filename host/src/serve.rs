@@ -157,6 +157,7 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
     // The embedded default talks to its own sandbox intermediary on loopback.
     let runtime = Runtime::new(RuntimeConfig {
         egress: EgressConfig { allow_private_networks: true, ..EgressConfig::default() },
+        compile_cache: Some(args.data_dir.join("compiled")),
         ..RuntimeConfig::default()
     })?;
     let on = |name: &str| args.stages.iter().any(|s| s.trim() == name);
@@ -180,6 +181,7 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
         connector_rate_per_second: args.connector_rate,
         core_token: args.core_token.clone(),
         admin_tokens: args.admin_tokens.iter().filter(|t| !t.is_empty()).cloned().collect(),
+        core_jwt_keys: args.core_jwt_keys.clone(),
         create_attempts: args.create_attempts,
         retry_base_ms: args.retry_base_ms,
         poll_interval_ms: args.poll_interval_ms,

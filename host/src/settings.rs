@@ -114,10 +114,12 @@ pub struct RunArgs {
     /// Time-out of one request to pagoPA Checkout, in milliseconds.
     #[arg(long, env = "CASSA_CHECKOUT_TIMEOUT_MS")]
     pub checkout_timeout_ms: Option<u64>,
-    /// Bearer tokens of operators, comma-separated (secrets): when set, the operators' endpoints
-    /// (`/dlq…`) require one of them; `cassa dlq` sends `CASSA_ADMIN_TOKEN`.
+    /// Bearer tokens of operators, comma-separated (secrets): when set, the operators' endpoints (`/dlq…`, `/connectors…`) require one of them, and they pass for every tenant on the core's APIs; `cassa dlq` and `cassa connector` send `CASSA_ADMIN_TOKEN`.
     #[arg(long, env = "CASSA_ADMIN_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub admin_tokens: Option<Vec<String>>,
+    /// Keys of the core's JWTs, comma-separated (secrets): `hs256:<shared secret>`, a PEM public key (RSA, EC, Ed25519) or `@/path/key.pem`. When set, the configuration, payments and applications APIs need `Authorization: Bearer` with the core's JWT carrying the `tenant_id` it acts for (only that tenant's data is visible), or an admin token.
+    #[arg(long, env = "CASSA_CORE_JWT_KEYS", value_delimiter = ',', hide_env_values = true)]
+    pub core_jwt_keys: Option<Vec<String>>,
     /// On SIGTERM or Ctrl-C: how long in-flight work may take to finish, be committed and be flushed before the process exits, in milliseconds.
     #[arg(long, env = "CASSA_SHUTDOWN_TIMEOUT_MS")]
     pub shutdown_timeout_ms: Option<u64>,
@@ -218,6 +220,8 @@ pub struct Settings {
     pub checkout_timeout_ms: u64,
     /// See [`RunArgs::admin_tokens`].
     pub admin_tokens: Vec<String>,
+    /// See [`RunArgs::core_jwt_keys`].
+    pub core_jwt_keys: Vec<String>,
     /// See [`RunArgs::shutdown_timeout_ms`].
     pub shutdown_timeout_ms: u64,
     /// See [`RunArgs::log_format`].
@@ -257,6 +261,7 @@ impl Default for Settings {
             key_by: "payment_id".into(),
             checkout_timeout_ms: 10_000,
             admin_tokens: Vec::new(),
+            core_jwt_keys: Vec::new(),
             shutdown_timeout_ms: 30_000,
             log_format: "text".into(),
         }
@@ -264,7 +269,8 @@ impl Default for Settings {
 }
 
 /// Settings whose values are secrets: masked wherever settings are shown.
-pub const SECRETS: [&str; 4] = ["sandbox_api_key", "core_token", "checkout_subscription_key", "admin_tokens"];
+pub const SECRETS: [&str; 5] =
+    ["sandbox_api_key", "core_token", "checkout_subscription_key", "admin_tokens", "core_jwt_keys"];
 
 /// The stages a process can run.
 pub const STAGES: [&str; 5] = ["dispatcher", "proxy", "view", "poller", "updater"];
@@ -338,6 +344,9 @@ impl Settings {
         }
         if self.kafka_partitions < 1 {
             problems.push("kafka_partitions: must be at least 1".into());
+        }
+        if let Err(why) = crate::api::auth::CoreKeys::parse(&self.core_jwt_keys) {
+            problems.push(why);
         }
         if !["text", "json"].contains(&self.log_format.as_str()) {
             problems.push(format!("log_format: `{}` is neither text nor json", self.log_format));

@@ -25,10 +25,10 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::openapi::{BadRequest, Internal, NotFound};
+use super::openapi::{BadRequest, Internal, NotFound, Unauthorized};
 use super::pages::{self, Due, Ending};
 use super::payments::PaymentId;
-use super::{ApiError, ApiQuery, Body, Problem as ApiProblem, parse_id};
+use super::{ApiError, ApiQuery, Body, Problem as ApiProblem};
 use crate::checkout::{Cart, CheckoutError, ReturnUrls, looks_like_email, validate};
 use crate::domain::cart::{
     CartStatus, Locale, NotPayable, Outcome, TOKEN_SEPARATOR, check_shape, is_payable, new_cart_id, notice_of,
@@ -524,6 +524,7 @@ fn is_json(headers: &HeaderMap) -> bool {
             headers(("location" = String, description = "Where the citizen pays"))),
         (status = 303, description = "Form: to pagoPA Checkout", headers(("location" = String, description = "Where the citizen pays"))),
         (status = 400, description = "JSON that is not a checkout request", content_type = "application/problem+json", body = ApiProblem),
+        (status = 401, description = "JSON without a valid token, when the core's APIs need one", content_type = "application/problem+json", body = ApiProblem),
         (status = 404, description = "An unknown payment or a forged link",
             content((ApiProblem = "application/problem+json"), (String = "text/html"))),
         (status = 409, description = "A payment cannot be paid (paid, expired, being created)",
@@ -538,16 +539,34 @@ fn is_json(headers: &HeaderMap) -> bool {
         (status = 500, description = "A fault of this host; see its log",
             content((ApiProblem = "application/problem+json"), (String = "text/html"))),
     ))]
-pub async fn post_checkout(State(p): State<Pipeline>, headers: HeaderMap, body: Result<Body, ApiError>) -> Response {
+pub async fn post_checkout(
+    State(p): State<Pipeline>,
+    caller: Result<super::auth::Caller, Response>,
+    headers: HeaderMap,
+    body: Result<Body, ApiError>,
+) -> Response {
     let body = match body {
         Ok(Body(body)) => body,
         Err(error) => return error.into_response(),
     };
     if is_json(&headers) {
+        // API clients name payments by id: the core's token must allow each one's tenant. (A
+        // form carries page tokens instead, which are the citizen's proof.)
+        let caller = match caller {
+            Ok(caller) => caller,
+            Err(refused) => return refused,
+        };
         let request: CheckoutRequest = match serde_json::from_slice(&body) {
             Ok(r) => r,
             Err(e) => return ApiError::bad_request(format!("the body is not a checkout request: {e}")).into_response(),
         };
+        if caller.tenant().is_some() {
+            for id in &request.payment_ids {
+                if let Err(error) = super::payments::visible_payment(&p, caller, &id.to_string()).await {
+                    return error.into_response();
+                }
+            }
+        }
         let locale = Locale::choose(request.locale.as_deref(), None);
         return match open_cart(&p, &request.payment_ids, request.email_notice, locale).await {
             Ok(opened) => {
@@ -716,11 +735,14 @@ async fn result(p: &Pipeline, cart_id: &str, asked: Option<&str>) -> Result<Opti
 }
 
 /// `GET /payments/{id}/page`: the link to a payment's page, for the core to hand the citizen.
-#[utoipa::path(get, path = "/payments/{id}/page", tag = "citizen", params(PaymentId),
-    responses((status = 200, description = "The link", body = PageLink), NotFound, Internal))]
-pub async fn page_link(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
-    p.store.payment(id).await?.ok_or_else(|| ApiError::not_found(format!("no payment {id}")))?;
+#[utoipa::path(get, path = "/payments/{id}/page", tag = "citizen", security(("core_jwt" = []), ("admin_token" = [])), params(PaymentId),
+    responses((status = 200, description = "The link", body = PageLink), Unauthorized, NotFound, Internal))]
+pub async fn page_link(
+    State(p): State<Pipeline>,
+    caller: super::auth::Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = super::payments::visible_payment(&p, caller, &id).await?.event.id;
     let token = page_token(&p.link_key().await?, id);
     let url = format!("{}/pay/{token}", public_base(&p));
     Ok(Json(PageLink { url, token }).into_response())

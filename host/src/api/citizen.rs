@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::openapi::{Binary, Conflict, Internal, NotFound, Upstream};
+use super::openapi::{Binary, Conflict, Internal, NotFound, Unauthorized, Upstream};
 use super::payments::PaymentId;
 use super::{ApiError, Problem, checkout, parse_id};
 use crate::domain::cart::{Locale, OnlineRoute, online_route};
@@ -202,12 +202,16 @@ pub async fn receipt(State(p): State<Pipeline>, Path(id): Path<String>) -> Resul
 }
 
 /// `GET /update/{id}`: checks the status now; 200 with the payment.
-#[utoipa::path(get, path = "/update/{id}", tag = "payments", params(PaymentId), responses(
+#[utoipa::path(get, path = "/update/{id}", tag = "payments", security(("core_jwt" = []), ("admin_token" = [])), params(PaymentId), responses(
     (status = 200, description = "The payment after the check", body = PaymentEvent),
-    NotFound, Internal,
+    Unauthorized, NotFound, Internal,
 ))]
-pub async fn update(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+pub async fn update(
+    State(p): State<Pipeline>,
+    caller: super::auth::Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = super::payments::visible_payment(&p, caller, &id).await?.event.id;
     let event = poller::check(&p, id).await?.ok_or_else(|| ApiError::not_found(format!("no payment {id}")))?;
     Ok(axum::Json(event).into_response())
 }

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::openapi::{BadRequest, Conflict, Internal, Invalid, NotFound, TooLarge, Upstream};
+use super::auth::Caller;
+use super::openapi::{BadRequest, Conflict, Forbidden, Internal, Invalid, NotFound, TooLarge, Unauthorized, Upstream};
 use super::{ApiError, ApiQuery, Body, FieldProblem};
 use crate::pipeline::{Pipeline, connector_view};
 use crate::runtime::{CallError, CallScope, Connector, ConnectorInfo, wit};
@@ -309,6 +310,7 @@ fn host_checks(kind: Kind, doc: &Map<String, Value>, connector: &Connector) -> V
 /// Validates and stores a configuration document for `id`.
 async fn save(
     p: &Pipeline,
+    caller: Caller,
     kind: Kind,
     id: Uuid,
     mut doc: Map<String, Value>,
@@ -319,7 +321,19 @@ async fn save(
     {
         return Err(ApiError::bad_request(format!("the body's id {given} differs from the path's {id}")));
     }
+    if kind == Kind::Tenant {
+        caller.check(id)?;
+    }
     let existing = load(p, kind, id).await?;
+    if kind == Kind::Service {
+        // Neither another tenant's service, nor a service moved into another tenant.
+        if let Some(tenant) = existing.as_ref().and_then(|e| Uuid::parse_str(&e.owner).ok()) {
+            caller.check(tenant)?;
+        }
+        if let Some(tenant) = doc.get("tenant_id").and_then(Value::as_str).and_then(|t| Uuid::parse_str(t).ok()) {
+            caller.check(tenant)?;
+        }
+    }
     if creating && existing.as_ref().is_some_and(|e| e.active) {
         return Err(ApiError::new(StatusCode::CONFLICT, "exists", format!("{id} exists already; use PUT or PATCH")));
     }
@@ -392,9 +406,18 @@ fn path_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::bad_request(format!("`{id}` is not a UUID")))
 }
 
-async fn get(p: Pipeline, kind: Kind, id: String) -> Result<Json<Value>, ApiError> {
+/// The stored configuration `id` if the caller may see it (another tenant's is absent for it).
+async fn visible(p: &Pipeline, caller: Caller, kind: Kind, id: Uuid) -> Result<StoredConfig, ApiError> {
+    let stored = load(p, kind, id).await?.filter(|stored| {
+        let tenant = if kind == Kind::Tenant { Some(id) } else { Uuid::parse_str(&stored.owner).ok() };
+        tenant.is_some_and(|t| caller.may(t))
+    });
+    stored.ok_or_else(|| ApiError::not_found(format!("{id} is not configured")))
+}
+
+async fn get(p: Pipeline, caller: Caller, kind: Kind, id: String) -> Result<Json<Value>, ApiError> {
     let id = path_id(&id)?;
-    let stored = load(&p, kind, id).await?.ok_or_else(|| ApiError::not_found(format!("{id} is not configured")))?;
+    let stored = visible(&p, caller, kind, id).await?;
     let secrets = match kind {
         Kind::Tenant => p.connectors.get(&stored.owner).map(|(c, _)| secret_fields(&c, kind)).unwrap_or_default(),
         Kind::Service => match p.store.tenant(stored.owner.parse().unwrap_or_default()).await? {
@@ -405,9 +428,9 @@ async fn get(p: Pipeline, kind: Kind, id: String) -> Result<Json<Value>, ApiErro
     Ok(Json(shown(&stored, &secrets, kind)))
 }
 
-async fn patch(p: Pipeline, kind: Kind, id: String, body: bytes::Bytes) -> Result<Response, ApiError> {
+async fn patch(p: Pipeline, caller: Caller, kind: Kind, id: String, body: bytes::Bytes) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
-    let stored = load(&p, kind, id).await?.ok_or_else(|| ApiError::not_found(format!("{id} is not configured")))?;
+    let stored = visible(&p, caller, kind, id).await?;
     let mut doc = match stored.config {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -417,12 +440,12 @@ async fn patch(p: Pipeline, kind: Kind, id: String, body: bytes::Bytes) -> Resul
     for (key, value) in object(&body)? {
         doc.insert(key, value);
     }
-    save(&p, kind, id, doc, false).await
+    save(&p, caller, kind, id, doc, false).await
 }
 
-async fn delete(p: Pipeline, kind: Kind, id: String) -> Result<StatusCode, ApiError> {
+async fn delete(p: Pipeline, caller: Caller, kind: Kind, id: String) -> Result<StatusCode, ApiError> {
     let id = path_id(&id)?;
-    let mut stored = load(&p, kind, id).await?.ok_or_else(|| ApiError::not_found(format!("{id} is not configured")))?;
+    let mut stored = visible(&p, caller, kind, id).await?;
     stored.active = false;
     match kind {
         Kind::Tenant => p.store.put_tenant(&stored).await?,
@@ -432,7 +455,7 @@ async fn delete(p: Pipeline, kind: Kind, id: String) -> Result<StatusCode, ApiEr
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn post(p: Pipeline, kind: Kind, body: bytes::Bytes) -> Result<Response, ApiError> {
+async fn post(p: Pipeline, caller: Caller, kind: Kind, body: bytes::Bytes) -> Result<Response, ApiError> {
     let doc = object(&body)?;
     let id = match doc.get("id").and_then(Value::as_str) {
         Some(id) => path_id(id)?,
@@ -443,108 +466,128 @@ async fn post(p: Pipeline, kind: Kind, body: bytes::Bytes) -> Result<Response, A
             ));
         }
     };
-    save(&p, kind, id, doc, true).await
+    save(&p, caller, kind, id, doc, true).await
 }
 
-#[utoipa::path(get, path = "/tenants/{id}", tag = "configuration", params(ConfigId), responses(
+#[utoipa::path(get, path = "/tenants/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), responses(
     (status = 200, description = "The configuration, without secrets", body = TenantDocument),
-    BadRequest, NotFound, Internal,
+    BadRequest, Unauthorized, Forbidden, NotFound, Internal,
 ))]
 /// `GET /tenants/{id}`: 404 when not configured yet.
-pub async fn get_tenant(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    get(p, Kind::Tenant, id).await
+pub async fn get_tenant(
+    State(p): State<Pipeline>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    get(p, caller, Kind::Tenant, id).await
 }
 /// `PUT /tenants/{id}`: creates or replaces, after the connector validated it.
-#[utoipa::path(put, path = "/tenants/{id}", tag = "configuration", params(ConfigId), request_body = TenantDocument, responses(
+#[utoipa::path(put, path = "/tenants/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), request_body = TenantDocument, responses(
     (status = 200, description = "Replaced; shown without secrets", body = TenantDocument),
     (status = 201, description = "Created; shown without secrets", body = TenantDocument),
-    BadRequest, NotFound, TooLarge, Invalid, Upstream, Internal,
+    BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, Invalid, Upstream, Internal,
 ))]
 pub async fn put_tenant(
     State(p): State<Pipeline>,
+    caller: Caller,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
-    save(&p, Kind::Tenant, id, object(&body)?, false).await
+    save(&p, caller, Kind::Tenant, id, object(&body)?, false).await
 }
 /// `PATCH /tenants/{id}`: changes the fields given, after the connector validated the result.
-#[utoipa::path(patch, path = "/tenants/{id}", tag = "configuration", params(ConfigId), request_body = TenantDocument, responses(
+#[utoipa::path(patch, path = "/tenants/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), request_body = TenantDocument, responses(
     (status = 200, description = "Changed; shown without secrets", body = TenantDocument),
-    BadRequest, NotFound, TooLarge, Invalid, Upstream, Internal,
+    BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, Invalid, Upstream, Internal,
 ))]
 pub async fn patch_tenant(
     State(p): State<Pipeline>,
+    caller: Caller,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    patch(p, Kind::Tenant, id, body).await
+    patch(p, caller, Kind::Tenant, id, body).await
 }
 /// `DELETE /tenants/{id}`: soft delete.
-#[utoipa::path(delete, path = "/tenants/{id}", tag = "configuration", params(ConfigId), responses(
+#[utoipa::path(delete, path = "/tenants/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), responses(
     (status = 204, description = "Deactivated"),
-    BadRequest, NotFound, Internal,
+    BadRequest, Unauthorized, Forbidden, NotFound, Internal,
 ))]
-pub async fn delete_tenant(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    delete(p, Kind::Tenant, id).await
+pub async fn delete_tenant(
+    State(p): State<Pipeline>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete(p, caller, Kind::Tenant, id).await
 }
 /// `POST /tenants`: creates, after the connector validated it; `id` is required.
-#[utoipa::path(post, path = "/tenants", tag = "configuration", request_body = TenantDocument, responses(
+#[utoipa::path(post, path = "/tenants", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), request_body = TenantDocument, responses(
     (status = 201, description = "Created; shown without secrets", body = TenantDocument),
     (status = 200, description = "A deleted one with this id configured again; shown without secrets", body = TenantDocument),
-    BadRequest, NotFound, Conflict, TooLarge, Invalid, Upstream, Internal,
+    BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, Invalid, Upstream, Internal,
 ))]
-pub async fn post_tenant(State(p): State<Pipeline>, Body(body): Body) -> Result<Response, ApiError> {
-    post(p, Kind::Tenant, body).await
+pub async fn post_tenant(State(p): State<Pipeline>, caller: Caller, Body(body): Body) -> Result<Response, ApiError> {
+    post(p, caller, Kind::Tenant, body).await
 }
-#[utoipa::path(get, path = "/services/{id}", tag = "configuration", params(ConfigId), responses(
+#[utoipa::path(get, path = "/services/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), responses(
     (status = 200, description = "The configuration, without secrets", body = ServiceDocument),
-    BadRequest, NotFound, Internal,
+    BadRequest, Unauthorized, Forbidden, NotFound, Internal,
 ))]
 /// `GET /services/{id}`.
-pub async fn get_service(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    get(p, Kind::Service, id).await
+pub async fn get_service(
+    State(p): State<Pipeline>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    get(p, caller, Kind::Service, id).await
 }
 /// `PUT /services/{id}`: creates or replaces, after the connector validated it.
-#[utoipa::path(put, path = "/services/{id}", tag = "configuration", params(ConfigId), request_body = ServiceDocument, responses(
+#[utoipa::path(put, path = "/services/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), request_body = ServiceDocument, responses(
     (status = 200, description = "Replaced; shown without secrets", body = ServiceDocument),
     (status = 201, description = "Created; shown without secrets", body = ServiceDocument),
-    BadRequest, NotFound, TooLarge, Invalid, Upstream, Internal,
+    BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, Invalid, Upstream, Internal,
 ))]
 pub async fn put_service(
     State(p): State<Pipeline>,
+    caller: Caller,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
-    save(&p, Kind::Service, id, object(&body)?, false).await
+    save(&p, caller, Kind::Service, id, object(&body)?, false).await
 }
 /// `PATCH /services/{id}`: changes the fields given, after the connector validated the result.
-#[utoipa::path(patch, path = "/services/{id}", tag = "configuration", params(ConfigId), request_body = ServiceDocument, responses(
+#[utoipa::path(patch, path = "/services/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), request_body = ServiceDocument, responses(
     (status = 200, description = "Changed; shown without secrets", body = ServiceDocument),
-    BadRequest, NotFound, TooLarge, Invalid, Upstream, Internal,
+    BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, Invalid, Upstream, Internal,
 ))]
 pub async fn patch_service(
     State(p): State<Pipeline>,
+    caller: Caller,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    patch(p, Kind::Service, id, body).await
+    patch(p, caller, Kind::Service, id, body).await
 }
 /// `DELETE /services/{id}`: soft delete.
-#[utoipa::path(delete, path = "/services/{id}", tag = "configuration", params(ConfigId), responses(
+#[utoipa::path(delete, path = "/services/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), responses(
     (status = 204, description = "Deactivated"),
-    BadRequest, NotFound, Internal,
+    BadRequest, Unauthorized, Forbidden, NotFound, Internal,
 ))]
-pub async fn delete_service(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    delete(p, Kind::Service, id).await
+pub async fn delete_service(
+    State(p): State<Pipeline>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete(p, caller, Kind::Service, id).await
 }
 /// `POST /services`: creates, after the connector validated it; `id` is required.
-#[utoipa::path(post, path = "/services", tag = "configuration", request_body = ServiceDocument, responses(
+#[utoipa::path(post, path = "/services", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), request_body = ServiceDocument, responses(
     (status = 201, description = "Created; shown without secrets", body = ServiceDocument),
     (status = 200, description = "A deleted one with this id configured again; shown without secrets", body = ServiceDocument),
-    BadRequest, NotFound, Conflict, TooLarge, Invalid, Upstream, Internal,
+    BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, Invalid, Upstream, Internal,
 ))]
-pub async fn post_service(State(p): State<Pipeline>, Body(body): Body) -> Result<Response, ApiError> {
-    post(p, Kind::Service, body).await
+pub async fn post_service(State(p): State<Pipeline>, caller: Caller, Body(body): Body) -> Result<Response, ApiError> {
+    post(p, caller, Kind::Service, body).await
 }

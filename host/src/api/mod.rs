@@ -5,6 +5,7 @@
 //! (the code), `message` (the detail) and `fields` when a request's fields are wrong. They
 //! never carry internal details (those go to the log).
 
+pub mod auth;
 pub mod checkout;
 pub mod citizen;
 pub mod config;
@@ -209,7 +210,7 @@ async fn admin_only(
 }
 
 /// Whether `a` and `b` are equal, in time that does not depend on where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

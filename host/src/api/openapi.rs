@@ -36,6 +36,9 @@ pub struct ApiDoc;
 /// Name of the operators' bearer scheme.
 pub const ADMIN: &str = "admin_token";
 
+/// Name of the core's JWT scheme.
+pub const CORE_JWT: &str = "core_jwt";
+
 struct Security;
 
 impl Modify for Security {
@@ -47,6 +50,19 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("An operator's token from `admin_tokens`; required when any is configured"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            CORE_JWT,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "The core's JWT carrying the `tenant_id` it acts for, signed with a key of `core_jwt_keys`; \
+required when any is configured (an admin token also passes, for every tenant)",
+                    ))
                     .build(),
             ),
         );
@@ -127,7 +143,7 @@ pub enum Conflict {
     Conflict(Problem),
 }
 
-/// 401: an operators' endpoint without a valid admin token.
+/// 401: no valid token (an admin token, or the core's JWT where the core's APIs accept one).
 #[derive(IntoResponses)]
 pub enum Unauthorized {
     /// Unauthorized.
@@ -137,6 +153,18 @@ pub enum Unauthorized {
         content_type = "application/problem+json"
     )]
     Unauthorized(Problem),
+}
+
+/// 403: the core's token does not allow the tenant the request names.
+#[derive(IntoResponses)]
+pub enum Forbidden {
+    /// Forbidden.
+    #[response(
+        status = 403,
+        description = "The token does not allow the tenant the request names",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
 }
 
 /// 413: the body is larger than the API accepts.

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::openapi::{BadRequest, Internal, Invalid, NotFound, TooLarge};
+use super::auth::Caller;
+use super::openapi::{BadRequest, Forbidden, Internal, Invalid, NotFound, TooLarge, Unauthorized};
 use super::{ApiError, ApiQuery, Body, parse_id};
 use crate::domain::payment::{Amount, Party, PartyType, PaymentEvent, PaymentStatus, Timestamp};
 use crate::domain::request::PaymentRequest;
@@ -21,15 +22,37 @@ use crate::store::PaymentFilter;
 /// array of objects, written together), to `applications`, keyed by `service_id` as the core's
 /// relay does. Validation is the dispatcher's: a malformed event is accepted here and ends up in
 /// the DLQ with its reason; only a body that is not JSON is refused.
-#[utoipa::path(post, path = "/applications", tag = "payments",
+#[utoipa::path(post, path = "/applications", tag = "payments", security(("core_jwt" = []), ("admin_token" = [])), 
     request_body(description = "One application event (DOMAIN.md) or an array of them", content_type = "application/json", content = Value),
     responses(
         (status = 202, description = "Appended to `applications`", body = Accepted),
-        BadRequest, TooLarge, Internal,
+        BadRequest, Unauthorized, Forbidden, TooLarge, Internal,
     ))]
-pub async fn ingest_application(State(p): State<Pipeline>, Body(body): Body) -> Result<Response, ApiError> {
+pub async fn ingest_application(
+    State(p): State<Pipeline>,
+    caller: Caller,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
     let value: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    // A caller limited to one tenant sends only that tenant's applications (all or none).
+    if let Some(own) = caller.tenant() {
+        let events = match &value {
+            Value::Array(events) => events.iter().collect(),
+            single => vec![single],
+        };
+        for event in events {
+            let tenant = event.get("tenant_id").and_then(Value::as_str).and_then(|t| Uuid::parse_str(t).ok());
+            match tenant {
+                Some(tenant) => caller.check(tenant)?,
+                None => {
+                    return Err(ApiError::bad_request(format!(
+                        "an application names no tenant_id (the token is for {own})"
+                    )));
+                }
+            }
+        }
+    }
     let key_of = |v: &Value| v.get("service_id").and_then(Value::as_str).unwrap_or_default().to_owned();
     let topic = &p.config.topics.applications;
     let accepted = match &value {
@@ -85,15 +108,16 @@ fn problems(messages: Vec<String>) -> ApiError {
 }
 
 /// `POST /payments`: 201 with the payment, or 200 when it existed for the `remote_id`.
-#[utoipa::path(post, operation_id = "create_payment", path = "/payments", tag = "payments", request_body = PaymentRequest,
+#[utoipa::path(post, operation_id = "create_payment", path = "/payments", tag = "payments", security(("core_jwt" = []), ("admin_token" = [])), request_body = PaymentRequest,
     responses(
         (status = 201, description = "Created, `CREATION_PENDING`", body = PaymentEvent),
         (status = 200, description = "A payment existed for this `remote_id`: that one", body = PaymentEvent),
-        BadRequest, TooLarge, Invalid, Internal,
+        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid, Internal,
     ))]
-pub async fn create(State(p): State<Pipeline>, Body(body): Body) -> Result<Response, ApiError> {
+pub async fn create(State(p): State<Pipeline>, caller: Caller, Body(body): Body) -> Result<Response, ApiError> {
     let request: PaymentRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("not a payment request: {e}")))?;
+    caller.check(request.tenant_id)?;
     let outcome = match create_one(&p, request).await {
         Ok(outcome) => outcome,
         Err(Ok(messages)) => return Err(problems(messages)),
@@ -131,11 +155,17 @@ pub struct BatchOutcome {
 
 async fn run_batch(
     p: &Pipeline,
+    caller: Caller,
     items: Vec<(usize, Result<PaymentRequest, String>)>,
 ) -> Result<BatchOutcome, ApiError> {
     let mut outcome = BatchOutcome::default();
     for (index, item) in items {
         let request = match item {
+            Ok(request) if !caller.may(request.tenant_id) => {
+                let reason = format!("the token does not allow tenant {}", request.tenant_id);
+                outcome.rejected.push(Rejected { index, reasons: vec![reason] });
+                continue;
+            }
             Ok(request) => request,
             Err(reason) => {
                 outcome.rejected.push(Rejected { index, reasons: vec![reason] });
@@ -160,12 +190,12 @@ async fn run_batch(
 
 /// `POST /payments/bulk`: a JSON array of payment requests; each is accepted or rejected on its
 /// own.
-#[utoipa::path(post, operation_id = "create_payments_bulk", path = "/payments/bulk", tag = "payments", request_body = Vec<PaymentRequest>,
+#[utoipa::path(post, operation_id = "create_payments_bulk", path = "/payments/bulk", tag = "payments", security(("core_jwt" = []), ("admin_token" = [])), request_body = Vec<PaymentRequest>,
     responses(
-        (status = 200, description = "Each item created, found existing or rejected", body = BatchOutcome),
-        BadRequest, TooLarge, Internal,
+        (status = 200, description = "Each item created, found existing or rejected (another tenant's too)", body = BatchOutcome),
+        BadRequest, Unauthorized, TooLarge, Internal,
     ))]
-pub async fn bulk(State(p): State<Pipeline>, Body(body): Body) -> Result<Json<BatchOutcome>, ApiError> {
+pub async fn bulk(State(p): State<Pipeline>, caller: Caller, Body(body): Body) -> Result<Json<BatchOutcome>, ApiError> {
     let items: Vec<Value> = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body must be a JSON array: {e}")))?;
     let items = items
@@ -175,7 +205,7 @@ pub async fn bulk(State(p): State<Pipeline>, Body(body): Body) -> Result<Json<Ba
             (i, serde_json::from_value::<PaymentRequest>(v).map_err(|e| format!("not a payment request: {e}")))
         })
         .collect();
-    Ok(Json(run_batch(&p, items).await?))
+    Ok(Json(run_batch(&p, caller, items).await?))
 }
 
 /// The columns of a CSV import, in any order (header names).
@@ -268,25 +298,38 @@ pub fn parse_csv(text: &str) -> Result<Vec<BatchItem>, String> {
 
 /// `POST /payments/import`: a CSV file (header line with the names of [`CSV_COLUMNS`]); each
 /// row is accepted or rejected on its own, rejections name the line.
-#[utoipa::path(post, operation_id = "import_payments_csv", path = "/payments/import", tag = "payments",
+#[utoipa::path(post, operation_id = "import_payments_csv", path = "/payments/import", tag = "payments", security(("core_jwt" = []), ("admin_token" = [])), 
     request_body(description = "CSV, a header line naming the columns", content_type = "text/csv", content = String),
     responses(
-        (status = 200, description = "Each row created, found existing or rejected (by line)", body = BatchOutcome),
-        BadRequest, TooLarge, Internal,
+        (status = 200, description = "Each row created, found existing or rejected (by line; another tenant's too)", body = BatchOutcome),
+        BadRequest, Unauthorized, TooLarge, Internal,
     ))]
-pub async fn import(State(p): State<Pipeline>, Body(body): Body) -> Result<Json<BatchOutcome>, ApiError> {
+pub async fn import(
+    State(p): State<Pipeline>,
+    caller: Caller,
+    Body(body): Body,
+) -> Result<Json<BatchOutcome>, ApiError> {
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the CSV file is not UTF-8"))?;
     let rows = parse_csv(text).map_err(ApiError::bad_request)?;
-    Ok(Json(run_batch(&p, rows).await?))
+    Ok(Json(run_batch(&p, caller, rows).await?))
 }
 
 /// `GET /payments/{id}`.
-#[utoipa::path(get, operation_id = "get_payment", path = "/payments/{id}", tag = "payments", params(PaymentId),
-    responses((status = 200, description = "The payment's current event", body = PaymentEvent), NotFound, Internal))]
-pub async fn get_one(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Json<PaymentEvent>, ApiError> {
-    let id = parse_id(&id)?;
-    let stored = p.store.payment(id).await?.ok_or_else(|| ApiError::not_found(format!("no payment {id}")))?;
-    Ok(Json(stored.event))
+#[utoipa::path(get, operation_id = "get_payment", path = "/payments/{id}", tag = "payments", security(("core_jwt" = []), ("admin_token" = [])), params(PaymentId),
+    responses((status = 200, description = "The payment's current event", body = PaymentEvent), Unauthorized, NotFound, Internal))]
+pub async fn get_one(
+    State(p): State<Pipeline>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<PaymentEvent>, ApiError> {
+    Ok(Json(visible_payment(&p, caller, &id).await?.event))
+}
+
+/// The payment `id` if the caller may see it (another tenant's is absent for it).
+pub async fn visible_payment(p: &Pipeline, caller: Caller, id: &str) -> Result<crate::store::StoredPayment, ApiError> {
+    let id = parse_id(id)?;
+    let stored = p.store.payment(id).await?.filter(|s| caller.may(s.event.tenant_id));
+    stored.ok_or_else(|| ApiError::not_found(format!("no payment {id}")))
 }
 
 /// The `{id}` of a payment.
@@ -317,20 +360,25 @@ pub struct ListQuery {
 }
 
 /// `GET /payments?remote_id=&status=&tenant_id=&service_id=&limit=`.
-#[utoipa::path(get, operation_id = "list_payments", path = "/payments", tag = "payments", params(ListQuery),
-    responses((status = 200, description = "Payments, newest first", body = Vec<PaymentEvent>), BadRequest, Internal))]
+#[utoipa::path(get, operation_id = "list_payments", path = "/payments", tag = "payments", security(("core_jwt" = []), ("admin_token" = [])), params(ListQuery),
+    responses((status = 200, description = "Payments, newest first (a tenant's token: that tenant's)", body = Vec<PaymentEvent>),
+        BadRequest, Unauthorized, Forbidden, Internal))]
 pub async fn list(
     State(p): State<Pipeline>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<PaymentEvent>>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(format!("limit {limit} is not between 1 and 1000")));
     }
+    if let Some(tenant) = q.tenant_id {
+        caller.check(tenant)?;
+    }
     let filter = PaymentFilter {
         remote_id: q.remote_id,
         status: q.status,
-        tenant_id: q.tenant_id,
+        tenant_id: q.tenant_id.or(caller.tenant()),
         service_id: q.service_id,
         limit,
     };
@@ -338,10 +386,14 @@ pub async fn list(
 }
 
 /// `GET /payments/{id}/history`: every state with its status and note.
-#[utoipa::path(get, operation_id = "payment_history", path = "/payments/{id}/history", tag = "payments", params(PaymentId),
-    responses((status = 200, description = "Every state, oldest first", body = Vec<HistoryEntry>), NotFound, Internal))]
-pub async fn history(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
-    let id = parse_id(&id)?;
+#[utoipa::path(get, operation_id = "payment_history", path = "/payments/{id}/history", tag = "payments", security(("core_jwt" = []), ("admin_token" = [])), params(PaymentId),
+    responses((status = 200, description = "Every state, oldest first", body = Vec<HistoryEntry>), Unauthorized, NotFound, Internal))]
+pub async fn history(
+    State(p): State<Pipeline>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    let id = visible_payment(&p, caller, &id).await?.event.id;
     let rows = p.store.history(id).await?;
     if rows.is_empty() {
         return Err(ApiError::not_found(format!("no payment {id}")));

@@ -112,6 +112,9 @@ pub struct PipelineConfig {
     /// Bearer tokens of operators: when any is set, the operators' endpoints (`/dlq…`) require
     /// one of them.
     pub admin_tokens: Vec<String>,
+    /// Keys of the core's JWTs (`hs256:<secret>`, a PEM public key, or `@file`): when any is
+    /// set, the core-facing APIs need a JWT carrying the tenant, or an admin token.
+    pub core_jwt_keys: Vec<String>,
 }
 
 impl Default for PipelineConfig {
@@ -136,6 +139,7 @@ impl Default for PipelineConfig {
             batches_in_flight: 4,
             checkout: None,
             admin_tokens: Vec::new(),
+            core_jwt_keys: Vec::new(),
         }
     }
 }
@@ -283,6 +287,7 @@ pub struct Pipeline {
     relay_kick: Arc<Notify>,
     configs: Arc<std::sync::Mutex<HashMap<(Uuid, Uuid), CachedConfig>>>,
     checkout: Option<crate::checkout::CheckoutClient>,
+    core_keys: Arc<crate::api::auth::CoreKeys>,
     /// The connector registry, when this host has one (`cassa run` does).
     pub registry: Option<crate::registry::Registry>,
     link_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
@@ -311,7 +316,9 @@ impl Pipeline {
             .user_agent(concat!("cassa/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let checkout = config.checkout.clone().map(crate::checkout::CheckoutClient::new).transpose()?;
+        let core_keys = Arc::new(crate::api::auth::CoreKeys::parse(&config.core_jwt_keys).map_err(anyhow::Error::msg)?);
         Ok(Self {
+            core_keys,
             store,
             bus,
             connectors,
@@ -325,6 +332,11 @@ impl Pipeline {
             relay_kick: Arc::new(Notify::new()),
             configs: Arc::default(),
         })
+    }
+
+    /// The keys of the core's JWTs (empty: the core-facing APIs are open).
+    pub fn core_keys(&self) -> &crate::api::auth::CoreKeys {
+        &self.core_keys
     }
 
     /// This pipeline with the connector registry `registry` (the configuration and admin APIs

@@ -68,6 +68,10 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Largest linear memory any connector may reach, in bytes; per-call limits are below it.
     pub max_memory_bytes: usize,
+    /// Where compiled connectors are kept, keyed by their bytes and the engine's settings, so a
+    /// version compiled once (before a restart, or before a rollback) loads without compiling
+    /// again; none: every load compiles.
+    pub compile_cache: Option<std::path::PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -78,6 +82,7 @@ impl Default for RuntimeConfig {
             epoch_tick_ms: 5,
             max_instances: 256,
             max_memory_bytes: 512 * 1024 * 1024,
+            compile_cache: None,
         }
     }
 }
@@ -114,6 +119,17 @@ impl Runtime {
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if let Some(dir) = &config.compile_cache {
+            // wasmtime's own cache: entries are keyed by the component's hash and the engine's
+            // settings and compiler version, and only ever written by this engine.
+            let dir = std::path::absolute(dir).context("the compile cache directory")?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(dir);
+            let cache =
+                wasmtime::Cache::new(cache).map_err(|e| anyhow::anyhow!("cannot open the compile cache: {e}"))?;
+            wasm.cache(Some(cache));
+        }
         let engine = Engine::new(&wasm).map_err(|e| anyhow::anyhow!("cannot create the wasm engine: {e}"))?;
         let mut linker = Linker::<CallState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("cannot link WASI: {e}"))?;
