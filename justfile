@@ -31,3 +31,8 @@ api-check:
 bench:
     cargo bench -p cassa-tests --bench sandbox
     cargo bench -p cassa-tests --bench pipeline
+    cargo bench -p cassa-tests --bench load_swap
+
+# Hot swap under load: 500 connector calls/s for 60 s through a push, an activation and a rollback.
+load-swap:
+    cargo bench -p cassa-tests --bench load_swap

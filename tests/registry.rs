@@ -20,6 +20,10 @@ struct Host {
 
 impl Host {
     async fn start() -> Self {
+        Self::start_with(Vec::new()).await
+    }
+
+    async fn start_with(connector_publisher_keys: Vec<String>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let args = Settings {
@@ -27,6 +31,7 @@ impl Host {
             data_dir: std::env::temp_dir().join(format!("cassa-registry-{}", uuid::Uuid::new_v4().simple())),
             demo: true,
             admin_tokens: vec![TOKEN.into()],
+            connector_publisher_keys,
             ..Settings::default()
         };
         let stop = tokio_util::sync::CancellationToken::new();
@@ -168,4 +173,52 @@ async fn uploads_that_are_not_connectors_are_refused_and_nothing_is_stored() {
         .unwrap();
     assert_eq!(reply.status().as_u16(), 401);
     assert_eq!(host.sandbox_entry().await["artifacts"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_publisher_keys_only_uploads_signed_by_one_of_them_are_stored() {
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let publisher = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let host = Host::start_with(vec![format!("acme:{}", b64(&publisher.verifying_key().to_bytes()))]).await;
+    let wasm = with_custom_section(SANDBOX, "cassa-test-build", b"signed");
+    let digest = hex::decode(cassa::registry::digest_of(&wasm)).unwrap();
+    let push = |signature: Option<String>| {
+        let mut request = host
+            .client
+            .post(format!("{}/connectors?activate=true", host.base))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/wasm")
+            .body(wasm.clone());
+        if let Some(signature) = signature {
+            request = request.header("x-cassa-signature", signature);
+        }
+        async move {
+            let reply = request.send().await.unwrap();
+            (reply.status().as_u16(), reply.json::<Value>().await.unwrap())
+        }
+    };
+    // Unsigned, signed by a stranger, signed over other bytes, not even a signature: refused.
+    for (what, signature) in [
+        ("unsigned", None),
+        ("a stranger's signature", Some(b64(&stranger.sign(&digest).to_bytes()))),
+        ("a signature of other bytes", Some(b64(&publisher.sign(b"something else").to_bytes()))),
+        ("not a signature", Some(b64(b"short"))),
+    ] {
+        let (status, problem) = push(signature).await;
+        assert_eq!((status, problem["error"].as_str()), (422, Some("invalid_signature")), "{what}: {problem}");
+    }
+    assert_eq!(host.sandbox_entry().await["artifacts"].as_array().unwrap().len(), 1, "nothing stored");
+    // Signed by the publisher: stored with its name, and active.
+    let (status, pushed) = push(Some(b64(&publisher.sign(&digest).to_bytes()))).await;
+    assert_eq!(status, 201, "{pushed}");
+    assert_eq!((pushed["artifact"]["signed_by"].as_str(), pushed["activated"].as_bool()), (Some("acme"), Some(true)));
+    let entry = host.sandbox_entry().await;
+    assert_eq!(entry["running"], pushed["artifact"]["digest"]);
+    // The bundled version stays trusted: rolling back to it works.
+    let bundled = entry["artifacts"].as_array().unwrap().iter().find(|a| a["signed_by"] == "bundled").cloned().unwrap();
+    let (status, back) = host.admin(reqwest::Method::POST, "/connectors/sandbox/rollback", None).await;
+    assert_eq!((status, back["digest"].as_str()), (200, bundled["digest"].as_str()), "{back}");
 }

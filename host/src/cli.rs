@@ -165,9 +165,22 @@ pub enum ConnectorCommand {
         /// Also activate it.
         #[arg(long)]
         activate: bool,
+        /// Its signature (from `cassa connector sign`); default `<file>.sig` when it exists.
+        #[arg(long)]
+        signature: Option<PathBuf>,
         /// The host's base URL.
         #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
+    },
+    /// Sign a component for hosts that require signed uploads: writes `<file>.sig`, the base64
+    /// ed25519 signature of its sha256 digest, with a PKCS#8 PEM private key
+    /// (`openssl genpkey -algorithm ed25519 -out publisher.pem`).
+    Sign {
+        /// The component file.
+        file: PathBuf,
+        /// The publisher's private key (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
     },
     /// The connectors of a running host: each name's active version and the stored ones.
     List {
@@ -254,10 +267,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ConnectorCommand::Push { file, activate, url } => {
+        ConnectorCommand::Push { file, activate, signature, url } => {
             let wasm = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let endpoint = format!("{}/connectors?activate={activate}", url.trim_end_matches('/'));
-            let done = send(reqwest::Method::POST, &endpoint, Some(("application/wasm", wasm))).await?;
+            let default_sig = PathBuf::from(format!("{}.sig", file.display()));
+            let signature = match signature {
+                Some(path) => {
+                    Some(std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?)
+                }
+                None => std::fs::read_to_string(&default_sig).ok(),
+            };
+            let done = send_signed(&endpoint, wasm, signature.as_deref().map(str::trim)).await?;
             let a = &done["artifact"];
             let what = if done["created"] == true { "stored" } else { "already stored" };
             let active = if done["activated"] == true { ", active" } else { "" };
@@ -267,6 +287,23 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
                 a["version"].as_str().unwrap_or_default(),
                 a["digest"].as_str().unwrap_or_default()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Sign { file, key } => {
+            use base64::Engine as _;
+            use ed25519_dalek::Signer as _;
+            use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+            let wasm = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let pem = std::fs::read_to_string(&key).with_context(|| format!("cannot read {}", key.display()))?;
+            let signing = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 private key: {e}", key.display()))?;
+            let digest = crate::registry::digest_of(&wasm);
+            let signature = signing.sign(&hex::decode(&digest)?);
+            let encoded = base64::engine::general_purpose::STANDARD.encode(signature.to_bytes());
+            let out = PathBuf::from(format!("{}.sig", file.display()));
+            std::fs::write(&out, format!("{encoded}\n")).with_context(|| format!("cannot write {}", out.display()))?;
+            let public = base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().to_bytes());
+            println!("sha256:{digest} signed into {} (public key {public})", out.display());
             Ok(ExitCode::SUCCESS)
         }
         ConnectorCommand::List { url } => {
@@ -396,6 +433,16 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `POST` of a component with its signature (base64) in `x-cassa-signature`.
+async fn send_signed(url: &str, wasm: Vec<u8>, signature: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    let mut request =
+        reqwest::Client::new().post(url).header(reqwest::header::CONTENT_TYPE, "application/wasm").body(wasm);
+    if let Some(signature) = signature {
+        request = request.header(crate::api::connectors::SIGNATURE_HEADER, signature);
+    }
+    answer(request, url).await
+}
+
 /// A JSON request to a running host, with the operator's token `CASSA_ADMIN_TOKEN` when set;
 /// its body, or the host's message as the error.
 async fn call(method: reqwest::Method, url: &str) -> anyhow::Result<serde_json::Value> {
@@ -412,6 +459,12 @@ async fn send(
     if let Some((content_type, bytes)) = body {
         request = request.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
     }
+    answer(request, url).await
+}
+
+/// Sends `request` with the operator's token `CASSA_ADMIN_TOKEN` when set; the JSON answer, or
+/// the host's message as the error.
+async fn answer(mut request: reqwest::RequestBuilder, url: &str) -> anyhow::Result<serde_json::Value> {
     if let Ok(token) = std::env::var("CASSA_ADMIN_TOKEN")
         && !token.is_empty()
     {

@@ -1,9 +1,11 @@
 //! The connector registry: artifacts uploaded at run time, stored content-addressed in the
 //! database, validated, activated atomically, rolled back, and picked up by every replica.
 //!
-//! - **Push**: the component is compiled, admitted (contract, imports) and asked for `info()`
-//!   by [`Runtime::load`]; only then is it stored, under the sha256 of its bytes, with the name
-//!   and version `info()` gave. Pushing the same bytes again changes nothing.
+//! - **Push**: when publisher keys are configured, an ed25519 signature over the component's
+//!   sha256 digest (the 32 raw bytes) by one of them is required. The component is then
+//!   compiled, admitted (contract, imports) and asked for `info()` by [`Runtime::load`]; only
+//!   then is it stored, under the sha256 of its bytes, with the name and version `info()` gave
+//!   and the publisher that signed it. Pushing the same bytes again changes nothing.
 //! - **Activate**: an artifact of the name becomes its active version: it is loaded (or taken
 //!   from the in-memory cache of loaded versions), the activation is recorded, and the
 //!   connector is swapped in this process at once. Calls in flight keep the version they
@@ -42,9 +44,83 @@ pub enum RegistryError {
     /// Not possible in the registry's current state.
     #[error("{0}")]
     Conflict(String),
+    /// The signature is missing or does not verify against a publisher key.
+    #[error("{0}")]
+    Signature(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A key connectors must be signed with, by the publisher's name.
+#[derive(Clone)]
+pub struct PublisherKey {
+    /// The publisher, as recorded in `signed_by`.
+    pub name: String,
+    key: ed25519_dalek::VerifyingKey,
+}
+
+impl std::fmt::Debug for PublisherKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublisherKey({})", self.name)
+    }
+}
+
+impl PublisherKey {
+    /// Parses `connector_publisher_keys`: each `<name>:<key>`, the key as base64 of its 32
+    /// bytes, a PEM public key, or `@/path/key.pem`.
+    pub fn parse_all(entries: &[String]) -> Result<Vec<Self>, String> {
+        use base64::Engine as _;
+        use ed25519_dalek::pkcs8::DecodePublicKey as _;
+        let mut keys = Vec::new();
+        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            let Some((name, key)) = entry.split_once(':') else {
+                return Err(format!("connector_publisher_keys: `{entry}` is not <name>:<key>"));
+            };
+            let bad = |why: String| format!("connector_publisher_keys: the key of `{name}` {why}");
+            let key = key.trim();
+            let pem = match key.strip_prefix('@') {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| bad(format!("cannot be read: {e}")))?),
+                None if key.starts_with("-----BEGIN") => Some(key.to_owned()),
+                None => None,
+            };
+            let key = match pem {
+                Some(pem) => ed25519_dalek::VerifyingKey::from_public_key_pem(&pem)
+                    .map_err(|e| bad(format!("is not an Ed25519 public key: {e}")))?,
+                None => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(key)
+                        .map_err(|_| bad("is neither base64 nor PEM".into()))?;
+                    let bytes: [u8; 32] = bytes.try_into().map_err(|_| bad("is not 32 bytes".into()))?;
+                    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                        .map_err(|e| bad(format!("is not an Ed25519 public key: {e}")))?
+                }
+            };
+            keys.push(Self { name: name.trim().to_owned(), key });
+        }
+        Ok(keys)
+    }
+}
+
+/// Who signed `digest` (hex) with `signature`, among `keys`.
+fn signer(keys: &[PublisherKey], digest: &str, signature: Option<&[u8]>) -> Result<Option<String>, RegistryError> {
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let Some(signature) = signature else {
+        return Err(RegistryError::Signature(
+            "publisher keys are configured: the upload needs an ed25519 signature of its sha256 digest".into(),
+        ));
+    };
+    let bytes: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| RegistryError::Signature(format!("a signature is 64 bytes, this one {}", signature.len())))?;
+    let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+    let raw = hex::decode(digest).map_err(|_| RegistryError::Signature("the digest is not hex".into()))?;
+    keys.iter()
+        .find(|k| k.key.verify_strict(&raw, &signature).is_ok())
+        .map(|k| Some(k.name.clone()))
+        .ok_or_else(|| RegistryError::Signature("the signature does not verify against any publisher key".into()))
 }
 
 /// What a push did.
@@ -87,7 +163,12 @@ struct Inner {
     loaded: Mutex<HashMap<String, Connector>>,
     /// The latest activation this host applied.
     applied: Mutex<i64>,
+    /// Keys uploads must be signed with; none: signatures are not required.
+    publishers: Vec<PublisherKey>,
 }
+
+/// Who "signs" the connectors bundled into the binary: trusted as the binary is.
+pub const BUNDLED_SIGNER: &str = "bundled";
 
 /// sha256 of `bytes`, lower-case hex: an artifact's digest.
 pub fn digest_of(bytes: &[u8]) -> String {
@@ -113,13 +194,29 @@ impl Registry {
                 per_second,
                 loaded: Mutex::new(HashMap::new()),
                 applied: Mutex::new(-1),
+                publishers: Vec::new(),
             }),
         }
     }
 
-    /// Validates and stores `wasm`.
-    pub async fn push(&self, wasm: &[u8], signed_by: Option<String>) -> Result<Pushed, RegistryError> {
+    /// This registry requiring uploads signed by one of `keys` (none: not required). Call it
+    /// before the registry is shared.
+    pub fn with_publishers(mut self, keys: Vec<PublisherKey>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.publishers = keys;
+        }
+        self
+    }
+
+    /// Checks the signature of `wasm` (when publisher keys are configured), validates it and
+    /// stores it.
+    pub async fn push(&self, wasm: &[u8], signature: Option<&[u8]>) -> Result<Pushed, RegistryError> {
         let digest = digest_of(wasm);
+        let signed_by = signer(&self.inner.publishers, &digest, signature)?;
+        self.store(wasm, digest, signed_by).await
+    }
+
+    async fn store(&self, wasm: &[u8], digest: String, signed_by: Option<String>) -> Result<Pushed, RegistryError> {
         if let Some(artifact) = self.inner.store.artifact(&digest).await? {
             return Ok(Pushed { artifact, created: false });
         }
@@ -144,6 +241,12 @@ impl Registry {
     /// replica within [`WATCH_INTERVAL`].
     pub async fn activate(&self, name: &str, selector: &str, reason: &str) -> Result<Artifact, RegistryError> {
         let artifact = self.find(name, selector).await?;
+        if !self.inner.publishers.is_empty() && artifact.signed_by.is_none() {
+            return Err(RegistryError::Signature(format!(
+                "{} was stored unsigned, before publisher keys were configured: push it again signed",
+                artifact.digest
+            )));
+        }
         let connector = self.loaded(&artifact.digest).await?;
         self.inner.store.activate_artifact(name, &artifact.digest, reason).await?;
         self.install(connector);
@@ -211,7 +314,7 @@ impl Registry {
 
     /// Stores a bundled connector and activates it when its name has never been activated.
     pub async fn bundle(&self, wasm: &[u8]) -> Result<Artifact, RegistryError> {
-        let pushed = self.push(wasm, None).await?;
+        let pushed = self.store(wasm, digest_of(wasm), Some(BUNDLED_SIGNER.into())).await?;
         let name = pushed.artifact.name.clone();
         if self.inner.store.activations(&name).await?.is_empty() {
             self.activate(&name, &pushed.artifact.digest, "bundled").await?;

@@ -200,13 +200,16 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
         }),
     };
     let connectors = Connectors::default();
+    let publishers =
+        crate::registry::PublisherKey::parse_all(&args.connector_publisher_keys).map_err(anyhow::Error::msg)?;
     let registry = Registry::new(
         store.clone(),
         runtime.clone(),
         connectors.clone(),
         config.connector_concurrency,
         config.connector_rate_per_second,
-    );
+    )
+    .with_publishers(publishers);
     for (name, wasm) in crate::embedded::BUNDLED {
         let artifact =
             registry.bundle(wasm).await.with_context(|| format!("cannot store the bundled `{name}` connector"))?;

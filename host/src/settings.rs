@@ -120,6 +120,9 @@ pub struct RunArgs {
     /// Keys of the core's JWTs, comma-separated (secrets): `hs256:<shared secret>`, a PEM public key (RSA, EC, Ed25519) or `@/path/key.pem`. When set, the configuration, payments and applications APIs need `Authorization: Bearer` with the core's JWT carrying the `tenant_id` it acts for (only that tenant's data is visible), or an admin token.
     #[arg(long, env = "CASSA_CORE_JWT_KEYS", value_delimiter = ',', hide_env_values = true)]
     pub core_jwt_keys: Option<Vec<String>>,
+    /// Keys connector uploads must be signed with, comma-separated `<publisher>:<key>` (the key as base64 of its 32 bytes, a PEM Ed25519 public key, or `@/path/key.pem`). When set, `cassa connector push` needs an ed25519 signature of the component's sha256 digest by one of them (`cassa connector sign`), and the artifact records the publisher.
+    #[arg(long, env = "CASSA_CONNECTOR_PUBLISHER_KEYS", value_delimiter = ',')]
+    pub connector_publisher_keys: Option<Vec<String>>,
     /// On SIGTERM or Ctrl-C: how long in-flight work may take to finish, be committed and be flushed before the process exits, in milliseconds.
     #[arg(long, env = "CASSA_SHUTDOWN_TIMEOUT_MS")]
     pub shutdown_timeout_ms: Option<u64>,
@@ -222,6 +225,8 @@ pub struct Settings {
     pub admin_tokens: Vec<String>,
     /// See [`RunArgs::core_jwt_keys`].
     pub core_jwt_keys: Vec<String>,
+    /// See [`RunArgs::connector_publisher_keys`].
+    pub connector_publisher_keys: Vec<String>,
     /// See [`RunArgs::shutdown_timeout_ms`].
     pub shutdown_timeout_ms: u64,
     /// See [`RunArgs::log_format`].
@@ -262,6 +267,7 @@ impl Default for Settings {
             checkout_timeout_ms: 10_000,
             admin_tokens: Vec::new(),
             core_jwt_keys: Vec::new(),
+            connector_publisher_keys: Vec::new(),
             shutdown_timeout_ms: 30_000,
             log_format: "text".into(),
         }
@@ -346,6 +352,9 @@ impl Settings {
             problems.push("kafka_partitions: must be at least 1".into());
         }
         if let Err(why) = crate::api::auth::CoreKeys::parse(&self.core_jwt_keys) {
+            problems.push(why);
+        }
+        if let Err(why) = crate::registry::PublisherKey::parse_all(&self.connector_publisher_keys) {
             problems.push(why);
         }
         if !["text", "json"].contains(&self.log_format.as_str()) {

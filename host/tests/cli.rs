@@ -365,3 +365,40 @@ fn dlq_list_show_and_replay_work_against_a_running_host_for_operators_with_a_tok
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn connector_sign_writes_a_signature_of_the_digest_that_the_publishers_key_verifies() {
+    use base64::Engine as _;
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    let dir = std::env::temp_dir().join(format!("cassa-cli-sign-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+    let pem = key.to_pkcs8_pem(Default::default()).unwrap();
+    std::fs::write(dir.join("publisher.pem"), pem.as_bytes()).unwrap();
+    let file = dir.join("sandbox.wasm");
+    std::fs::copy(SANDBOX_WASM, &file).unwrap();
+    let output = Command::new(CASSA)
+        .args(["connector", "sign", "--key"])
+        .arg(dir.join("publisher.pem"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let digest = cassa::registry::digest_of(&std::fs::read(&file).unwrap());
+    assert!(stdout.contains(&format!("sha256:{digest}")), "{stdout}");
+    let written = std::fs::read_to_string(dir.join("sandbox.wasm.sig")).unwrap();
+    let bytes: [u8; 64] = base64::engine::general_purpose::STANDARD.decode(written.trim()).unwrap().try_into().unwrap();
+    let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+    key.verifying_key().verify_strict(&hex::decode(&digest).unwrap(), &signature).expect("the signature verifies");
+    // A key that is not an Ed25519 private key is refused by name.
+    std::fs::write(dir.join("wrong.pem"), "not a key").unwrap();
+    let output = Command::new(CASSA)
+        .args(["connector", "sign", "--key"])
+        .arg(dir.join("wrong.pem"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("wrong.pem is not an Ed25519 PKCS#8 private key"));
+}

@@ -22,6 +22,7 @@ impl From<RegistryError> for ApiError {
             }
             RegistryError::NotFound(why) => ApiError::not_found(why),
             RegistryError::Conflict(why) => ApiError::new(StatusCode::CONFLICT, "conflict", why),
+            RegistryError::Signature(why) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_signature", why),
             RegistryError::Store(e) => ApiError::internal(e),
         }
     }
@@ -60,25 +61,43 @@ pub struct PushOutcome {
     pub activated: bool,
 }
 
+/// The header carrying an upload's signature: base64 of the ed25519 signature of the
+/// component's sha256 digest (its 32 raw bytes).
+pub const SIGNATURE_HEADER: &str = "x-cassa-signature";
+
 /// `POST /connectors`: uploads a connector component.
-#[utoipa::path(post, operation_id = "push_connector", path = "/connectors", tag = "connectors", params(PushQuery),
+#[utoipa::path(post, operation_id = "push_connector", path = "/connectors", tag = "connectors",
+    params(PushQuery, ("x-cassa-signature" = Option<String>, Header,
+        description = "base64 of the ed25519 signature of the component's sha256 digest; required when publisher keys are configured")),
     security(("admin_token" = [])),
     request_body(description = "The component (`.wasm`), as bytes; any content type", content_type = "application/octet-stream", content = super::openapi::Binary),
     responses(
         (status = 201, description = "Validated and stored", body = PushOutcome),
         (status = 200, description = "The same bytes were stored already", body = PushOutcome),
         BadRequest, Unauthorized, NotFound, TooLarge,
-        (status = 422, description = "Not an acceptable connector: not a component, wrong contract, imports the host does not give, or info() unusable",
+        (status = 422, description = "Not an acceptable connector: not a component, wrong contract, imports the host does not give, info() unusable, or a missing or wrong signature",
             content_type = "application/problem+json", body = super::Problem),
         Internal,
     ))]
 pub async fn push(
     State(p): State<Pipeline>,
     ApiQuery(q): ApiQuery<PushQuery>,
+    headers: axum::http::HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
+    use base64::Engine as _;
     let registry = registry(&p)?;
-    let pushed = registry.push(&body, None).await?;
+    let signature = match headers.get(SIGNATURE_HEADER) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.trim()).ok())
+                .ok_or_else(|| ApiError::bad_request(format!("{SIGNATURE_HEADER} is not base64")))?,
+        ),
+    };
+    let pushed = registry.push(&body, signature.as_deref()).await?;
     if q.activate {
         registry.activate(&pushed.artifact.name, &pushed.artifact.digest, "activate").await?;
     }
@@ -109,7 +128,7 @@ pub struct ActivateRequest {
     responses(
         (status = 200, description = "Active now here, and on every replica within a second", body = Artifact),
         BadRequest, Unauthorized, NotFound, Conflict, TooLarge,
-        (status = 422, description = "The stored artifact no longer loads on this host", content_type = "application/problem+json", body = super::Problem),
+        (status = 422, description = "The stored artifact no longer loads on this host, or is unsigned while signatures are required", content_type = "application/problem+json", body = super::Problem),
         Internal,
     ))]
 pub async fn activate(
