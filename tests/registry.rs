@@ -20,10 +20,10 @@ struct Host {
 
 impl Host {
     async fn start() -> Self {
-        Self::start_with(Vec::new()).await
+        Self::start_with(Vec::new(), None).await
     }
 
-    async fn start_with(connector_publisher_keys: Vec<String>) -> Self {
+    async fn start_with(connector_publisher_keys: Vec<String>, connector_dir: Option<std::path::PathBuf>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let args = Settings {
@@ -32,6 +32,7 @@ impl Host {
             demo: true,
             admin_tokens: vec![TOKEN.into()],
             connector_publisher_keys,
+            connector_dir,
             ..Settings::default()
         };
         let stop = tokio_util::sync::CancellationToken::new();
@@ -182,7 +183,7 @@ async fn with_publisher_keys_only_uploads_signed_by_one_of_them_are_stored() {
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let publisher = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
     let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
-    let host = Host::start_with(vec![format!("acme:{}", b64(&publisher.verifying_key().to_bytes()))]).await;
+    let host = Host::start_with(vec![format!("acme:{}", b64(&publisher.verifying_key().to_bytes()))], None).await;
     let wasm = with_custom_section(SANDBOX, "cassa-test-build", b"signed");
     let digest = hex::decode(cassa::registry::digest_of(&wasm)).unwrap();
     let push = |signature: Option<String>| {
@@ -221,4 +222,34 @@ async fn with_publisher_keys_only_uploads_signed_by_one_of_them_are_stored() {
     let bundled = entry["artifacts"].as_array().unwrap().iter().find(|a| a["signed_by"] == "bundled").cloned().unwrap();
     let (status, back) = host.admin(reqwest::Method::POST, "/connectors/sandbox/rollback", None).await;
     assert_eq!((status, back["digest"].as_str()), (200, bundled["digest"].as_str()), "{back}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_file_dropped_into_the_directory_is_validated_stored_and_activated() {
+    let dir = std::env::temp_dir().join(format!("cassa-connector-dir-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let host = Host::start_with(Vec::new(), Some(dir.clone())).await;
+    let bundled = host.sandbox_entry().await["active"].as_str().unwrap().to_owned();
+    // A broken file is refused and changes nothing; the host goes on.
+    std::fs::write(dir.join("broken.wasm"), b"not a component").unwrap();
+    // A rebuilt connector dropped in: stored and active, as an upload with --activate would be.
+    let wasm = with_custom_section(SANDBOX, "cassa-test-build", b"dropped");
+    let digest = cassa::registry::digest_of(&wasm);
+    std::fs::write(dir.join("sandbox.wasm"), &wasm).unwrap();
+    let started = Instant::now();
+    while host.sandbox_entry().await["running"] != digest.as_str() {
+        assert!(started.elapsed() < Duration::from_secs(10), "the dropped file was never activated");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let entry = host.sandbox_entry().await;
+    assert_eq!((entry["active"].as_str(), entry["artifacts"].as_array().unwrap().len()), (Some(digest.as_str()), 2));
+    let (_, list) = host.admin(reqwest::Method::GET, "/connectors", None).await;
+    let stored: usize = list.as_array().unwrap().iter().map(|c| c["artifacts"].as_array().unwrap().len()).sum();
+    assert_eq!(stored, cassa::embedded::BUNDLED.len() + 1, "the broken file was not stored");
+    // An operator's rollback stands: the file, unchanged, is not activated again.
+    let (status, back) = host.admin(reqwest::Method::POST, "/connectors/sandbox/rollback", None).await;
+    assert_eq!((status, back["digest"].as_str()), (200, Some(bundled.as_str())));
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(host.sandbox_entry().await["active"], bundled.as_str());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -14,6 +14,10 @@
 //! - **Replicas**: every host watches the latest activation id ([`Registry::watch`]); when it
 //!   moves, the host installs each name's active artifact. Polling every 100 ms (one indexed
 //!   query) keeps them within a second of each other on one database, compiling included.
+//! - **Directory mode**: with `connector_dir`, every `*.wasm` dropped there (with its signature
+//!   in `<file>.sig` when signatures are required) is pushed and activated, once per content:
+//!   the same validation, activation and records as an upload. A file that is refused is
+//!   logged and counted, and not tried again until its content changes.
 //! - **Bundled** connectors (compiled into the binary) are stored at start, and activated only
 //!   for a name that has never had an activation: an operator's choice survives an upgrade.
 
@@ -165,6 +169,8 @@ struct Inner {
     applied: Mutex<i64>,
     /// Keys uploads must be signed with; none: signatures are not required.
     publishers: Vec<PublisherKey>,
+    /// Directory mode: the content (digest) of each file last handled, by path.
+    dropped: Mutex<HashMap<std::path::PathBuf, String>>,
 }
 
 /// Who "signs" the connectors bundled into the binary: trusted as the binary is.
@@ -195,6 +201,7 @@ impl Registry {
                 loaded: Mutex::new(HashMap::new()),
                 applied: Mutex::new(-1),
                 publishers: Vec::new(),
+                dropped: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -366,6 +373,84 @@ impl Registry {
                 }
                 if let Err(error) = registry.sync().await {
                     tracing::warn!(%error, "cannot read the connector activations");
+                }
+            }
+        })
+    }
+
+    /// Directory mode: pushes and activates every `*.wasm` of `dir` whose content this host has
+    /// not handled yet, oldest file first; what each one came to.
+    pub async fn scan_dir(&self, dir: &std::path::Path) -> Vec<(std::path::PathBuf, Result<Artifact, RegistryError>)> {
+        let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
+                .map(|p| (std::fs::metadata(&p).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), p))
+                .collect(),
+            Err(error) => {
+                tracing::warn!(dir = %dir.display(), %error, "cannot read the connector directory");
+                return Vec::new();
+            }
+        };
+        files.sort();
+        let mut outcomes = Vec::new();
+        for (_, path) in files {
+            let Ok(wasm) = std::fs::read(&path) else { continue };
+            let digest = digest_of(&wasm);
+            let known = self.inner.dropped.lock().ok().and_then(|d| d.get(&path).cloned());
+            if known.as_deref() == Some(digest.as_str()) {
+                continue;
+            }
+            let signature = std::fs::read_to_string(format!("{}.sig", path.display())).ok().and_then(|text| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.decode(text.trim()).ok()
+            });
+            let outcome = self.drop_in(&wasm, signature.as_deref()).await;
+            match &outcome {
+                Ok(artifact) => {
+                    tracing::info!(file = %path.display(), connector = %artifact.name, version = %artifact.version, digest = %artifact.digest, "connector file activated")
+                }
+                Err(error) => {
+                    metrics::counter!("cassa_registry_errors_total").increment(1);
+                    tracing::error!(file = %path.display(), %error, "connector file refused");
+                }
+            }
+            // Refused or not, this content is done; a new file content is tried again.
+            if let Ok(mut dropped) = self.inner.dropped.lock() {
+                dropped.insert(path.clone(), digest);
+            }
+            outcomes.push((path, outcome));
+        }
+        outcomes
+    }
+
+    /// Pushes `wasm` and activates it unless it is its name's active version already (replicas
+    /// scanning one shared directory activate it once).
+    async fn drop_in(&self, wasm: &[u8], signature: Option<&[u8]>) -> Result<Artifact, RegistryError> {
+        let pushed = self.push(wasm, signature).await?;
+        let artifact = pushed.artifact;
+        let active = self.inner.store.activations(&artifact.name).await?.first().map(|a| a.digest.clone());
+        if active.as_deref() == Some(artifact.digest.as_str()) {
+            return Ok(artifact);
+        }
+        self.activate(&artifact.name, &artifact.digest, "activate").await
+    }
+
+    /// Directory mode until `stop`: scans `dir` every `interval`.
+    pub fn watch_dir(
+        &self,
+        dir: std::path::PathBuf,
+        stop: CancellationToken,
+        interval: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let registry = self.clone();
+        tokio::spawn(async move {
+            loop {
+                registry.scan_dir(&dir).await;
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(interval) => {}
                 }
             }
         })

@@ -255,7 +255,11 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
     let pipeline = Pipeline::new(store, bus, connectors, config)?.with_registry(registry.clone());
     let mut stages = pipeline.spawn(stop.clone());
     // Activations made on other replicas (or by `cassa connector activate` against them).
-    stages.push(registry.watch(stop, crate::registry::WATCH_INTERVAL));
+    stages.push(registry.watch(stop.clone(), crate::registry::WATCH_INTERVAL));
+    if let Some(dir) = &args.connector_dir {
+        tracing::info!(dir = %dir.display(), "directory mode: connector files dropped here are activated");
+        stages.push(registry.watch_dir(dir.clone(), stop, Duration::from_secs(1)));
+    }
     let router = crate::api::router(pipeline.clone()).nest("/sandbox", sandbox.router());
     Ok(Host { router, stages, pipeline })
 }

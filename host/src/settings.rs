@@ -123,6 +123,9 @@ pub struct RunArgs {
     /// Keys connector uploads must be signed with, comma-separated `<publisher>:<key>` (the key as base64 of its 32 bytes, a PEM Ed25519 public key, or `@/path/key.pem`). When set, `cassa connector push` needs an ed25519 signature of the component's sha256 digest by one of them (`cassa connector sign`), and the artifact records the publisher.
     #[arg(long, env = "CASSA_CONNECTOR_PUBLISHER_KEYS", value_delimiter = ',')]
     pub connector_publisher_keys: Option<Vec<String>>,
+    /// Directory mode: every `*.wasm` dropped into this folder (with `<file>.sig` when signatures are required) is validated, stored and activated like an upload, once per content; unset: off.
+    #[arg(long, env = "CASSA_CONNECTOR_DIR")]
+    pub connector_dir: Option<PathBuf>,
     /// On SIGTERM or Ctrl-C: how long in-flight work may take to finish, be committed and be flushed before the process exits, in milliseconds.
     #[arg(long, env = "CASSA_SHUTDOWN_TIMEOUT_MS")]
     pub shutdown_timeout_ms: Option<u64>,
@@ -227,6 +230,8 @@ pub struct Settings {
     pub core_jwt_keys: Vec<String>,
     /// See [`RunArgs::connector_publisher_keys`].
     pub connector_publisher_keys: Vec<String>,
+    /// See [`RunArgs::connector_dir`].
+    pub connector_dir: Option<PathBuf>,
     /// See [`RunArgs::shutdown_timeout_ms`].
     pub shutdown_timeout_ms: u64,
     /// See [`RunArgs::log_format`].
@@ -268,6 +273,7 @@ impl Default for Settings {
             admin_tokens: Vec::new(),
             core_jwt_keys: Vec::new(),
             connector_publisher_keys: Vec::new(),
+            connector_dir: None,
             shutdown_timeout_ms: 30_000,
             log_format: "text".into(),
         }
