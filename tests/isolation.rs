@@ -15,6 +15,8 @@ const JWT_SECRET: &str = "the-core-signs-its-tokens-with-this-shared-secret";
 const ADMIN: &str = "isolation-operator-token";
 /// The intermediary's API key in both tenants' configuration: a secret no answer may show.
 const API_KEY: &str = "sandbox-key-that-must-never-come-back";
+/// Seals configurations at rest (base64 of 32 bytes).
+const SECRETS_KEY: &str = "c2VhbHMtY29uZmlndXJhdGlvbnMtYXQtcmVzdC0zMmI=";
 const TENANT_B: &str = "0b6a1c9e-5a50-4d6e-9c55-2a4c3c0e0b0b";
 const SERVICE_B: &str = "5e1f0b4c-3d2a-4c1b-8a9f-6e7d5c4b3a2b";
 
@@ -32,6 +34,7 @@ fn tenant_token(tenant: &str) -> String {
 
 struct Host {
     base: String,
+    data_dir: std::path::PathBuf,
     client: reqwest::Client,
     /// Every answer's body, to look for secrets at the end.
     seen: std::sync::Mutex<Vec<String>>,
@@ -42,9 +45,11 @@ impl Host {
     async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let data_dir = std::env::temp_dir().join(format!("cassa-isolation-{}", uuid::Uuid::new_v4().simple()));
         let args = Settings {
             listen: addr,
-            data_dir: std::env::temp_dir().join(format!("cassa-isolation-{}", uuid::Uuid::new_v4().simple())),
+            data_dir: data_dir.clone(),
+            secrets_key: Some(SECRETS_KEY.into()),
             demo: true,
             sandbox_api_key: API_KEY.into(),
             admin_tokens: vec![ADMIN.into()],
@@ -55,7 +60,7 @@ impl Host {
         let app = cassa::serve::build(&args, addr, stop.clone()).await.unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { base: format!("http://{addr}"), client, seen: Default::default(), _stop: stop }
+        Self { base: format!("http://{addr}"), client, data_dir, seen: Default::default(), _stop: stop }
     }
 
     async fn call(&self, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -212,7 +217,24 @@ async fn a_tenants_token_reaches_only_its_own_tenant_and_no_answer_carries_a_sec
     assert_eq!(reply.status().as_u16(), 200);
 
     // No answer carried the intermediary's API key.
-    let seen = host.seen.lock().unwrap();
-    assert!(seen.len() > 60, "{} answers", seen.len());
-    assert!(seen.iter().all(|body| !body.contains(API_KEY)), "a secret came back");
+    {
+        let seen = host.seen.lock().unwrap();
+        assert!(seen.len() > 60, "{} answers", seen.len());
+        assert!(seen.iter().all(|body| !body.contains(API_KEY)), "a secret came back");
+    }
+
+    // At rest, every configuration is sealed: the database never holds the key in clear, yet
+    // the connectors got it (both tenants' payments were created at the intermediary).
+    let url = format!("sqlite://{}?mode=rw", host.data_dir.join("cassa.db").display());
+    let store = cassa::store::Store::connect(&url).await.unwrap();
+    for table in ["tenants", "services"] {
+        let rows = sqlx::query_scalar::<_, String>(&format!("SELECT config FROM {table}"))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert!(rows.len() >= 2, "{table}: {} rows", rows.len());
+        for row in rows {
+            assert!(row.starts_with("sealed:v1:") && !row.contains(API_KEY), "{table}: {row}");
+        }
+    }
 }

@@ -152,7 +152,10 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
     // Counters record from the start; `/metrics` renders them.
     let _ = crate::metrics::handle();
     let url = args.database_url()?;
-    let store = Store::connect(&url).await?;
+    let mut store = Store::connect(&url).await?;
+    if let Some(key) = &args.secrets_key {
+        store = store.with_sealer(crate::store::sealed::Sealer::from_base64(key).map_err(anyhow::Error::msg)?);
+    }
     tracing::info!(database = %crate::store::redact_url(&url), "store ready");
     // The embedded default talks to its own sandbox intermediary on loopback.
     let runtime = Runtime::new(RuntimeConfig {

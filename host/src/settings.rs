@@ -126,6 +126,9 @@ pub struct RunArgs {
     /// Directory mode: every `*.wasm` dropped into this folder (with `<file>.sig` when signatures are required) is validated, stored and activated like an upload, once per content; unset: off.
     #[arg(long, env = "CASSA_CONNECTOR_DIR")]
     pub connector_dir: Option<PathBuf>,
+    /// Key sealing tenant and service configurations at rest (secrets included): base64 of 32 random bytes (`openssl rand -base64 32`), best given as `CASSA_SECRETS_KEY`. Rows written before it was set are sealed at their next write; without it, sealed rows cannot be read.
+    #[arg(long, env = "CASSA_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<String>,
     /// On SIGTERM or Ctrl-C: how long in-flight work may take to finish, be committed and be flushed before the process exits, in milliseconds.
     #[arg(long, env = "CASSA_SHUTDOWN_TIMEOUT_MS")]
     pub shutdown_timeout_ms: Option<u64>,
@@ -232,6 +235,8 @@ pub struct Settings {
     pub connector_publisher_keys: Vec<String>,
     /// See [`RunArgs::connector_dir`].
     pub connector_dir: Option<PathBuf>,
+    /// See [`RunArgs::secrets_key`].
+    pub secrets_key: Option<String>,
     /// See [`RunArgs::shutdown_timeout_ms`].
     pub shutdown_timeout_ms: u64,
     /// See [`RunArgs::log_format`].
@@ -274,6 +279,7 @@ impl Default for Settings {
             core_jwt_keys: Vec::new(),
             connector_publisher_keys: Vec::new(),
             connector_dir: None,
+            secrets_key: None,
             shutdown_timeout_ms: 30_000,
             log_format: "text".into(),
         }
@@ -281,8 +287,8 @@ impl Default for Settings {
 }
 
 /// Settings whose values are secrets: masked wherever settings are shown.
-pub const SECRETS: [&str; 5] =
-    ["sandbox_api_key", "core_token", "checkout_subscription_key", "admin_tokens", "core_jwt_keys"];
+pub const SECRETS: [&str; 6] =
+    ["sandbox_api_key", "core_token", "checkout_subscription_key", "admin_tokens", "core_jwt_keys", "secrets_key"];
 
 /// The stages a process can run.
 pub const STAGES: [&str; 5] = ["dispatcher", "proxy", "view", "poller", "updater"];
@@ -361,6 +367,9 @@ impl Settings {
             problems.push(why);
         }
         if let Err(why) = crate::registry::PublisherKey::parse_all(&self.connector_publisher_keys) {
+            problems.push(why);
+        }
+        if let Some(Err(why)) = self.secrets_key.as_deref().map(crate::store::sealed::Sealer::from_base64) {
             problems.push(why);
         }
         if !["text", "json"].contains(&self.log_format.as_str()) {

@@ -22,6 +22,7 @@ mod dead_letters;
 pub use dead_letters::{DeadLetter, dead_letter_id};
 mod gauges;
 mod registry;
+pub mod sealed;
 pub use carts::StoredCart;
 pub use registry::{Activation, Artifact};
 
@@ -116,6 +117,8 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Seals configurations at rest, when `secrets_key` is set.
+    sealer: Option<sealed::Sealer>,
 }
 
 /// Rows per multi-row statement: well under both databases' limits on bound parameters.
@@ -179,7 +182,7 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot connect to the database at `{}`", redact_url(url)))?;
-        let store = Self { pool, backend };
+        let store = Self { pool, backend, sealer: None };
         store.migrate().await?;
         Ok(store)
     }
@@ -204,6 +207,12 @@ impl Store {
         let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(&self.pool).await?;
         let applied: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
         Ok(migrator.iter().filter(|m| !applied.contains(&m.version)).count())
+    }
+
+    /// This store sealing tenant and service configurations with `sealer` (see [`sealed`]).
+    pub fn with_sealer(mut self, sealer: sealed::Sealer) -> Self {
+        self.sealer = Some(sealer);
+        self
     }
 
     /// Which database this is.
@@ -696,7 +705,12 @@ impl Store {
         let sql = format!("SELECT id, {owner} AS owner, config, active FROM {table} WHERE id = $1");
         let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
         row.map(|r| {
-            let config: String = r.try_get("config")?;
+            let stored: String = r.try_get("config")?;
+            let context = format!("{table}/{id}");
+            let config = match &self.sealer {
+                Some(sealer) => sealer.open(&stored, &context)?,
+                None => sealed::open_without_key(&stored, &context)?,
+            };
             let active: i64 = r.try_get("active")?;
             Ok(StoredConfig {
                 id,
@@ -724,10 +738,14 @@ impl Store {
              ON CONFLICT (id) DO UPDATE SET {owner} = excluded.{owner}, config = excluded.config, \
              active = excluded.active, updated_at = excluded.updated_at"
         );
+        let config = match &self.sealer {
+            Some(sealer) => sealer.seal(&c.config.to_string(), &format!("{table}/{}", c.id))?,
+            None => c.config.to_string(),
+        };
         sqlx::query(&sql)
             .bind(c.id.to_string())
             .bind(&c.owner)
-            .bind(c.config.to_string())
+            .bind(config)
             .bind(i64::from(c.active))
             .bind(Timestamp::now().millis())
             .execute(&self.pool)
