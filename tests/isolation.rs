@@ -139,7 +139,7 @@ async fn a_tenants_token_reaches_only_its_own_tenant_and_no_answer_carries_a_sec
         ("DELETE", format!("/tenants/{TENANT_B}"), None, 404),
         ("POST", "/tenants".into(), Some(tenant_b("Taken over")), 403),
         ("GET", format!("/services/{SERVICE_B}"), None, 404),
-        ("PUT", format!("/services/{SERVICE_B}"), Some(service_b.clone()), 403),
+        ("PUT", format!("/services/{SERVICE_B}"), Some(service_b.clone()), 404),
         ("PATCH", format!("/services/{SERVICE_B}"), Some(json!({"reason_prefix": "A"})), 404),
         ("DELETE", format!("/services/{SERVICE_B}"), None, 404),
         ("PUT", format!("/services/{other_service}"), Some(json!({"id": other_service, "tenant_id": TENANT_B})), 403),
@@ -158,6 +158,22 @@ async fn a_tenants_token_reaches_only_its_own_tenant_and_no_answer_carries_a_sec
         assert_eq!(status, *expected, "tenant A: {method} {path}: {answer}");
         assert!(answer["type"].as_str().unwrap().starts_with("https://cassa.opencity.dev/problems/"), "{answer}");
     }
+    // Tenant A's own payment through B's service, or reusing B's remote_id: refused, nothing of
+    // B's shown.
+    let mut through_b = new_payment_b.clone();
+    through_b["tenant_id"] = DEMO_TENANT.into();
+    let (status, answer) = host.call(Some(&a), "POST", "/payments", Some(through_b)).await;
+    assert_eq!(status, 422, "{answer}");
+    let (_, payment) = host.call(Some(&b), "GET", &format!("/payments/{payment_b}"), None).await;
+    let mut reuse = new_payment_b.clone();
+    reuse["tenant_id"] = DEMO_TENANT.into();
+    reuse["service_id"] = DEMO_SERVICE.into();
+    reuse["remote_id"] = payment["remote_id"].clone();
+    let (status, answer) = host.call(Some(&a), "POST", "/payments", Some(reuse.clone())).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(!answer.to_string().contains(&payment_b), "{answer}");
+    let (_, outcome) = host.call(Some(&a), "POST", "/payments/bulk", Some(json!([reuse]))).await;
+    assert_eq!(outcome["payments"], json!([]), "{outcome}");
     // A batch naming tenant B has that item rejected, the rest go through.
     let (status, outcome) = host.call(Some(&a), "POST", "/payments/bulk", Some(json!([new_payment_b]))).await;
     assert_eq!((status, outcome["created"].as_u64()), (200, Some(0)), "{outcome}");

@@ -11,15 +11,18 @@
 //!   connector is swapped in this process at once. Calls in flight keep the version they
 //!   started with (each holds its own handle); new calls take the new one.
 //! - **Rollback**: activates the version that was active before the current one.
-//! - **Replicas**: every host watches the latest activation id ([`Registry::watch`]); when it
-//!   moves, the host installs each name's active artifact. Polling every 100 ms (one indexed
-//!   query) keeps them within a second of each other on one database, compiling included.
+//! - **Replicas**: every host compares each name's active artifact with the one it runs
+//!   ([`Registry::watch`]) and installs what differs. Looking every 100 ms (one small query)
+//!   keeps them within a second of each other on one database, compiling included.
 //! - **Directory mode**: with `connector_dir`, every `*.wasm` dropped there (with its signature
 //!   in `<file>.sig` when signatures are required) is pushed and activated, once per content:
-//!   the same validation, activation and records as an upload. A file that is refused is
-//!   logged and counted, and not tried again until its content changes.
-//! - **Bundled** connectors (compiled into the binary) are stored at start, and activated only
-//!   for a name that has never had an activation: an operator's choice survives an upgrade.
+//!   the same validation, activation and records as an upload. A version is activated this way
+//!   once, ever (a restart or an operator's rollback does not bring it back). A file that is
+//!   refused is logged and counted, and not tried again until its content changes (or, for a
+//!   missing signature, until the signature arrives).
+//! - **Bundled** connectors (compiled into the binary) are stored at start, and activated for a
+//!   name that has never had an activation, or whose active version is an earlier bundled one:
+//!   an upgrade brings its connectors' fixes, an operator's choice survives it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +35,9 @@ use crate::domain::Timestamp;
 use crate::pipeline::Connectors;
 use crate::runtime::{AdmissionError, Connector, Runtime};
 use crate::store::{Activation, Artifact, Store, StoreError};
+
+/// How long a host waits before trying again to load an active version it could not load.
+const FAILED_RETRY: Duration = Duration::from_secs(10);
 
 /// How often a host looks for activations made elsewhere.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(100);
@@ -165,8 +171,8 @@ struct Inner {
     per_second: Option<u32>,
     /// Versions loaded in this process, by digest: a rollback or a replica's swap reuses them.
     loaded: Mutex<HashMap<String, Connector>>,
-    /// The latest activation this host applied.
-    applied: Mutex<i64>,
+    /// Active versions this host could not load, and when it last tried.
+    failed: Mutex<HashMap<String, std::time::Instant>>,
     /// Keys uploads must be signed with; none: signatures are not required.
     publishers: Vec<PublisherKey>,
     /// Directory mode: the content (digest) of each file last handled, by path.
@@ -176,6 +182,31 @@ struct Inner {
 /// Who "signs" the connectors bundled into the binary: trusted as the binary is.
 pub const BUNDLED_SIGNER: &str = "bundled";
 
+/// The versions a rollback may return to, best first, from a name's activations (newest
+/// first): activations push onto a stack, a rollback pops the version it leaves; what is below
+/// the current version, nearest first, without the current version itself.
+pub fn rollback_candidates(history: &[Activation]) -> Vec<String> {
+    let mut stack: Vec<&str> = Vec::new();
+    for activation in history.iter().rev() {
+        if activation.reason == "rollback" {
+            stack.pop();
+            if stack.last() != Some(&activation.digest.as_str()) {
+                stack.push(&activation.digest);
+            }
+        } else {
+            stack.push(&activation.digest);
+        }
+    }
+    let current = stack.pop();
+    let mut candidates: Vec<String> = Vec::new();
+    for digest in stack.into_iter().rev() {
+        if Some(digest) != current && !candidates.iter().any(|c| c == digest) {
+            candidates.push(digest.to_owned());
+        }
+    }
+    candidates
+}
+
 /// sha256 of `bytes`, lower-case hex: an artifact's digest.
 pub fn digest_of(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -183,13 +214,15 @@ pub fn digest_of(bytes: &[u8]) -> String {
 
 impl Registry {
     /// A registry over `store` that loads with `runtime` and installs into `connectors`, each
-    /// with at most `concurrency` calls at once and `per_second` calls per second.
+    /// with at most `concurrency` calls at once and `per_second` calls per second; uploads
+    /// must be signed by one of `publishers` (none: signatures are not required).
     pub fn new(
         store: Store,
         runtime: Runtime,
         connectors: Connectors,
         concurrency: usize,
         per_second: Option<u32>,
+        publishers: Vec<PublisherKey>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -199,20 +232,11 @@ impl Registry {
                 concurrency,
                 per_second,
                 loaded: Mutex::new(HashMap::new()),
-                applied: Mutex::new(-1),
-                publishers: Vec::new(),
+                failed: Mutex::new(HashMap::new()),
+                publishers,
                 dropped: Mutex::new(HashMap::new()),
             }),
         }
-    }
-
-    /// This registry requiring uploads signed by one of `keys` (none: not required). Call it
-    /// before the registry is shared.
-    pub fn with_publishers(mut self, keys: Vec<PublisherKey>) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.publishers = keys;
-        }
-        self
     }
 
     /// Checks the signature of `wasm` (when publisher keys are configured), validates it and
@@ -224,7 +248,12 @@ impl Registry {
     }
 
     async fn store(&self, wasm: &[u8], digest: String, signed_by: Option<String>) -> Result<Pushed, RegistryError> {
-        if let Some(artifact) = self.inner.store.artifact(&digest).await? {
+        if let Some(mut artifact) = self.inner.store.artifact(&digest).await? {
+            // Stored unsigned before keys were set: a signed push now records its publisher.
+            if artifact.signed_by.is_none() && signed_by.is_some() {
+                self.inner.store.sign_artifact(&digest, signed_by.as_deref()).await?;
+                artifact.signed_by = signed_by;
+            }
             return Ok(Pushed { artifact, created: false });
         }
         let connector = self.inner.runtime.load(wasm).await?;
@@ -248,10 +277,11 @@ impl Registry {
     /// replica within [`WATCH_INTERVAL`].
     pub async fn activate(&self, name: &str, selector: &str, reason: &str) -> Result<Artifact, RegistryError> {
         let artifact = self.find(name, selector).await?;
-        if !self.inner.publishers.is_empty() && artifact.signed_by.is_none() {
+        if !self.trusted(artifact.signed_by.as_deref()) {
             return Err(RegistryError::Signature(format!(
-                "{} was stored unsigned, before publisher keys were configured: push it again signed",
-                artifact.digest
+                "{} is not signed by a configured publisher (signed by {}): push it again signed",
+                artifact.digest,
+                artifact.signed_by.as_deref().unwrap_or("nobody")
             )));
         }
         let connector = self.loaded(&artifact.digest).await?;
@@ -261,15 +291,24 @@ impl Registry {
         Ok(artifact)
     }
 
-    /// Activates the version of `name` that was active before the current one.
+    /// Whether an artifact signed by `signer` may be activated: any, without publisher keys;
+    /// with them, one signed by a configured publisher or bundled with the binary.
+    fn trusted(&self, signer: Option<&str>) -> bool {
+        let publishers = &self.inner.publishers;
+        publishers.is_empty() || signer.is_some_and(|s| s == BUNDLED_SIGNER || publishers.iter().any(|p| p.name == s))
+    }
+
+    /// Activates the version of `name` that was active before the current one. Activations
+    /// stack up and rollbacks unwind them, so rolling back twice goes two versions back, never
+    /// forth to the version just rolled back from.
     pub async fn rollback(&self, name: &str) -> Result<Artifact, RegistryError> {
         let history = self.inner.store.activations(name).await?;
-        let Some(current) = history.first() else {
+        if history.is_empty() {
             return Err(RegistryError::NotFound(format!("connector `{name}` has never been activated")));
-        };
-        for earlier in history.iter().skip(1).filter(|a| a.digest != current.digest) {
-            if self.inner.store.artifact(&earlier.digest).await?.is_some() {
-                return self.activate(name, &earlier.digest, "rollback").await;
+        }
+        for digest in rollback_candidates(&history) {
+            if self.inner.store.artifact(&digest).await?.is_some() {
+                return self.activate(name, &digest, "rollback").await;
             }
         }
         Err(RegistryError::Conflict(format!("connector `{name}` has no earlier version to roll back to")))
@@ -319,47 +358,60 @@ impl Registry {
         Ok(self.inner.store.activations(name).await?)
     }
 
-    /// Stores a bundled connector and activates it when its name has never been activated.
+    /// Stores a bundled connector and activates it when its name has never been activated, or
+    /// when its active version is an earlier bundled one (an upgrade of cassa brings its
+    /// connectors' fixes; a version an operator chose stays).
     pub async fn bundle(&self, wasm: &[u8]) -> Result<Artifact, RegistryError> {
         let pushed = self.store(wasm, digest_of(wasm), Some(BUNDLED_SIGNER.into())).await?;
         let name = pushed.artifact.name.clone();
-        if self.inner.store.activations(&name).await?.is_empty() {
+        let latest = self.inner.store.activations(&name).await?.into_iter().next();
+        let replaces = match &latest {
+            None => true,
+            Some(latest) => latest.reason == "bundled" && latest.digest != pushed.artifact.digest,
+        };
+        if replaces {
             self.activate(&name, &pushed.artifact.digest, "bundled").await?;
         }
         Ok(pushed.artifact)
     }
 
-    /// Installs every name's active artifact that this host does not run yet; true when the
-    /// activations moved since the last look.
+    /// Installs every name's active artifact that this host does not run yet; true when it
+    /// installed one. Every look compares each name's active version with the running one
+    /// (one small query), so no activation is missed, whatever order they committed in.
     pub async fn sync(&self) -> Result<bool, RegistryError> {
-        let head = self.inner.store.activations_head().await?;
-        let applied = self.inner.applied.lock().map(|a| *a).unwrap_or(-1);
-        if head == applied {
-            return Ok(false);
-        }
-        let mut complete = true;
+        let mut installed = false;
         for active in self.inner.store.active_artifacts().await? {
             let running = self.inner.connectors.get(&active.name).map(|(c, _)| c.digest().to_owned());
             if running.as_deref() == Some(active.digest.as_str()) {
                 continue;
             }
+            let failed_recently = self
+                .inner
+                .failed
+                .lock()
+                .ok()
+                .and_then(|f| f.get(&active.digest).copied())
+                .is_some_and(|at| at.elapsed() < FAILED_RETRY);
+            if failed_recently {
+                continue;
+            }
             match self.loaded(&active.digest).await {
                 Ok(connector) => {
                     self.install(connector);
+                    installed = true;
                     tracing::info!(connector = %active.name, digest = %active.digest, "connector activation applied");
                 }
                 Err(error) => {
-                    // Keep running the version this host has; try again at the next look.
-                    complete = false;
+                    // Keep running the version this host has; try again a little later.
+                    if let Ok(mut failed) = self.inner.failed.lock() {
+                        failed.insert(active.digest.clone(), std::time::Instant::now());
+                    }
                     metrics::counter!("cassa_registry_errors_total").increment(1);
                     tracing::error!(connector = %active.name, digest = %active.digest, %error, "cannot apply a connector activation");
                 }
             }
         }
-        if complete && let Ok(mut applied) = self.inner.applied.lock() {
-            *applied = head;
-        }
-        Ok(true)
+        Ok(installed)
     }
 
     /// Applies activations made anywhere until `stop`, looking every `interval`.
@@ -416,8 +468,9 @@ impl Registry {
                     tracing::error!(file = %path.display(), %error, "connector file refused");
                 }
             }
-            // Refused or not, this content is done; a new file content is tried again.
-            if let Ok(mut dropped) = self.inner.dropped.lock() {
+            // Done with this content, unless its signature may still arrive (`.sig` after `.wasm`).
+            let awaiting_signature = matches!(outcome, Err(RegistryError::Signature(_)));
+            if !awaiting_signature && let Ok(mut dropped) = self.inner.dropped.lock() {
                 dropped.insert(path.clone(), digest);
             }
             outcomes.push((path, outcome));
@@ -425,13 +478,14 @@ impl Registry {
         outcomes
     }
 
-    /// Pushes `wasm` and activates it unless it is its name's active version already (replicas
-    /// scanning one shared directory activate it once).
+    /// Pushes `wasm` and activates it unless that version of its name was ever activated.
     async fn drop_in(&self, wasm: &[u8], signature: Option<&[u8]>) -> Result<Artifact, RegistryError> {
         let pushed = self.push(wasm, signature).await?;
         let artifact = pushed.artifact;
-        let active = self.inner.store.activations(&artifact.name).await?.first().map(|a| a.digest.clone());
-        if active.as_deref() == Some(artifact.digest.as_str()) {
+        // Activated once, ever: a restart, another replica or an operator's rollback never
+        // makes the same file active again.
+        let history = self.inner.store.activations(&artifact.name).await?;
+        if history.iter().any(|a| a.digest == artifact.digest) {
             return Ok(artifact);
         }
         self.activate(&artifact.name, &artifact.digest, "activate").await
@@ -501,5 +555,40 @@ impl Registry {
 
     fn install(&self, connector: Connector) {
         self.inner.connectors.install(connector, self.inner.concurrency, self.inner.per_second);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history(steps: &[(&str, &str)]) -> Vec<Activation> {
+        // Given oldest first, returned newest first as the store gives it.
+        let mut all: Vec<Activation> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, (reason, digest))| Activation {
+                id: i as i64 + 1,
+                name: "mypay".into(),
+                digest: (*digest).into(),
+                activated_at: Timestamp::now(),
+                reason: (*reason).into(),
+            })
+            .collect();
+        all.reverse();
+        all
+    }
+
+    #[test]
+    fn a_rollback_goes_back_one_version_and_the_next_one_further_never_forth() {
+        let h = history(&[("bundled", "a"), ("activate", "b"), ("activate", "c")]);
+        assert_eq!(rollback_candidates(&h), ["b", "a"]);
+        let h = history(&[("bundled", "a"), ("activate", "b"), ("activate", "c"), ("rollback", "b")]);
+        assert_eq!(rollback_candidates(&h), ["a"]);
+        let h = history(&[("bundled", "a"), ("activate", "b"), ("rollback", "a")]);
+        assert!(rollback_candidates(&h).is_empty(), "nothing below the first version");
+        // Activating an old version again stacks it like any other.
+        let h = history(&[("bundled", "a"), ("activate", "b"), ("activate", "a")]);
+        assert_eq!(rollback_candidates(&h), ["b"]);
     }
 }

@@ -211,8 +211,8 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
         connectors.clone(),
         config.connector_concurrency,
         config.connector_rate_per_second,
-    )
-    .with_publishers(publishers);
+        publishers,
+    );
     for (name, wasm) in crate::embedded::BUNDLED {
         let artifact =
             registry.bundle(wasm).await.with_context(|| format!("cannot store the bundled `{name}` connector"))?;

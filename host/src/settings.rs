@@ -366,6 +366,12 @@ impl Settings {
         if let Err(why) = crate::api::auth::CoreKeys::parse(&self.core_jwt_keys) {
             problems.push(why);
         }
+        let any = |list: &[String]| list.iter().any(|v| !v.trim().is_empty());
+        if any(&self.core_jwt_keys) && !any(&self.admin_tokens) {
+            // Otherwise the core's APIs are closed while the operators' endpoints (connector
+            // uploads, dead letters) stay open to anyone who can reach the host.
+            problems.push("core_jwt_keys: set admin_tokens too, or the operators' endpoints stay open".into());
+        }
         if let Err(why) = crate::registry::PublisherKey::parse_all(&self.connector_publisher_keys) {
             problems.push(why);
         }

@@ -63,7 +63,7 @@ async fn main() {
     let url = format!("sqlite://{}?mode=rwc", scratch.join("cassa.db").display());
     let store = cassa::store::Store::connect(&url).await.unwrap();
     let connectors = Connectors::default();
-    let registry = Registry::new(store, runtime(&cache), connectors.clone(), 1_000, None);
+    let registry = Registry::new(store, runtime(&cache), connectors.clone(), 1_000, None, Vec::new());
     let bundled = registry.bundle(SANDBOX).await.unwrap().digest;
     registry.sync().await.unwrap();
 

@@ -327,8 +327,11 @@ async fn save(
     let existing = load(p, kind, id).await?;
     if kind == Kind::Service {
         // Neither another tenant's service, nor a service moved into another tenant.
-        if let Some(tenant) = existing.as_ref().and_then(|e| Uuid::parse_str(&e.owner).ok()) {
-            caller.check(tenant)?;
+        if let Some(tenant) = existing.as_ref().and_then(|e| Uuid::parse_str(&e.owner).ok())
+            && !caller.may(tenant)
+        {
+            // Another tenant's service is as good as absent, as for GET.
+            return Err(ApiError::not_found(format!("{id} is not configured")));
         }
         if let Some(tenant) = doc.get("tenant_id").and_then(Value::as_str).and_then(|t| Uuid::parse_str(t).ok()) {
             caller.check(tenant)?;

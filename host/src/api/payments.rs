@@ -87,6 +87,15 @@ pub struct Created {
 }
 
 async fn create_one(p: &Pipeline, request: PaymentRequest) -> Result<Created, Result<Vec<String>, ApiError>> {
+    // The service must be the tenant's own, when it is configured already.
+    if let Some(service) = p.store.service(request.service_id).await.map_err(|e| Err(e.into()))?
+        && service.owner != request.tenant_id.to_string()
+    {
+        return Err(Ok(vec![format!(
+            "service_id {} is not a service of tenant {}",
+            request.service_id, request.tenant_id
+        )]));
+    }
     let event = request.into_event(Timestamp::now()).map_err(Ok)?;
     let key = p.key_of(&event);
     let created = p.store.insert_payment(&event, &p.config.topics.payments, &key).await.map_err(|e| Err(e.into()))?;
@@ -94,9 +103,15 @@ async fn create_one(p: &Pipeline, request: PaymentRequest) -> Result<Created, Re
         p.outbox_written();
         return Ok(Created { id: event.id, created });
     }
-    // Same remote_id as an existing payment: idempotent, answer with that one.
+    // Same remote_id as an existing payment: idempotent, answer with that one, if it is this
+    // tenant's; another tenant's is neither shown nor named.
     let existing = p.store.payment_by_remote_id(event.remote_id).await.map_err(|e| Err(e.into()))?;
-    Ok(Created { id: existing.map_or(event.id, |s| s.event.id), created: false })
+    match existing {
+        Some(s) if s.event.tenant_id != event.tenant_id => {
+            Err(Ok(vec![format!("remote_id {} is already used by another payment", event.remote_id)]))
+        }
+        existing => Ok(Created { id: existing.map_or(event.id, |s| s.event.id), created: false }),
+    }
 }
 
 fn problems(messages: Vec<String>) -> ApiError {

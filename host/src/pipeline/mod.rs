@@ -485,7 +485,11 @@ impl Pipeline {
             None => {
                 let pair =
                     match (self.store.tenant(event.tenant_id).await?, self.store.service(event.service_id).await?) {
-                        (Some(tenant), Some(service)) => Some((tenant, service)),
+                        // A service is used only by its own tenant: never another tenant's
+                        // configuration (and secrets) for this tenant's payment.
+                        (Some(tenant), Some(service)) if service.owner == tenant.id.to_string() => {
+                            Some((tenant, service))
+                        }
                         _ => None,
                     };
                 if let Ok(mut cache) = self.configs.lock() {

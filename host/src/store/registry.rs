@@ -85,6 +85,16 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Records the publisher of the artifact `digest`, stored unsigned before.
+    pub async fn sign_artifact(&self, digest: &str, signed_by: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE connector_artifacts SET signed_by = $1 WHERE digest = $2 AND signed_by IS NULL")
+            .bind(signed_by)
+            .bind(digest)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// The artifact `digest`.
     pub async fn artifact(&self, digest: &str) -> Result<Option<Artifact>, StoreError> {
         let sql = format!("SELECT {ARTIFACT} FROM connector_artifacts WHERE digest = $1");
@@ -125,15 +135,6 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
-    }
-
-    /// The id of the latest activation of any name (0 before the first): replicas compare it
-    /// with the one they last applied.
-    pub async fn activations_head(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS head FROM connector_activations")
-            .fetch_one(self.pool())
-            .await?;
-        Ok(row.try_get::<i64, _>("head")?)
     }
 
     /// The active artifact of every name: each name's latest activation.
