@@ -146,9 +146,22 @@ impl EchoServer {
 #[derive(Clone, Default)]
 pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
 
+/// Keeps a capture going: the thread's subscriber, then the turn of the test binary's captures.
+pub struct CaptureGuard {
+    _default: tracing::subscriber::DefaultGuard,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+/// One capture at a time per test binary: `tracing`'s interest cache and level hint are
+/// process-wide, and a thread's subscriber coming or going while another thread's capture runs
+/// can make that capture miss lines.
+static CAPTURE_TURN: Mutex<()> = Mutex::new(());
+
 impl CapturedLogs {
-    /// Captures everything at `info` and above on this thread.
-    pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+    /// Captures everything at `info` and above on this thread, once no other test of this
+    /// binary is capturing.
+    pub fn start() -> (Self, CaptureGuard) {
+        let turn = CAPTURE_TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let logs = Self::default();
         let writer = logs.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -157,7 +170,8 @@ impl CapturedLogs {
             .with_writer(move || writer.clone())
             .finish();
         let guard = tracing::subscriber::set_default(subscriber);
-        (logs, guard)
+        tracing::callsite::rebuild_interest_cache();
+        (logs, CaptureGuard { _default: guard, _turn: turn })
     }
 
     /// The text so far.
