@@ -185,6 +185,8 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
         core_token: args.core_token.clone(),
         admin_tokens: args.admin_tokens.iter().filter(|t| !t.is_empty()).cloned().collect(),
         core_jwt_keys: args.core_jwt_keys.clone(),
+        core_jwt_audience: args.core_jwt_audience.clone(),
+        core_jwt_issuer: args.core_jwt_issuer.clone(),
         create_attempts: args.create_attempts,
         retry_base_ms: args.retry_base_ms,
         poll_interval_ms: args.poll_interval_ms,

@@ -120,6 +120,12 @@ pub struct RunArgs {
     /// Keys of the core's JWTs, comma-separated (secrets): `hs256:<shared secret>`, a PEM public key (RSA, EC, Ed25519) or `@/path/key.pem`. When set, the configuration, payments and applications APIs need `Authorization: Bearer` with the core's JWT carrying the `tenant_id` it acts for (only that tenant's data is visible), or an admin token.
     #[arg(long, env = "CASSA_CORE_JWT_KEYS", value_delimiter = ',', hide_env_values = true)]
     pub core_jwt_keys: Option<Vec<String>>,
+    /// The audience (`aud`) the core's JWTs must name, e.g. `cassa`; unset: not checked. Set it when the core signs other tokens (its users' sessions) with the same key.
+    #[arg(long, env = "CASSA_CORE_JWT_AUDIENCE")]
+    pub core_jwt_audience: Option<String>,
+    /// The issuer (`iss`) the core's JWTs must name; unset: not checked.
+    #[arg(long, env = "CASSA_CORE_JWT_ISSUER")]
+    pub core_jwt_issuer: Option<String>,
     /// Keys connector uploads must be signed with, comma-separated `<publisher>:<key>` (the key as base64 of its 32 bytes, a PEM Ed25519 public key, or `@/path/key.pem`). When set, `cassa connector push` needs an ed25519 signature of the component's sha256 digest by one of them (`cassa connector sign`), and the artifact records the publisher.
     #[arg(long, env = "CASSA_CONNECTOR_PUBLISHER_KEYS", value_delimiter = ',')]
     pub connector_publisher_keys: Option<Vec<String>>,
@@ -231,6 +237,10 @@ pub struct Settings {
     pub admin_tokens: Vec<String>,
     /// See [`RunArgs::core_jwt_keys`].
     pub core_jwt_keys: Vec<String>,
+    /// See [`RunArgs::core_jwt_audience`].
+    pub core_jwt_audience: Option<String>,
+    /// See [`RunArgs::core_jwt_issuer`].
+    pub core_jwt_issuer: Option<String>,
     /// See [`RunArgs::connector_publisher_keys`].
     pub connector_publisher_keys: Vec<String>,
     /// See [`RunArgs::connector_dir`].
@@ -277,6 +287,8 @@ impl Default for Settings {
             checkout_timeout_ms: 10_000,
             admin_tokens: Vec::new(),
             core_jwt_keys: Vec::new(),
+            core_jwt_audience: None,
+            core_jwt_issuer: None,
             connector_publisher_keys: Vec::new(),
             connector_dir: None,
             secrets_key: None,

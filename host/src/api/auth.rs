@@ -8,7 +8,8 @@
 //! are open, as on the embedded default.
 //!
 //! Keys: `hs256:<shared secret>`, a PEM public key (RSA, EC or Ed25519) as text, or
-//! `@/path/to/key.pem`. Tokens must be unexpired (`exp`).
+//! `@/path/to/key.pem`. Tokens must be unexpired (`exp`) and already valid (`nbf`, when given);
+//! with `core_jwt_audience` / `core_jwt_issuer` set, their `aud` / `iss` must name them.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -27,13 +28,17 @@ struct CoreKey {
     algorithms: Vec<Algorithm>,
 }
 
-/// The keys of the core's JWTs.
+/// The keys of the core's JWTs, and the audience and issuer its tokens must name when set.
 #[derive(Default)]
-pub struct CoreKeys(Vec<CoreKey>);
+pub struct CoreKeys {
+    keys: Vec<CoreKey>,
+    audience: Option<String>,
+    issuer: Option<String>,
+}
 
 impl std::fmt::Debug for CoreKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CoreKeys({} key(s))", self.0.len())
+        write!(f, "CoreKeys({} key(s))", self.keys.len())
     }
 }
 
@@ -87,25 +92,45 @@ impl CoreKeys {
             };
             keys.push(key);
         }
-        Ok(Self(keys))
+        Ok(Self { keys, audience: None, issuer: None })
+    }
+
+    /// These keys, accepting only tokens whose `aud` includes `audience` and whose `iss` is
+    /// `issuer`, for those given.
+    pub fn expecting(mut self, audience: Option<String>, issuer: Option<String>) -> Self {
+        self.audience = audience.filter(|a| !a.trim().is_empty());
+        self.issuer = issuer.filter(|i| !i.trim().is_empty());
+        self
     }
 
     /// Whether no key is configured (the APIs are open).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.keys.is_empty()
     }
 
     /// The tenant a valid, unexpired token acts for.
     fn tenant_of(&self, token: &str) -> Result<Uuid, &'static str> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| "the bearer token is not a JWT")?;
-        if !self.0.iter().any(|k| k.algorithms.contains(&header.alg)) {
+        if !self.keys.iter().any(|k| k.algorithms.contains(&header.alg)) {
             return Err("the token's algorithm is not one of the configured keys'");
         }
         let mut validation = Validation::new(header.alg);
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp"]);
+        validation.validate_nbf = true;
+        let mut required = vec!["exp"];
+        match &self.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        if let Some(issuer) = &self.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
         let mut last = "the token's signature is not valid";
-        for key in self.0.iter().filter(|k| k.algorithms.contains(&header.alg)) {
+        for key in self.keys.iter().filter(|k| k.algorithms.contains(&header.alg)) {
             match jsonwebtoken::decode::<Claims>(token, &key.key, &validation) {
                 Ok(data) => {
                     let tenant = data.claims.tenant_id.ok_or("the token names no tenant_id")?;
@@ -194,5 +219,51 @@ impl FromRequestParts<Pipeline> for Caller {
                 Err(unauthorized(why))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    const SECRET: &str = "a-shared-secret-of-the-core-long-enough";
+
+    fn token(claims: serde_json::Value) -> String {
+        let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+    }
+
+    #[test]
+    fn with_an_audience_and_an_issuer_only_tokens_naming_them_pass() {
+        let tenant = Uuid::new_v4();
+        let exp = jsonwebtoken::get_current_timestamp() + 600;
+        let keys = CoreKeys::parse(&[format!("hs256:{SECRET}")])
+            .unwrap()
+            .expecting(Some("cassa".into()), Some("https://core.example.it".into()));
+        let good = serde_json::json!({"tenant_id": tenant.to_string(), "exp": exp, "aud": "cassa", "iss": "https://core.example.it"});
+        assert_eq!(keys.tenant_of(&token(good.clone())), Ok(tenant));
+        for (field, value) in [("aud", "another-service"), ("iss", "https://evil.example")] {
+            let mut bad = good.clone();
+            bad[field] = value.into();
+            assert!(keys.tenant_of(&token(bad)).is_err(), "{field}");
+        }
+        let mut missing = good.clone();
+        missing.as_object_mut().unwrap().remove("aud");
+        assert!(keys.tenant_of(&token(missing)).is_err(), "aud is required once configured");
+        let mut early = good;
+        early["nbf"] = (exp + 3_600).into();
+        assert!(keys.tenant_of(&token(early)).is_err(), "not valid yet");
+    }
+
+    #[test]
+    fn without_them_a_token_needs_its_tenant_and_expiry_only() {
+        let tenant = Uuid::new_v4();
+        let keys = CoreKeys::parse(&[format!("hs256:{SECRET}")]).unwrap();
+        let exp = jsonwebtoken::get_current_timestamp() + 600;
+        let claims = serde_json::json!({"tenant_id": tenant.to_string(), "exp": exp, "aud": "whatever"});
+        assert_eq!(keys.tenant_of(&token(claims)), Ok(tenant));
+        assert!(CoreKeys::parse(&["hs256:short".into()]).is_err(), "a short secret is refused");
+        assert!(CoreKeys::parse(&["not a key".into()]).is_err());
     }
 }

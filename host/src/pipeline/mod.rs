@@ -115,6 +115,10 @@ pub struct PipelineConfig {
     /// Keys of the core's JWTs (`hs256:<secret>`, a PEM public key, or `@file`): when any is
     /// set, the core-facing APIs need a JWT carrying the tenant, or an admin token.
     pub core_jwt_keys: Vec<String>,
+    /// The `aud` the core's JWTs must name, when set.
+    pub core_jwt_audience: Option<String>,
+    /// The `iss` the core's JWTs must name, when set.
+    pub core_jwt_issuer: Option<String>,
 }
 
 impl Default for PipelineConfig {
@@ -140,6 +144,8 @@ impl Default for PipelineConfig {
             checkout: None,
             admin_tokens: Vec::new(),
             core_jwt_keys: Vec::new(),
+            core_jwt_audience: None,
+            core_jwt_issuer: None,
         }
     }
 }
@@ -316,7 +322,11 @@ impl Pipeline {
             .user_agent(concat!("cassa/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let checkout = config.checkout.clone().map(crate::checkout::CheckoutClient::new).transpose()?;
-        let core_keys = Arc::new(crate::api::auth::CoreKeys::parse(&config.core_jwt_keys).map_err(anyhow::Error::msg)?);
+        let core_keys = Arc::new(
+            crate::api::auth::CoreKeys::parse(&config.core_jwt_keys)
+                .map_err(anyhow::Error::msg)?
+                .expecting(config.core_jwt_audience.clone(), config.core_jwt_issuer.clone()),
+        );
         Ok(Self {
             core_keys,
             store,
