@@ -12,30 +12,15 @@ use serde_json::{Value, json};
 struct Host {
     base: String,
     client: reqwest::Client,
-    _stop: tokio_util::sync::CancellationToken,
+    _host: cassa_tests::DemoHost,
 }
 
 impl Host {
     async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let data_dir = std::env::temp_dir().join(format!("cassa-api-{}", uuid::Uuid::new_v4().simple()));
-        let args = Settings {
-            listen: addr,
-            data_dir,
-            database_url: None,
-            public_url: None,
-            sandbox_api_key: "api-test-sandbox-key".into(),
-            demo: true,
-            kafka_brokers: None,
-            kafka_partitions: 1,
-            ..Settings::default()
-        };
-        let stop = tokio_util::sync::CancellationToken::new();
-        let app = cassa::serve::build(&args, addr, stop.clone()).await.unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { base: format!("http://{addr}"), client, _stop: stop }
+        let settings =
+            Settings { sandbox_api_key: "api-test-sandbox-key".into(), kafka_partitions: 1, ..Settings::default() };
+        let host = cassa_tests::DemoHost::start("api", settings).await;
+        Self { base: host.base.clone(), client: host.client.clone(), _host: host }
     }
 
     async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -38,29 +38,26 @@ struct Host {
     client: reqwest::Client,
     /// Every answer's body, to look for secrets at the end.
     seen: std::sync::Mutex<Vec<String>>,
-    _stop: tokio_util::sync::CancellationToken,
+    _host: cassa_tests::DemoHost,
 }
 
 impl Host {
     async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let data_dir = std::env::temp_dir().join(format!("cassa-isolation-{}", uuid::Uuid::new_v4().simple()));
-        let args = Settings {
-            listen: addr,
-            data_dir: data_dir.clone(),
+        let settings = Settings {
             secrets_key: Some(SECRETS_KEY.into()),
-            demo: true,
             sandbox_api_key: API_KEY.into(),
             admin_tokens: vec![ADMIN.into()],
             core_jwt_keys: vec![format!("hs256:{JWT_SECRET}")],
             ..Settings::default()
         };
-        let stop = tokio_util::sync::CancellationToken::new();
-        let app = cassa::serve::build(&args, addr, stop.clone()).await.unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { base: format!("http://{addr}"), client, data_dir, seen: Default::default(), _stop: stop }
+        let host = cassa_tests::DemoHost::start("isolation", settings).await;
+        Self {
+            base: host.base.clone(),
+            data_dir: host.data_dir.clone(),
+            client: host.client.clone(),
+            seen: Default::default(),
+            _host: host,
+        }
     }
 
     async fn call(&self, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -15,7 +15,7 @@ const TOKEN: &str = "registry-test-admin-token";
 struct Host {
     base: String,
     client: reqwest::Client,
-    _stop: tokio_util::sync::CancellationToken,
+    _host: cassa_tests::DemoHost,
 }
 
 impl Host {
@@ -24,21 +24,14 @@ impl Host {
     }
 
     async fn start_with(connector_publisher_keys: Vec<String>, connector_dir: Option<std::path::PathBuf>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let args = Settings {
-            listen: addr,
-            data_dir: std::env::temp_dir().join(format!("cassa-registry-{}", uuid::Uuid::new_v4().simple())),
-            demo: true,
+        let settings = Settings {
             admin_tokens: vec![TOKEN.into()],
             connector_publisher_keys,
             connector_dir,
             ..Settings::default()
         };
-        let stop = tokio_util::sync::CancellationToken::new();
-        let app = cassa::serve::build(&args, addr, stop.clone()).await.unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), _stop: stop }
+        let host = cassa_tests::DemoHost::start("registry", settings).await;
+        Self { base: host.base.clone(), client: host.client.clone(), _host: host }
     }
 
     async fn admin(&self, method: reqwest::Method, path: &str, body: Option<(&str, Vec<u8>)>) -> (u16, Value) {

@@ -435,3 +435,31 @@ pub async fn in_status(
         .map(|p| p.event)
         .collect()
 }
+
+/// A whole host as `cassa run --demo` builds it, in this process, on a free port and a data
+/// directory of its own; it stops when dropped.
+pub struct DemoHost {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// Its data directory (the SQLite database is `cassa.db` there).
+    pub data_dir: std::path::PathBuf,
+    /// A client that does not follow redirects.
+    pub client: reqwest::Client,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl DemoHost {
+    /// Starts a host with `settings`; `listen`, `data_dir` (under `cassa-<name>-…` in the
+    /// temporary directory) and `demo` are filled in.
+    pub async fn start(name: &str, settings: cassa::serve::Settings) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let data_dir = std::env::temp_dir().join(format!("cassa-{name}-{}", uuid::Uuid::new_v4().simple()));
+        let settings = cassa::serve::Settings { listen: addr, data_dir: data_dir.clone(), demo: true, ..settings };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let app = cassa::serve::build(&settings, addr, stop.clone()).await.unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { base: format!("http://{addr}"), data_dir, client, _stop: stop.drop_guard() }
+    }
+}
