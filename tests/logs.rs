@@ -1,6 +1,5 @@
 //! Log lines about a payment carry its tenant, service, payment and event ids. Alone in its
-//! binary: it captures logs with a thread-local subscriber, which other tests running beside it
-//! in the same process could disturb through tracing's shared callsite cache.
+//! binary: it reads what the whole process logged, and no other test's lines should mix in.
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 

@@ -142,51 +142,66 @@ impl EchoServer {
     }
 }
 
-/// Log output captured from `tracing` on the current thread while the guard lives.
-#[derive(Clone, Default)]
-pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+/// Log output captured from `tracing`: what the process logged at `info` and above since the
+/// capture started.
+///
+/// One subscriber for the whole test binary, installed at the first capture and never removed:
+/// thread-local subscribers that come and go while tests run in parallel race with `tracing`'s
+/// process-wide interest cache and level hint, and a capture could miss a line. Lines of other
+/// tests running meanwhile may appear too; assertions look for their own.
+#[derive(Clone)]
+pub struct CapturedLogs {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    from: usize,
+}
 
-/// Keeps a capture going: the thread's subscriber, then the turn of the test binary's captures.
+/// Keeps a capture's turn: captures of one test binary run one at a time.
 pub struct CaptureGuard {
-    _default: tracing::subscriber::DefaultGuard,
     _turn: std::sync::MutexGuard<'static, ()>,
 }
 
-/// One capture at a time per test binary: `tracing`'s interest cache and level hint are
-/// process-wide, and a thread's subscriber coming or going while another thread's capture runs
-/// can make that capture miss lines.
 static CAPTURE_TURN: Mutex<()> = Mutex::new(());
+static CAPTURED: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
 
-impl CapturedLogs {
-    /// Captures everything at `info` and above on this thread, once no other test of this
-    /// binary is capturing.
-    pub fn start() -> (Self, CaptureGuard) {
-        let turn = CAPTURE_TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let logs = Self::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        tracing::callsite::rebuild_interest_cache();
-        (logs, CaptureGuard { _default: guard, _turn: turn })
-    }
+/// Where the binary's subscriber writes.
+#[derive(Clone)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
 
-    /// The text so far.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for CapturedLogs {
+impl std::io::Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+impl CapturedLogs {
+    /// Starts capturing, once no other test of this binary is capturing.
+    pub fn start() -> (Self, CaptureGuard) {
+        let turn = CAPTURE_TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let buffer = CAPTURED
+            .get_or_init(|| {
+                let buffer = Arc::new(Mutex::new(Vec::new()));
+                let sink = Sink(buffer.clone());
+                let subscriber = tracing_subscriber::fmt()
+                    .with_max_level(tracing::Level::INFO)
+                    .with_ansi(false)
+                    .with_writer(move || sink.clone())
+                    .finish();
+                tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in tests");
+                buffer
+            })
+            .clone();
+        let from = buffer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len();
+        (Self { buffer, from }, CaptureGuard { _turn: turn })
+    }
+
+    /// The text since the capture started.
+    pub fn text(&self) -> String {
+        let all = self.buffer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        String::from_utf8_lossy(all.get(self.from..).unwrap_or_default()).into_owned()
     }
 }
 
