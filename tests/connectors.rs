@@ -34,6 +34,7 @@ async fn scope_of(base_url: &str) -> CallScope {
         tenant_config: fake.tenant_config(),
         service_config: fake.service_config(),
         allowed_hosts: fake.allowed_hosts(),
+        ..CallScope::default()
     }
 }
 

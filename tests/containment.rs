@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use cassa::runtime::{AdmissionError, Blame, CallError, Connector, Limits, wit};
+use cassa::pipeline::Connectors;
+use cassa::runtime::{AdmissionError, Blame, CallError, CallScope, Connector, LimitPolicy, Limits, wit};
 use cassa_tests::*;
 
 /// After a hostile call, the same connector must still serve a normal one.
@@ -27,6 +28,86 @@ async fn infinite_loop_is_stopped_by_the_cpu_deadline() {
     // 300 ms of CPU, measured in 5 ms epochs: well under a second of wall time.
     assert!(elapsed < Duration::from_secs(2), "stopped after {elapsed:?}");
     still_serves(&connector).await;
+}
+
+/// A hostile scope for `tenant`, with the limits and gate the operator's policy gives it.
+fn limited_scope(connectors: &Connectors, connector: &Connector, tenant: &str, mode: &str) -> CallScope {
+    let (limits, gate) = connectors.limits_for(connector, tenant);
+    CallScope { tenant_id: tenant.into(), limits: Some(limits), gate, ..hostile_scope(mode, "", &[]) }
+}
+
+#[tokio::test]
+async fn the_operators_limits_per_connector_and_tenant_fail_calls_with_blame_and_are_logged_and_counted() {
+    let metrics = cassa::metrics::handle().expect("the metrics recorder");
+    let (logs, _guard) = CapturedLogs::start();
+    let rules = [
+        "connector=hostile cpu_ms=200",
+        "tenant=tenant-small memory_mb=8",
+        "tenant=tenant-slow cpu_ms=60000 wall_ms=150",
+        "tenant=tenant-paced calls_per_second=1 wall_ms=300",
+        "tenant=tenant-single concurrency=1 wall_ms=200",
+    ];
+    let connectors = Connectors::new(LimitPolicy::parse(&rules.map(String::from)).unwrap());
+    connectors.install(hostile(&runtime(Limits::default(), false)).await, 8, None);
+    let (connector, _) = connectors.get("hostile").unwrap();
+    let scope = |tenant: &str, mode: &str| limited_scope(&connectors, &connector, tenant, mode);
+
+    // Memory: the tenant's own 8 MiB, not the runtime's 64.
+    let error = connector.status(&scope("tenant-small", "memory"), any_debt()).await.unwrap_err();
+    assert!(matches!(error, CallError::MemoryLimit { limit_bytes } if limit_bytes == 8 << 20), "{error:?}");
+    // CPU: the connector's 200 ms for a tenant without a rule.
+    let error = connector.status(&scope("tenant-other", "loop"), any_debt()).await.unwrap_err();
+    assert!(matches!(error, CallError::CpuLimit { limit_ms: 200 }), "{error:?}");
+    assert_eq!(error.blame(), Blame::Guest);
+    // Wall time: the tenant's 150 ms beats the connector's CPU time it also raised.
+    let error = connector.status(&scope("tenant-slow", "loop"), any_debt()).await.unwrap_err();
+    assert!(matches!(error, CallError::WallTimeout { limit_ms: 150 }), "{error:?}");
+
+    // Calls per second: the first goes, the second's turn (in 1 s) is past its 300 ms wall
+    // time, so it is refused at once, blamed on the tenant, and may be tried again.
+    connector.status(&scope("tenant-paced", "noop"), any_debt()).await.unwrap();
+    let started = Instant::now();
+    let error = connector.status(&scope("tenant-paced", "noop"), any_debt()).await.unwrap_err();
+    assert!(matches!(error, CallError::TenantLimit { limit: "calls_per_second", value: 1, .. }), "{error:?}");
+    assert!(started.elapsed() < Duration::from_millis(150), "refused after {:?}", started.elapsed());
+    assert_eq!((error.blame(), error.is_transient()), (Blame::Tenant, true));
+
+    // Concurrency: while the tenant's one call is running, the next waits its wall time.
+    let (_, gate) = connectors.limits_for(&connector, "tenant-single");
+    let running = gate.expect("tenant-single has a gate").enter(None).await.unwrap();
+    let started = Instant::now();
+    let error = connector.status(&scope("tenant-single", "noop"), any_debt()).await.unwrap_err();
+    assert!(
+        matches!(error, CallError::TenantLimit { limit: "concurrency", value: 1, waited_ms } if waited_ms >= 190),
+        "{error:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(190));
+    // Other tenants are not held up meanwhile, and the tenant's next call goes once it is free.
+    connector.status(&scope("tenant-other", "noop"), any_debt()).await.unwrap();
+    drop(running);
+    connector.status(&scope("tenant-single", "noop"), any_debt()).await.unwrap();
+
+    let text = logs.text();
+    for limit in ["memory", "cpu", "wall", "calls_per_second", "concurrency"] {
+        assert!(text.contains(&format!("limit={limit}")), "no log line names limit {limit}: {text}");
+    }
+    assert!(text.contains("blame=tenant"), "{text}");
+    let rendered = metrics.render();
+    for (tenant, limit) in [
+        ("tenant-small", "memory"),
+        ("tenant-other", "cpu"),
+        ("tenant-slow", "wall"),
+        ("tenant-paced", "calls_per_second"),
+        ("tenant-single", "concurrency"),
+    ] {
+        let counted = rendered.lines().any(|line| {
+            line.starts_with("cassa_limit_exceeded_total{")
+                && line.contains(&format!("tenant=\"{tenant}\""))
+                && line.contains(&format!("limit=\"{limit}\""))
+                && line.ends_with(" 1")
+        });
+        assert!(counted, "{tenant}/{limit} not counted once:\n{rendered}");
+    }
 }
 
 #[tokio::test]
@@ -231,13 +312,14 @@ async fn the_host_keeps_serving_other_connectors_while_one_loops() {
         async move { hostile_connector.status(&hostile_scope("loop", "", &[]), any_debt()).await }
     });
     // While the loop burns its CPU budget, the sandbox connector completes create + status.
-    let scope = cassa::runtime::CallScope {
+    let scope = CallScope {
         tenant_id: "tenant-b".into(),
         service_id: "service-b".into(),
         payment_id: None,
         tenant_config: cassa::conformance::Fake::tenant_config(&fake),
         service_config: serde_json::json!({}),
         allowed_hosts: cassa::conformance::Fake::allowed_hosts(&fake),
+        ..CallScope::default()
     };
     let mut served = 0;
     while !looping.is_finished() {

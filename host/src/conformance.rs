@@ -116,6 +116,7 @@ impl<F: Fake> Suite<'_, F> {
             tenant_config,
             service_config: self.fake.service_config(),
             allowed_hosts: self.fake.allowed_hosts(),
+            ..CallScope::default()
         }
     }
 }

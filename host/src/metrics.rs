@@ -16,6 +16,7 @@
 //! | `cassa_outbox_backlog` | gauge | — |
 //! | `cassa_connector_calls_total` | counter | `connector`, `version`, `tenant`, `operation`, `outcome` |
 //! | `cassa_connector_call_duration_seconds` | histogram | `connector`, `operation` |
+//! | `cassa_limit_exceeded_total` | counter | `connector`, `tenant`, `limit` (`memory`, `cpu`, `wall`, `concurrency`, `calls_per_second`) |
 //! | `cassa_poller_due_payments` | gauge | — |
 //! | `cassa_payments` | gauge | `status` |
 //! | `cassa_notify_attempts_total`, `cassa_notify_failures_total` | counter | — |
@@ -41,6 +42,8 @@ pub const OUTBOX_BACKLOG: &str = "cassa_outbox_backlog";
 pub const CONNECTOR_CALLS: &str = "cassa_connector_calls_total";
 /// How long connector calls take.
 pub const CONNECTOR_CALL_DURATION: &str = "cassa_connector_call_duration_seconds";
+/// Connector calls that exceeded one of their limits.
+pub const LIMIT_EXCEEDED: &str = "cassa_limit_exceeded_total";
 /// Payments whose status check is due.
 pub const POLLER_DUE: &str = "cassa_poller_due_payments";
 /// Payments by status.
@@ -128,6 +131,12 @@ pub fn connector_call(
     .increment(1);
     metrics::histogram!(CONNECTOR_CALL_DURATION, "connector" => connector.to_owned(), "operation" => operation)
         .record(seconds);
+}
+
+/// Counts a call of `connector` for `tenant` that exceeded `limit`.
+pub fn limit_exceeded(connector: &str, tenant: &str, limit: &'static str) {
+    metrics::counter!(LIMIT_EXCEEDED, "connector" => connector.to_owned(), "tenant" => tenant.to_owned(), "limit" => limit)
+        .increment(1);
 }
 
 /// Counts a processing error of `stage`.

@@ -204,7 +204,7 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
             }
         }),
     };
-    let connectors = Connectors::default();
+    let connectors = Connectors::new(crate::runtime::LimitPolicy::parse(&args.limits).map_err(anyhow::Error::msg)?);
     let publishers =
         crate::registry::PublisherKey::parse_all(&args.connector_publisher_keys).map_err(anyhow::Error::msg)?;
     let registry = Registry::new(

@@ -69,6 +69,9 @@ pub struct RunArgs {
     /// Most calls at once to one intermediary.
     #[arg(long, env = "CASSA_CONNECTOR_CONCURRENCY")]
     pub connector_concurrency: Option<usize>,
+    /// Limits per connector and per tenant, `;`-separated rules (a list in `cassa.toml`): `connector=<name>` or `tenant=<id>` (`*`: every other one), then any of `memory_mb=`, `cpu_ms=`, `wall_ms=` (one call; the tenant's rule beats the connector's, which beats `*` and the built-in 64 MiB, 2000 ms, 30000 ms), `concurrency=`, `calls_per_second=` (a connector's apply to its intermediary, a tenant's to all its calls; a call waits its turn at most its wall time, then fails with blame `tenant`). E.g. `connector=mypay memory_mb=128;tenant=* concurrency=8 calls_per_second=20`.
+    #[arg(long, env = "CASSA_LIMITS", value_delimiter = ';')]
+    pub limits: Option<Vec<String>>,
     /// Prefix of the consumer groups; replicas of one deployment share it.
     #[arg(long, env = "CASSA_GROUP_PREFIX")]
     pub group_prefix: Option<String>,
@@ -203,6 +206,8 @@ pub struct Settings {
     pub connector_rate: Option<u32>,
     /// See [`RunArgs::connector_concurrency`].
     pub connector_concurrency: usize,
+    /// See [`RunArgs::limits`].
+    pub limits: Vec<String>,
     /// See [`RunArgs::group_prefix`].
     pub group_prefix: String,
     /// See [`RunArgs::default_connector`].
@@ -270,6 +275,7 @@ impl Default for Settings {
             stages: ["dispatcher", "proxy", "poller", "updater"].map(String::from).to_vec(),
             connector_rate: None,
             connector_concurrency: 32,
+            limits: Vec::new(),
             group_prefix: "cassa".into(),
             default_connector: "sandbox".into(),
             core_token: None,
@@ -383,6 +389,9 @@ impl Settings {
             // Otherwise the core's APIs are closed while the operators' endpoints (connector
             // uploads, dead letters) stay open to anyone who can reach the host.
             problems.push("core_jwt_keys: set admin_tokens too, or the operators' endpoints stay open".into());
+        }
+        if let Err(why) = crate::runtime::LimitPolicy::parse(&self.limits) {
+            problems.push(why);
         }
         if let Err(why) = crate::registry::PublisherKey::parse_all(&self.connector_publisher_keys) {
             problems.push(why);
@@ -522,10 +531,12 @@ mod tests {
 
     #[test]
     fn values_the_types_allow_but_cassa_cannot_use_are_refused_by_name() {
-        let bad =
-            args("stages = [\"dispatcher\", \"mailer\"]\npublic_url = \"ftp://x\"\ndatabase_url = \"mysql://db\"\n");
+        let bad = args(
+            "stages = [\"dispatcher\", \"mailer\"]\npublic_url = \"ftp://x\"\ndatabase_url = \"mysql://db\"\n\
+                  limits = [\"tenant=t1 memory=8\"]\n",
+        );
         let error = Settings::layered(&RunArgs::default(), &bad).unwrap_err().to_string();
-        for key in ["stages", "mailer", "public_url", "database_url"] {
+        for key in ["stages", "mailer", "public_url", "database_url", "limits", "tenant=t1 memory=8"] {
             assert!(error.contains(key), "{key} in {error}");
         }
     }

@@ -75,6 +75,7 @@ async fn main() {
         tenant_config: fake.tenant_config(),
         service_config: fake.service_config(),
         allowed_hosts: fake.allowed_hosts(),
+        ..CallScope::default()
     };
     let (sandbox, _) = connectors.get("sandbox").unwrap();
     let position = cassa::conformance::sample_position(1_250);

@@ -54,6 +54,7 @@ pub fn hostile_scope(mode: &str, url: &str, allowed_hosts: &[&str]) -> CallScope
         tenant_config: json!({ "api_key": SECRET }),
         service_config: json!({ "mode": mode, "url": url }),
         allowed_hosts: allowed_hosts.iter().map(|h| (*h).to_owned()).collect(),
+        ..CallScope::default()
     }
 }
 

@@ -360,13 +360,17 @@ async fn save(
         (Kind::Service, Some(t)) => (connector_view(&t.config), connector_view(&config)),
         (Kind::Service, None) => return Err(ApiError::internal("service without tenant")),
     };
+    let tenant_id = tenant.as_ref().map_or(id, |t| t.id).to_string();
+    let (limits, gate) = p.connectors.limits_for(&connector, &tenant_id);
     let scope = CallScope {
-        tenant_id: tenant.as_ref().map_or(id, |t| t.id).to_string(),
+        tenant_id,
         service_id: if kind == Kind::Service { id.to_string() } else { String::new() },
         payment_id: None,
         tenant_config,
         service_config,
         allowed_hosts: Vec::new(),
+        limits: Some(limits),
+        gate,
     };
     match connector.validate_config(&scope).await {
         Ok(()) => {}

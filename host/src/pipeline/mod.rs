@@ -25,14 +25,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::bus::{Bus, Message, Topics};
 use crate::domain::payment::{PaymentEvent, Receiver};
 use crate::domain::transitions::Endpoints;
-use crate::runtime::{CallScope, Connector, wit};
+use crate::runtime::{CallScope, Connector, Gate, LimitPolicy, Limits, wit};
 use crate::store::{Store, StoreError, StoredConfig};
 
 /// Which stages run in this process.
@@ -150,66 +150,57 @@ impl Default for PipelineConfig {
     }
 }
 
-/// A connector and the throttle of calls to its intermediary.
-type Installed = (Connector, Arc<Throttle>);
+/// A connector and the gate of calls to its intermediary.
+type Installed = (Connector, Arc<Gate>);
 
-/// Limits the calls to one intermediary: at most `concurrency` at once and, when a rate is
-/// set, at most that many starting per second (calls are spaced evenly).
-#[derive(Debug)]
-pub struct Throttle {
-    permits: Semaphore,
-    interval: Option<Duration>,
-    next: std::sync::Mutex<tokio::time::Instant>,
-}
-
-impl Throttle {
-    /// A throttle of `concurrency` calls at once and `per_second` calls per second.
-    pub fn new(concurrency: usize, per_second: Option<u32>) -> Self {
-        Self {
-            permits: Semaphore::new(concurrency.max(1)),
-            interval: per_second.filter(|r| *r > 0).map(|r| Duration::from_secs(1) / r),
-            next: std::sync::Mutex::new(tokio::time::Instant::now()),
-        }
-    }
-
-    /// Waits for the call's turn; the call may go ahead while the permit lives.
-    pub async fn acquire(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        if let Some(interval) = self.interval {
-            let slot = match self.next.lock() {
-                Ok(mut next) => {
-                    let slot = (*next).max(tokio::time::Instant::now());
-                    *next = slot + interval;
-                    slot
-                }
-                Err(_) => tokio::time::Instant::now(),
-            };
-            tokio::time::sleep_until(slot).await;
-        }
-        self.permits.acquire().await.ok()
-    }
-}
-
-/// The connectors this host can call, by name.
+/// The connectors this host can call, by name, and the operator's limits on their calls.
 #[derive(Clone, Default)]
 pub struct Connectors {
     by_name: Arc<RwLock<HashMap<String, Installed>>>,
     default: Arc<RwLock<Option<String>>>,
+    policy: Arc<LimitPolicy>,
+    /// Each tenant's gate, made at its first call, for tenants whose rule bounds concurrency or
+    /// calls per second.
+    tenant_gates: Arc<std::sync::Mutex<HashMap<String, Option<Arc<Gate>>>>>,
 }
 
 impl Connectors {
+    /// No connectors yet; their calls limited by `policy`.
+    pub fn new(policy: LimitPolicy) -> Self {
+        Self { policy: Arc::new(policy), ..Self::default() }
+    }
+
     /// Installs (or replaces) a connector under its own name, with at most `concurrency` calls
-    /// at once and `per_second` calls per second to its intermediary. A replaced version's
-    /// limits carry over to the new one (they are the intermediary's), and calls holding the
-    /// old version finish on it.
+    /// at once and `per_second` calls per second to its intermediary, unless the operator's rule
+    /// for the connector says otherwise. A replaced version's gate carries over to the new one
+    /// (it is the intermediary's), and calls holding the old version finish on it.
     pub fn install(&self, connector: Connector, concurrency: usize, per_second: Option<u32>) {
         let name = connector.info().name.clone();
+        let rule = self.policy.connector(&name);
         if let Ok(mut map) = self.by_name.write() {
-            let throttle = match map.get(&name) {
-                Some((_, throttle)) => throttle.clone(),
-                None => Arc::new(Throttle::new(concurrency, per_second)),
+            let gate = match map.get(&name) {
+                Some((_, gate)) => gate.clone(),
+                None => Arc::new(Gate::new(
+                    Some(rule.concurrency.unwrap_or(concurrency)),
+                    rule.calls_per_second.or(per_second),
+                )),
             };
-            map.insert(name, (connector, throttle));
+            map.insert(name, (connector, gate));
         }
+    }
+
+    /// The limits of a call of `connector` for `tenant`, and the tenant's gate when its rule
+    /// has one.
+    pub fn limits_for(&self, connector: &Connector, tenant: &str) -> (Limits, Option<Arc<Gate>>) {
+        let limits = self.policy.call_limits(connector.limits(), &connector.info().name, tenant);
+        let gate = match self.tenant_gates.lock() {
+            Ok(mut gates) => gates
+                .entry(tenant.to_owned())
+                .or_insert_with(|| Gate::of(&self.policy.tenant(tenant)).map(Arc::new))
+                .clone(),
+            Err(_) => None,
+        };
+        (limits, gate)
     }
 
     /// The connector named `name` and the permit pool limiting concurrent calls to it.
@@ -271,7 +262,7 @@ pub struct Configured {
     /// The connector.
     pub connector: Connector,
     /// Limits the calls to the connector's intermediary.
-    pub permits: Arc<Throttle>,
+    pub permits: Arc<Gate>,
 }
 
 /// Keys of a tenant or service document that belong to the host, not to the connector.
@@ -529,8 +520,12 @@ impl Pipeline {
     /// The call scope of a payment.
     pub fn scope(&self, configured: &Configured, payment_id: Option<Uuid>) -> CallScope {
         let tenant = connector_view(&configured.tenant.config);
+        let tenant_id = configured.tenant.id.to_string();
+        let (limits, gate) = self.connectors.limits_for(&configured.connector, &tenant_id);
         CallScope {
-            tenant_id: configured.tenant.id.to_string(),
+            limits: Some(limits),
+            gate,
+            tenant_id,
             service_id: configured.service.id.to_string(),
             payment_id: payment_id.map(|id| id.to_string()),
             allowed_hosts: allowed_hosts(&configured.tenant.config),
@@ -778,24 +773,24 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_throttle_spaces_calls_to_its_rate() {
-        let throttle = Throttle::new(8, Some(100));
+    async fn an_intermediarys_gate_spaces_calls_to_its_rate() {
+        let throttle = Gate::new(Some(8), Some(100));
         let started = tokio::time::Instant::now();
         for _ in 0..6 {
-            drop(throttle.acquire().await.unwrap());
+            drop(throttle.enter(None).await.unwrap());
         }
         // Six calls at 100/s: the sixth starts 50 ms after the first.
         assert!(started.elapsed() >= Duration::from_millis(45), "{:?}", started.elapsed());
     }
 
     #[tokio::test]
-    async fn a_throttle_bounds_calls_in_flight() {
-        let throttle = Throttle::new(2, None);
-        let a = throttle.acquire().await.unwrap();
-        let _b = throttle.acquire().await.unwrap();
-        assert!(tokio::time::timeout(Duration::from_millis(50), throttle.acquire()).await.is_err());
+    async fn an_intermediarys_gate_bounds_calls_in_flight() {
+        let throttle = Gate::new(Some(2), None);
+        let a = throttle.enter(None).await.unwrap();
+        let _b = throttle.enter(None).await.unwrap();
+        assert!(tokio::time::timeout(Duration::from_millis(50), throttle.enter(None)).await.is_err());
         drop(a);
-        assert!(tokio::time::timeout(Duration::from_millis(50), throttle.acquire()).await.is_ok());
+        assert!(tokio::time::timeout(Duration::from_millis(50), throttle.enter(None)).await.is_ok());
     }
 
     /// A bus whose one topic holds the messages `0..n` (one per poll) and which records the

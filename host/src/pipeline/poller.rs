@@ -101,7 +101,7 @@ async fn check_once(
         };
         let scope = pipeline.scope(&configured, Some(id));
         let seen = {
-            let _permit = configured.permits.acquire().await;
+            let _permit = configured.permits.enter(None).await;
             configured.connector.status(&scope, debt).await
         };
         let seen = match seen {

@@ -122,7 +122,7 @@ async fn create(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> Resul
     let outcome = loop {
         attempt += 1;
         let result = {
-            let _permit = configured.permits.acquire().await;
+            let _permit = configured.permits.enter(None).await;
             configured.connector.create(&scope, position.clone()).await
         };
         match result {

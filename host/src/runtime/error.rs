@@ -15,6 +15,8 @@ pub enum Blame {
     Host,
     /// The payment intermediary: it refused, failed, was unreachable or answered nonsense.
     Upstream,
+    /// The tenant's own traffic: more calls at once or per second than the operator allows it.
+    Tenant,
 }
 
 impl fmt::Display for Blame {
@@ -23,6 +25,7 @@ impl fmt::Display for Blame {
             Blame::Guest => "guest",
             Blame::Host => "host",
             Blame::Upstream => "upstream",
+            Blame::Tenant => "tenant",
         })
     }
 }
@@ -91,6 +94,17 @@ pub enum CallError {
         /// The error value the connector returned.
         error: wit::Error,
     },
+    /// The tenant's calls were over its concurrency or rate limit and this one could not start
+    /// within the time it may wait (its wall-time limit).
+    #[error("the tenant is over its {limit} limit of {value}: the call could not start within {waited_ms} ms")]
+    TenantLimit {
+        /// `concurrency` or `calls_per_second`.
+        limit: &'static str,
+        /// The limit's value.
+        value: u64,
+        /// How long the call waited.
+        waited_ms: u64,
+    },
     /// Something failed on cassa's side.
     #[error("host failure: {0}")]
     Host(String),
@@ -114,6 +128,7 @@ impl CallError {
             | CallError::WallTimeout { .. }
             | CallError::EgressDenied { .. } => Blame::Guest,
             CallError::UpstreamTimeout { .. } => Blame::Upstream,
+            CallError::TenantLimit { .. } => Blame::Tenant,
             CallError::Host(_) => Blame::Host,
         }
     }
@@ -135,6 +150,7 @@ impl CallError {
             CallError::WallTimeout { .. } => "wall_timeout",
             CallError::UpstreamTimeout { .. } => "upstream_timeout",
             CallError::EgressDenied { .. } => "egress_denied",
+            CallError::TenantLimit { .. } => "tenant_limit",
             CallError::Host(_) => "host",
         }
     }
@@ -143,8 +159,23 @@ impl CallError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            CallError::Connector(wit::Error::Unavailable(_)) | CallError::UpstreamTimeout { .. } | CallError::Host(_)
+            CallError::Connector(wit::Error::Unavailable(_))
+                | CallError::UpstreamTimeout { .. }
+                | CallError::TenantLimit { .. }
+                | CallError::Host(_)
         )
+    }
+
+    /// The limit it exceeded, when it is one of the operator's limits: `memory`, `cpu`, `wall`,
+    /// `concurrency` or `calls_per_second`.
+    pub fn exceeded_limit(&self) -> Option<&'static str> {
+        match self {
+            CallError::MemoryLimit { .. } => Some("memory"),
+            CallError::CpuLimit { .. } => Some("cpu"),
+            CallError::WallTimeout { .. } => Some("wall"),
+            CallError::TenantLimit { limit, .. } => Some(limit),
+            _ => None,
+        }
     }
 }
 

@@ -31,7 +31,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use self::egress::{Egress, EgressConfig, HostPolicy, Secrets};
 pub use self::error::{AdmissionError, Blame, CallError};
-pub use self::limits::Limits;
+pub use self::limits::{Gate, LimitPolicy, LimitSet, Limits};
 use self::sandbox::{CallFields, CallState};
 
 /// Generated host bindings of `wit/connector.wit`.
@@ -356,6 +356,12 @@ pub struct CallScope {
     pub service_config: Value,
     /// Host patterns the tenant's configuration allows.
     pub allowed_hosts: Vec<String>,
+    /// The limits of this call (the operator's for the tenant and connector); none: the
+    /// connector's own.
+    pub limits: Option<Limits>,
+    /// The tenant's gate (its concurrency and calls per second), when it has one: the call
+    /// waits its turn there, at most its wall-time limit.
+    pub gate: Option<Arc<Gate>>,
 }
 
 impl CallScope {
@@ -561,65 +567,24 @@ impl Connector {
         }
     }
 
-    /// Runs one operation in a fresh sandbox.
+    /// Runs one operation in a fresh sandbox once the tenant's gate lets it, then counts and
+    /// logs the outcome.
     async fn call(&self, scope: &CallScope, secrets: Secrets, op: Op) -> Result<OpResult, CallError> {
-        let policy = HostPolicy::new(self.declared_hosts.clone(), &scope.allowed_hosts);
         let fields = self.fields(scope, &op);
-        let tick = Duration::from_millis(self.shared.config.epoch_tick_ms.max(1));
-        let cpu_ticks = (self.limits.cpu_ms / tick.as_millis().max(1) as u64).max(1);
-        let state =
-            CallState::new(fields, self.limits.memory_bytes, self.shared.egress.clone(), policy, secrets, cpu_ticks);
-        let mut store = Store::new(&self.shared.engine, state);
-        store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut ctx| {
-            let state = ctx.data_mut();
-            state.cpu_ticks_used += 1;
-            if state.cpu_ticks_used > state.cpu_ticks_budget {
-                state.cpu_exceeded = true;
-                return Err(wasmtime::Error::msg("CPU time limit exceeded"));
-            }
-            Ok(UpdateDeadline::Yield(1))
-        });
+        let limits = scope.limits.unwrap_or(self.limits);
         let started = Instant::now();
         let op_name = op.name();
-        let outcome = {
-            let run = async {
-                let instance = self.pre.instantiate_async(&mut store).await?;
-                let gateway = instance.cassa_connector_gateway();
-                let store = &mut store;
-                wasmtime::Result::Ok(match op {
-                    Op::Info => OpResult::Info(gateway.call_info(store).await?),
-                    Op::ValidateConfig(t, s) => OpResult::Unit(gateway.call_validate_config(store, &t, &s).await?),
-                    Op::Create(c, p) => OpResult::Created(gateway.call_create(store, &c, &p).await?),
-                    Op::Status(c, d) => OpResult::Status(gateway.call_status(store, &c, &d).await?),
-                    Op::BeginOnline(c, d, u) => OpResult::Url(gateway.call_begin_online(store, &c, &d, &u).await?),
-                    Op::Notice(c, d) => OpResult::Document(gateway.call_notice(store, &c, &d).await?),
-                    Op::Receipt(c, d) => OpResult::Document(gateway.call_receipt(store, &c, &d).await?),
-                    Op::Cancel(c, d) => OpResult::Unit(gateway.call_cancel(store, &c, &d).await?),
-                    Op::Callback(c, r) => OpResult::Callback(gateway.call_callback(store, &c, &r).await?),
-                })
-            };
-            tokio::time::timeout(self.limits.wall(), run).await
-        };
-        let state = store.data_mut();
-        state.flush_output();
-        let result = match outcome {
-            Ok(Ok(result)) => match result.error() {
-                // A failure after refused requests is the connector's doing, not the intermediary's.
-                Some(error) if !state.denied.is_empty() => {
-                    Err(CallError::EgressDenied { denied: state.denied.join("; "), error: error.clone() })
-                }
-                _ => Ok(result),
+        let result = match &scope.gate {
+            Some(gate) => match gate.enter(Some(limits.wall())).await {
+                Ok(_pass) => self.run(scope, secrets, op, fields.clone(), &limits).await,
+                Err(refused) => Err(CallError::TenantLimit {
+                    limit: refused.limit.as_str(),
+                    value: refused.value,
+                    waited_ms: started.elapsed().as_millis() as u64,
+                }),
             },
-            Ok(Err(trap)) => Err(state.classify_trap(trap, &self.limits)),
-            Err(_) => Err(if state.http_in_flight {
-                CallError::UpstreamTimeout { limit_ms: self.limits.wall_ms }
-            } else {
-                CallError::WallTimeout { limit_ms: self.limits.wall_ms }
-            }),
+            None => self.run(scope, secrets, op, fields.clone(), &limits).await,
         };
-        let fields = &state.fields;
         let elapsed_us = started.elapsed().as_micros() as u64;
         let outcome = match &result {
             Ok(done) => done.error().map_or("ok", |e| CallError::Connector(e.clone()).kind()),
@@ -638,13 +603,81 @@ impl Connector {
                 tenant = %fields.tenant, connector = %fields.connector, version = %fields.version,
                 payment = %fields.payment, operation = op_name, elapsed_us, "connector call finished"
             ),
-            Err(error) => tracing::warn!(
-                tenant = %fields.tenant, connector = %fields.connector, version = %fields.version,
-                payment = %fields.payment, operation = op_name, elapsed_us, blame = %error.blame(), %error,
-                "connector call failed"
-            ),
+            Err(error) => {
+                if let Some(limit) = error.exceeded_limit() {
+                    crate::metrics::limit_exceeded(&fields.connector, &fields.tenant, limit);
+                }
+                tracing::warn!(
+                    tenant = %fields.tenant, connector = %fields.connector, version = %fields.version,
+                    payment = %fields.payment, operation = op_name, elapsed_us, blame = %error.blame(),
+                    limit = %error.exceeded_limit().unwrap_or("-"), %error, "connector call failed"
+                )
+            }
         }
         result
+    }
+
+    /// Runs one operation in a fresh sandbox under `limits`.
+    async fn run(
+        &self,
+        scope: &CallScope,
+        secrets: Secrets,
+        op: Op,
+        fields: CallFields,
+        limits: &Limits,
+    ) -> Result<OpResult, CallError> {
+        let policy = HostPolicy::new(self.declared_hosts.clone(), &scope.allowed_hosts);
+        let tick = Duration::from_millis(self.shared.config.epoch_tick_ms.max(1));
+        let cpu_ticks = (limits.cpu_ms / tick.as_millis().max(1) as u64).max(1);
+        let state = CallState::new(fields, limits.memory_bytes, self.shared.egress.clone(), policy, secrets, cpu_ticks);
+        let mut store = Store::new(&self.shared.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            state.cpu_ticks_used += 1;
+            if state.cpu_ticks_used > state.cpu_ticks_budget {
+                state.cpu_exceeded = true;
+                return Err(wasmtime::Error::msg("CPU time limit exceeded"));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let outcome = {
+            let run = async {
+                let instance = self.pre.instantiate_async(&mut store).await?;
+                let gateway = instance.cassa_connector_gateway();
+                let store = &mut store;
+                wasmtime::Result::Ok(match op {
+                    Op::Info => OpResult::Info(gateway.call_info(store).await?),
+                    Op::ValidateConfig(t, s) => OpResult::Unit(gateway.call_validate_config(store, &t, &s).await?),
+                    Op::Create(c, p) => OpResult::Created(gateway.call_create(store, &c, &p).await?),
+                    Op::Status(c, d) => OpResult::Status(gateway.call_status(store, &c, &d).await?),
+                    Op::BeginOnline(c, d, u) => OpResult::Url(gateway.call_begin_online(store, &c, &d, &u).await?),
+                    Op::Notice(c, d) => OpResult::Document(gateway.call_notice(store, &c, &d).await?),
+                    Op::Receipt(c, d) => OpResult::Document(gateway.call_receipt(store, &c, &d).await?),
+                    Op::Cancel(c, d) => OpResult::Unit(gateway.call_cancel(store, &c, &d).await?),
+                    Op::Callback(c, r) => OpResult::Callback(gateway.call_callback(store, &c, &r).await?),
+                })
+            };
+            tokio::time::timeout(limits.wall(), run).await
+        };
+        let state = store.data_mut();
+        state.flush_output();
+        match outcome {
+            Ok(Ok(result)) => match result.error() {
+                // A failure after refused requests is the connector's doing, not the intermediary's.
+                Some(error) if !state.denied.is_empty() => {
+                    Err(CallError::EgressDenied { denied: state.denied.join("; "), error: error.clone() })
+                }
+                _ => Ok(result),
+            },
+            Ok(Err(trap)) => Err(state.classify_trap(trap, limits)),
+            Err(_) => Err(if state.http_in_flight {
+                CallError::UpstreamTimeout { limit_ms: limits.wall_ms }
+            } else {
+                CallError::WallTimeout { limit_ms: limits.wall_ms }
+            }),
+        }
     }
 }
 
