@@ -32,7 +32,12 @@ bench:
     cargo bench -p cassa-tests --bench sandbox
     cargo bench -p cassa-tests --bench pipeline
     cargo bench -p cassa-tests --bench load_swap
+    cargo bench -p cassa-tests --bench noisy_neighbour
 
 # Hot swap under load: 500 connector calls/s for 60 s through a push, an activation and a rollback.
 load-swap:
     cargo bench -p cassa-tests --bench load_swap
+
+# Noisy neighbour: tenant B's throughput and p99 alone and while tenant A's connector loops, allocates and floods.
+noisy-neighbour:
+    cargo bench -p cassa-tests --bench noisy_neighbour
