@@ -50,12 +50,17 @@ impl Host {
         list.as_array().unwrap().iter().find(|c| c["name"] == "sandbox").cloned().unwrap()
     }
 
-    /// Creates a payment and returns the note of its creation in the history.
+    /// Creates a payment of the demo service and returns the note of its creation in the history.
     async fn creation_note(&self) -> String {
+        self.creation_note_of(DEMO_SERVICE).await
+    }
+
+    /// Creates a payment of the demo tenant's `service` and returns the note of its creation.
+    async fn creation_note_of(&self, service: &str) -> String {
         let request = json!({
             "remote_id": uuid::Uuid::new_v4(),
             "tenant_id": DEMO_TENANT,
-            "service_id": DEMO_SERVICE,
+            "service_id": service,
             "reason": "TARI 2026",
             "amount": 12.5,
             "expire_at": "2026-12-31T23:59:59+01:00",
@@ -245,4 +250,77 @@ async fn a_connector_file_dropped_into_the_directory_is_validated_stored_and_act
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_eq!(host.sandbox_entry().await["active"], bundled.as_str());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_service_or_tenant_keeps_its_version_while_another_is_active() {
+    let host = Host::start().await;
+    let old = host.sandbox_entry().await["active"].as_str().unwrap().to_owned();
+    // A second service of the demo tenant, never pinned.
+    const OTHER: &str = "5e6b7e2a-86f1-4c55-9d0e-0c43f3a1b2c4";
+    let other = json!({"id": OTHER, "tenant_id": DEMO_TENANT, "active": true, "reason_prefix": "Other"});
+    let (status, saved) =
+        cassa_tests::send_json(&host.client, &host.base, "PUT", &format!("/services/{OTHER}"), Some(other)).await;
+    assert_eq!(status, 201, "{saved}");
+    let wasm = with_custom_section(SANDBOX, "cassa-test-build", b"pinned");
+    let new = cassa::registry::digest_of(&wasm);
+    let (status, _) =
+        host.admin(reqwest::Method::POST, "/connectors?activate=true", Some(("application/wasm", wasm))).await;
+    assert_eq!(status, 201);
+    let artifact =
+        |selector: &str| Some(("application/json", serde_json::to_vec(&json!({"artifact": selector})).unwrap()));
+
+    // The demo service pinned to the old version: its payments are created by it, the other
+    // service's by the active one.
+    let service_pin = format!("/connectors/sandbox/pins/service/{DEMO_SERVICE}");
+    let (status, pin) = host.admin(reqwest::Method::PUT, &service_pin, artifact(&old[..8])).await;
+    assert_eq!(
+        (status, pin["digest"].as_str(), pin["kind"].as_str()),
+        (200, Some(old.as_str()), Some("service")),
+        "{pin}"
+    );
+    assert!(host.creation_note().await.contains(&format!("(sha256:{})", &old[..12])));
+    assert!(host.creation_note_of(OTHER).await.contains(&format!("(sha256:{})", &new[..12])));
+    let entry = host.sandbox_entry().await;
+    assert_eq!(entry["active"], new.as_str(), "a pin does not change the active version");
+    assert_eq!(entry["pins"][0]["id"], DEMO_SERVICE, "{entry}");
+
+    // A pinned version cannot be removed; the refusal names who holds it.
+    let (status, refused) =
+        host.admin(reqwest::Method::DELETE, &format!("/connectors/sandbox/artifacts/{old}"), None).await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains(&format!("service:{DEMO_SERVICE}")), "{refused}");
+
+    // Unpinned, the service follows the active version again.
+    let (status, _) = host.admin(reqwest::Method::DELETE, &service_pin, None).await;
+    assert_eq!(status, 204);
+    assert!(host.creation_note().await.contains(&format!("(sha256:{})", &new[..12])));
+
+    // A tenant's pin holds every service of it.
+    let tenant_pin = format!("/connectors/sandbox/pins/tenant/{DEMO_TENANT}");
+    let (status, _) = host.admin(reqwest::Method::PUT, &tenant_pin, artifact(&old)).await;
+    assert_eq!(status, 200);
+    for service in [DEMO_SERVICE, OTHER] {
+        let note = host.creation_note_of(service).await;
+        assert!(note.contains(&format!("(sha256:{})", &old[..12])), "{service}: {note}");
+    }
+    let (status, _) = host.admin(reqwest::Method::DELETE, &tenant_pin, None).await;
+    assert_eq!(status, 204);
+
+    // Refusals change nothing: a bad kind or id, an unknown version, no pin to remove.
+    let bad_kind = format!("/connectors/sandbox/pins/municipality/{DEMO_TENANT}");
+    for (method, path, body, expected) in [
+        (reqwest::Method::PUT, bad_kind.as_str(), artifact(&old), 400),
+        (reqwest::Method::PUT, "/connectors/sandbox/pins/tenant/not-a-uuid", artifact(&old), 400),
+        (reqwest::Method::PUT, tenant_pin.as_str(), artifact("9.9.9"), 404),
+        (reqwest::Method::DELETE, tenant_pin.as_str(), None, 404),
+    ] {
+        let (status, problem) = host.admin(method.clone(), path, body).await;
+        assert_eq!(status, expected, "{method} {path}: {problem}");
+        assert!(problem["error"].is_string(), "{problem}");
+    }
+    assert!(host.sandbox_entry().await["pins"].as_array().unwrap().is_empty());
+    // Nothing holds the old version any more: it can go.
+    let (status, _) = host.admin(reqwest::Method::DELETE, &format!("/connectors/sandbox/artifacts/{old}"), None).await;
+    assert_eq!(status, 204);
 }

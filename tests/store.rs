@@ -175,3 +175,47 @@ async fn a_batch_of_changes_applies_the_fresh_ones_and_skips_the_stale() {
         assert_eq!(store.read_log("payments", 0, 10).await.unwrap().len(), 3);
     }
 }
+
+#[tokio::test]
+async fn an_artifact_active_or_pinned_is_never_removed_and_a_removed_one_is_never_activated_or_pinned() {
+    use cassa::store::{Artifact, Removal};
+    for store in stores().await {
+        let artifact = |digest: &str| Artifact {
+            digest: digest.into(),
+            name: "mypay".into(),
+            version: "1.0.0".into(),
+            size: 3,
+            signed_by: None,
+            uploaded_at: Timestamp::now(),
+        };
+        let (one, two) = ("a".repeat(64), "b".repeat(64));
+        assert!(store.put_artifact(&artifact(&one), b"one").await.unwrap());
+        assert!(store.put_artifact(&artifact(&two), b"two").await.unwrap());
+        assert!(store.activate_artifact("mypay", &one, "activate").await.unwrap());
+        assert_eq!(store.remove_artifact("mypay", &one).await.unwrap(), Removal::Active, "{:?}", store.backend());
+
+        // Pinned, twice for the same service: the second pin replaces the first.
+        assert!(store.pin_artifact("service", "s1", "mypay", &one).await.unwrap());
+        assert!(store.pin_artifact("service", "s1", "mypay", &two).await.unwrap());
+        assert!(store.pin_artifact("tenant", "t1", "mypay", &two).await.unwrap());
+        let pins = store.pins().await.unwrap();
+        let held: Vec<(&str, &str, &str)> =
+            pins.iter().map(|p| (p.kind.as_str(), p.id.as_str(), p.digest.as_str())).collect();
+        assert_eq!(held, [("service", "s1", two.as_str()), ("tenant", "t1", two.as_str())]);
+        assert_eq!(
+            store.remove_artifact("mypay", &two).await.unwrap(),
+            Removal::Pinned(vec!["service:s1".into(), "tenant:t1".into()])
+        );
+
+        // Unpinned, it goes; then it can be neither activated nor pinned.
+        assert!(store.unpin_artifact("service", "s1", "mypay").await.unwrap().is_some());
+        assert!(store.unpin_artifact("service", "s1", "mypay").await.unwrap().is_none(), "unpinned once");
+        assert!(store.unpin_artifact("tenant", "t1", "mypay").await.unwrap().is_some());
+        assert_eq!(store.remove_artifact("mypay", &two).await.unwrap(), Removal::Removed);
+        assert_eq!(store.remove_artifact("mypay", &two).await.unwrap(), Removal::Missing);
+        assert!(!store.activate_artifact("mypay", &two, "activate").await.unwrap());
+        assert!(!store.pin_artifact("tenant", "t1", "mypay", &two).await.unwrap());
+        assert_eq!(store.active_artifacts().await.unwrap()[0].digest, one, "the active version stayed");
+        assert!(store.pins().await.unwrap().is_empty());
+    }
+}

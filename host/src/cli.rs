@@ -206,7 +206,38 @@ pub enum ConnectorCommand {
         #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
     },
-    /// Delete a stored version that is not active.
+    /// Pin a tenant (all its services) or one service to a stored version: its calls use it
+    /// whatever version is active.
+    Pin {
+        /// The connector's name.
+        name: String,
+        /// A digest, a digest prefix of at least 8 characters, or a version.
+        artifact: String,
+        /// The tenant to pin.
+        #[arg(long, conflicts_with = "service", required_unless_present = "service")]
+        tenant: Option<uuid::Uuid>,
+        /// The service to pin.
+        #[arg(long)]
+        service: Option<uuid::Uuid>,
+        /// The host's base URL.
+        #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// Remove a tenant's or service's pin: its calls use the active version again.
+    Unpin {
+        /// The connector's name.
+        name: String,
+        /// The tenant to unpin.
+        #[arg(long, conflicts_with = "service", required_unless_present = "service")]
+        tenant: Option<uuid::Uuid>,
+        /// The service to unpin.
+        #[arg(long)]
+        service: Option<uuid::Uuid>,
+        /// The host's base URL.
+        #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// Delete a stored version that is neither active nor pinned.
     Remove {
         /// The connector's name.
         name: String,
@@ -319,6 +350,20 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
                     if entry["running"].as_str() == Some(digest) {
                         marks.push("running here");
                     }
+                    let pinned: Vec<String> = entry["pins"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|p| p["digest"].as_str() == Some(digest))
+                        .map(|p| {
+                            format!(
+                                "pinned by {} {}",
+                                p["kind"].as_str().unwrap_or_default(),
+                                p["id"].as_str().unwrap_or_default()
+                            )
+                        })
+                        .collect();
+                    marks.extend(pinned.iter().map(String::as_str));
                     println!(
                         "  {:<12} sha256:{}  {}  {}",
                         a["version"].as_str().unwrap_or_default(),
@@ -349,6 +394,21 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
                 a["version"].as_str().unwrap_or_default(),
                 a["digest"].as_str().unwrap_or_default()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Pin { name, artifact, tenant, service, url } => {
+            let (kind, id) = pin_subject(tenant, service)?;
+            let endpoint = format!("{}/connectors/{name}/pins/{kind}/{id}", url.trim_end_matches('/'));
+            let body = serde_json::to_vec(&serde_json::json!({ "artifact": artifact }))?;
+            let pin = send(reqwest::Method::PUT, &endpoint, Some(("application/json", body))).await?;
+            println!("{name}: {kind} {id} pinned to sha256:{}", pin["digest"].as_str().unwrap_or_default());
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Unpin { name, tenant, service, url } => {
+            let (kind, id) = pin_subject(tenant, service)?;
+            let endpoint = format!("{}/connectors/{name}/pins/{kind}/{id}", url.trim_end_matches('/'));
+            call(reqwest::Method::DELETE, &endpoint).await?;
+            println!("{name}: {kind} {id} unpinned, on the active version again");
             Ok(ExitCode::SUCCESS)
         }
         ConnectorCommand::Remove { name, artifact, url } => {
@@ -445,6 +505,15 @@ async fn send_signed(url: &str, wasm: Vec<u8>, signature: Option<&str>) -> anyho
 
 /// A JSON request to a running host, with the operator's token `CASSA_ADMIN_TOKEN` when set;
 /// its body, or the host's message as the error.
+/// `tenant` or `service` and its id, from the flags of `pin` and `unpin`.
+fn pin_subject(tenant: Option<uuid::Uuid>, service: Option<uuid::Uuid>) -> anyhow::Result<(&'static str, uuid::Uuid)> {
+    match (tenant, service) {
+        (Some(id), None) => Ok(("tenant", id)),
+        (None, Some(id)) => Ok(("service", id)),
+        _ => anyhow::bail!("give either --tenant or --service"),
+    }
+}
+
 async fn call(method: reqwest::Method, url: &str) -> anyhow::Result<serde_json::Value> {
     send(method, url, None).await
 }

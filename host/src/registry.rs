@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::Timestamp;
 use crate::pipeline::Connectors;
 use crate::runtime::{AdmissionError, Connector, Runtime};
-use crate::store::{Activation, Artifact, Store, StoreError};
+use crate::store::{Activation, Artifact, Pin, Removal, Store, StoreError};
 
 /// How long a host waits before trying again to load an active version it could not load.
 const FAILED_RETRY: Duration = Duration::from_secs(10);
@@ -155,6 +155,8 @@ pub struct ConnectorEntry {
     pub running: Option<String>,
     /// Stored artifacts of the name, oldest first.
     pub artifacts: Vec<Artifact>,
+    /// Tenants and services pinned to one of its versions.
+    pub pins: Vec<Pin>,
 }
 
 /// The registry of one host.
@@ -177,6 +179,26 @@ struct Inner {
     publishers: Vec<PublisherKey>,
     /// Directory mode: the content (digest) of each file last handled, by path.
     dropped: Mutex<HashMap<std::path::PathBuf, String>>,
+}
+
+/// What a pin holds to one version: a tenant (all its services) or one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PinKind {
+    /// A tenant: every service of it without a pin of its own.
+    Tenant,
+    /// One service.
+    Service,
+}
+
+impl PinKind {
+    /// Its name in the database and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinKind::Tenant => "tenant",
+            PinKind::Service => "service",
+        }
+    }
 }
 
 /// Who "signs" the connectors bundled into the binary: trusted as the binary is.
@@ -285,7 +307,9 @@ impl Registry {
             )));
         }
         let connector = self.loaded(&artifact.digest).await?;
-        self.inner.store.activate_artifact(name, &artifact.digest, reason).await?;
+        if !self.inner.store.activate_artifact(name, &artifact.digest, reason).await? {
+            return Err(RegistryError::NotFound(format!("{} was removed meanwhile", artifact.digest)));
+        }
         self.install(connector);
         tracing::info!(connector = %name, version = %artifact.version, digest = %artifact.digest, %reason, "connector activated");
         Ok(artifact)
@@ -314,17 +338,28 @@ impl Registry {
         Err(RegistryError::Conflict(format!("connector `{name}` has no earlier version to roll back to")))
     }
 
-    /// Deletes the artifact `selector` of `name`; refused while it is active.
+    /// Deletes the artifact `selector` of `name`; refused while it is active or pinned.
     pub async fn remove(&self, name: &str, selector: &str) -> Result<Artifact, RegistryError> {
         let artifact = self.find(name, selector).await?;
-        let active = self.inner.store.activations(name).await?.first().map(|a| a.digest.clone());
-        if active.as_deref() == Some(artifact.digest.as_str()) {
-            return Err(RegistryError::Conflict(format!(
-                "{} is the active version of `{name}`: activate another one first",
-                artifact.digest
-            )));
+        match self.inner.store.remove_artifact(name, &artifact.digest).await? {
+            Removal::Removed => {}
+            Removal::Missing => {
+                return Err(RegistryError::NotFound(format!("{} was removed meanwhile", artifact.digest)));
+            }
+            Removal::Active => {
+                return Err(RegistryError::Conflict(format!(
+                    "{} is the active version of `{name}`: activate another one first",
+                    artifact.digest
+                )));
+            }
+            Removal::Pinned(subjects) => {
+                return Err(RegistryError::Conflict(format!(
+                    "{} is pinned by {}: unpin them first",
+                    artifact.digest,
+                    subjects.join(", ")
+                )));
+            }
         }
-        self.inner.store.remove_artifact(&artifact.digest).await?;
         if let Ok(mut loaded) = self.inner.loaded.lock() {
             loaded.remove(&artifact.digest);
         }
@@ -332,10 +367,86 @@ impl Registry {
         Ok(artifact)
     }
 
+    /// Pins the tenant or service (`kind`) `id` to the artifact `selector` of `name`: its calls
+    /// use that version whatever version is active, here at once and on every replica within
+    /// [`WATCH_INTERVAL`].
+    pub async fn pin(&self, name: &str, kind: PinKind, id: &str, selector: &str) -> Result<Pin, RegistryError> {
+        let artifact = self.find(name, selector).await?;
+        if !self.trusted(artifact.signed_by.as_deref()) {
+            return Err(RegistryError::Signature(format!(
+                "{} is not signed by a configured publisher (signed by {})",
+                artifact.digest,
+                artifact.signed_by.as_deref().unwrap_or("nobody")
+            )));
+        }
+        self.loaded(&artifact.digest).await?;
+        if !self.inner.store.pin_artifact(kind.as_str(), id, name, &artifact.digest).await? {
+            return Err(RegistryError::NotFound(format!("{} was removed meanwhile", artifact.digest)));
+        }
+        self.sync_pins().await?;
+        tracing::info!(connector = %name, version = %artifact.version, digest = %artifact.digest, kind = kind.as_str(), %id, "connector version pinned");
+        let pins = self.inner.store.pins().await?;
+        pins.into_iter()
+            .find(|p| p.kind == kind.as_str() && p.id == id)
+            .ok_or_else(|| RegistryError::NotFound(format!("the pin of {} {id} was removed meanwhile", kind.as_str())))
+    }
+
+    /// Removes the pin of the tenant or service `id` to a version of `name`: its calls use the
+    /// active version again.
+    pub async fn unpin(&self, name: &str, kind: PinKind, id: &str) -> Result<Pin, RegistryError> {
+        let pin = self.inner.store.unpin_artifact(kind.as_str(), id, name).await?.ok_or_else(|| {
+            RegistryError::NotFound(format!("{} {id} is not pinned to a version of `{name}`", kind.as_str()))
+        })?;
+        self.sync_pins().await?;
+        tracing::info!(connector = %name, digest = %pin.digest, kind = kind.as_str(), %id, "connector version unpinned");
+        Ok(pin)
+    }
+
+    /// Every pin.
+    pub async fn pins(&self) -> Result<Vec<Pin>, RegistryError> {
+        Ok(self.inner.store.pins().await?)
+    }
+
+    /// Makes this host's pinned versions those of the database; true when they changed.
+    async fn sync_pins(&self) -> Result<bool, RegistryError> {
+        let pins = self.inner.store.pins().await?;
+        let wanted: HashMap<(String, String), String> =
+            pins.iter().map(|p| ((p.kind.clone(), p.id.clone()), p.digest.clone())).collect();
+        if wanted == self.inner.connectors.pinned_digests() {
+            return Ok(false);
+        }
+        let mut pinned = HashMap::new();
+        for pin in pins {
+            if self.failed_recently(&pin.digest) {
+                continue;
+            }
+            match self.loaded(&pin.digest).await {
+                Ok(connector) => {
+                    pinned.insert((pin.kind, pin.id), connector);
+                }
+                Err(error) => {
+                    // Its calls use the active version meanwhile; try again a little later.
+                    if let Ok(mut failed) = self.inner.failed.lock() {
+                        failed.insert(pin.digest.clone(), std::time::Instant::now());
+                    }
+                    metrics::counter!("cassa_registry_errors_total").increment(1);
+                    tracing::error!(connector = %pin.name, digest = %pin.digest, kind = %pin.kind, id = %pin.id, %error, "cannot apply a connector pin");
+                }
+            }
+        }
+        self.inner.connectors.set_pins(pinned);
+        Ok(true)
+    }
+
+    fn failed_recently(&self, digest: &str) -> bool {
+        self.inner.failed.lock().ok().and_then(|f| f.get(digest).copied()).is_some_and(|at| at.elapsed() < FAILED_RETRY)
+    }
+
     /// Every connector name the registry or this host knows.
     pub async fn list(&self) -> Result<Vec<ConnectorEntry>, RegistryError> {
         let artifacts = self.inner.store.artifacts().await?;
         let active = self.inner.store.active_artifacts().await?;
+        let pins = self.inner.store.pins().await?;
         let mut names: Vec<String> = artifacts.iter().map(|a| a.name.clone()).collect();
         names.extend(self.inner.connectors.all().iter().map(|c| c.info().name.clone()));
         names.sort();
@@ -348,7 +459,8 @@ impl Registry {
                     active.as_ref().and_then(|d| artifacts.iter().find(|a| &a.digest == d)).map(|a| a.version.clone());
                 let running = self.inner.connectors.get(&name).map(|(c, _)| c.digest().to_owned());
                 let mine = artifacts.iter().filter(|a| a.name == name).cloned().collect();
-                ConnectorEntry { name, active, version, running, artifacts: mine }
+                let pins = pins.iter().filter(|p| p.name == name).cloned().collect();
+                ConnectorEntry { name, active, version, running, artifacts: mine, pins }
             })
             .collect())
     }
@@ -375,9 +487,10 @@ impl Registry {
         Ok(pushed.artifact)
     }
 
-    /// Installs every name's active artifact that this host does not run yet; true when it
-    /// installed one. Every look compares each name's active version with the running one
-    /// (one small query), so no activation is missed, whatever order they committed in.
+    /// Installs every name's active artifact that this host does not run yet, and loads the
+    /// pinned ones; true when it changed either. Every look compares each name's active version
+    /// with the running one (one small query), so no activation is missed, whatever order they
+    /// committed in.
     pub async fn sync(&self) -> Result<bool, RegistryError> {
         let mut installed = false;
         for active in self.inner.store.active_artifacts().await? {
@@ -385,14 +498,7 @@ impl Registry {
             if running.as_deref() == Some(active.digest.as_str()) {
                 continue;
             }
-            let failed_recently = self
-                .inner
-                .failed
-                .lock()
-                .ok()
-                .and_then(|f| f.get(&active.digest).copied())
-                .is_some_and(|at| at.elapsed() < FAILED_RETRY);
-            if failed_recently {
+            if self.failed_recently(&active.digest) {
                 continue;
             }
             match self.loaded(&active.digest).await {
@@ -411,7 +517,8 @@ impl Registry {
                 }
             }
         }
-        Ok(installed)
+        let pins_changed = self.sync_pins().await?;
+        Ok(installed || pins_changed)
     }
 
     /// Applies activations made anywhere until `stop`, looking every `interval`.

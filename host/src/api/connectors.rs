@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::openapi::{BadRequest, Conflict, Internal, NotFound, TooLarge, Unauthorized};
 use super::{ApiError, ApiQuery, Body};
 use crate::pipeline::Pipeline;
-use crate::registry::{ConnectorEntry, Registry, RegistryError};
-use crate::store::{Activation, Artifact};
+use crate::registry::{ConnectorEntry, PinKind, Registry, RegistryError};
+use crate::store::{Activation, Artifact, Pin};
 
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> Self {
@@ -192,5 +192,64 @@ pub async fn remove(
     Path((name, artifact)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     registry(&p)?.remove(&name, &artifact).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `{name}/pins/{kind}/{id}` of a pin (documentation: the handlers parse it themselves, so
+/// a bad kind or id is a problem answer, not axum's text).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PinPath {
+    /// The connector's name.
+    pub name: String,
+    /// `tenant` (every service of the tenant without a pin of its own) or `service`.
+    pub kind: PinKind,
+    /// The tenant's or service's id.
+    pub id: uuid::Uuid,
+}
+
+/// The kind and id of a pin's path.
+fn pin_subject(kind: &str, id: &str) -> Result<(PinKind, String), ApiError> {
+    let kind = match kind {
+        "tenant" => PinKind::Tenant,
+        "service" => PinKind::Service,
+        other => return Err(ApiError::bad_request(format!("`{other}` is neither tenant nor service"))),
+    };
+    let id = uuid::Uuid::parse_str(id).map_err(|e| ApiError::bad_request(format!("`{id}` is not a UUID: {e}")))?;
+    Ok((kind, id.to_string()))
+}
+
+/// `PUT /connectors/{name}/pins/{kind}/{id}`.
+#[utoipa::path(put, operation_id = "pin_connector_version", path = "/connectors/{name}/pins/{kind}/{id}", tag = "connectors",
+    params(PinPath), security(("admin_token" = [])), request_body = ActivateRequest,
+    responses(
+        (status = 200, description = "The tenant's or service's calls use this version, here at once and on every replica within a second, whatever version is active", body = Pin),
+        BadRequest, Unauthorized, NotFound, TooLarge,
+        (status = 409, description = "The selector names several artifacts", content_type = "application/problem+json", body = super::Problem),
+        (status = 422, description = "The stored artifact no longer loads on this host, or is unsigned while signatures are required", content_type = "application/problem+json", body = super::Problem),
+        Internal,
+    ))]
+pub async fn pin(
+    State(p): State<Pipeline>,
+    Path((name, kind, id)): Path<(String, String, String)>,
+    Body(body): Body,
+) -> Result<Json<Pin>, ApiError> {
+    let (kind, id) = pin_subject(&kind, &id)?;
+    let request: ActivateRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("the body is not {{\"artifact\": \"<digest or version>\"}}: {e}"))
+    })?;
+    Ok(Json(registry(&p)?.pin(&name, kind, &id, &request.artifact).await?))
+}
+
+/// `DELETE /connectors/{name}/pins/{kind}/{id}`.
+#[utoipa::path(delete, operation_id = "unpin_connector_version", path = "/connectors/{name}/pins/{kind}/{id}", tag = "connectors",
+    params(PinPath), security(("admin_token" = [])),
+    responses((status = 204, description = "Unpinned: its calls use the active version again"), BadRequest, Unauthorized, NotFound, Internal))]
+pub async fn unpin(
+    State(p): State<Pipeline>,
+    Path((name, kind, id)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (kind, id) = pin_subject(&kind, &id)?;
+    registry(&p)?.unpin(&name, kind, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

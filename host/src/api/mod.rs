@@ -235,6 +235,7 @@ pub fn routes(pipeline: Pipeline) -> OpenApiRouter {
         .routes(routes!(connectors::rollback))
         .routes(routes!(connectors::activations))
         .routes(routes!(connectors::remove))
+        .routes(routes!(connectors::pin, connectors::unpin))
         .route_layer(axum::middleware::from_fn_with_state(pipeline.clone(), admin_only));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(operators)

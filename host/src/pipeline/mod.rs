@@ -162,6 +162,8 @@ pub struct Connectors {
     /// Each tenant's gate, made at its first call, for tenants whose rule bounds concurrency or
     /// calls per second.
     tenant_gates: Arc<std::sync::Mutex<HashMap<String, Option<Arc<Gate>>>>>,
+    /// The versions tenants and services are pinned to, by (`tenant`|`service`, id).
+    pinned: Arc<RwLock<HashMap<(String, String), Connector>>>,
 }
 
 impl Connectors {
@@ -201,6 +203,32 @@ impl Connectors {
             Err(_) => None,
         };
         (limits, gate)
+    }
+
+    /// Replaces the pinned versions: (`tenant`|`service`, id) → its version.
+    pub fn set_pins(&self, pins: HashMap<(String, String), Connector>) {
+        if let Ok(mut pinned) = self.pinned.write() {
+            *pinned = pins;
+        }
+    }
+
+    /// The digest of each pinned version, by (`tenant`|`service`, id).
+    pub fn pinned_digests(&self) -> HashMap<(String, String), String> {
+        self.pinned
+            .read()
+            .map(|p| p.iter().map(|(k, c)| (k.clone(), c.digest().to_owned())).collect())
+            .unwrap_or_default()
+    }
+
+    /// The version of connector `name` a service's calls use when the service, else its
+    /// tenant, is pinned to one.
+    pub fn pinned(&self, name: &str, tenant: &str, service: &str) -> Option<Connector> {
+        let pinned = self.pinned.read().ok()?;
+        [("service", service), ("tenant", tenant)]
+            .into_iter()
+            .filter_map(|(kind, id)| pinned.get(&(kind.to_owned(), id.to_owned())))
+            .find(|c| c.info().name == name)
+            .cloned()
     }
 
     /// The connector named `name` and the permit pool limiting concurrent calls to it.
@@ -510,10 +538,13 @@ impl Pipeline {
         } else {
             tenant.owner.clone()
         };
-        let Some((connector, permits)) = self.connectors.get(&name) else {
+        let Some((active, permits)) = self.connectors.get(&name) else {
             tracing::error!(tenant = %event.tenant_id, connector = %name, "the tenant's connector is not installed");
             return Ok(None);
         };
+        // A pinned service or tenant keeps its version; the intermediary's gate is the same.
+        let connector =
+            self.connectors.pinned(&name, &tenant.id.to_string(), &service.id.to_string()).unwrap_or(active);
         Ok(Some(Configured { tenant, service, connector, permits }))
     }
 

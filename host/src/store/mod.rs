@@ -24,7 +24,7 @@ mod gauges;
 mod registry;
 pub mod sealed;
 pub use carts::StoredCart;
-pub use registry::{Activation, Artifact};
+pub use registry::{Activation, Artifact, Pin, Removal};
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,10 @@
-//! The connector registry's tables: artifacts stored content-addressed, and every activation in
-//! order (a name's active artifact is its latest activation).
+//! The connector registry's tables: artifacts stored content-addressed, every activation in
+//! order (a name's active artifact is its latest activation), and the tenants and services
+//! pinned to one artifact.
+//!
+//! Activating, pinning and removing an artifact each run in one transaction that first locks the
+//! artifact's row (a no-op update: a row lock on PostgreSQL, the write lock on SQLite), so a
+//! removal cannot slip between another host's check and its activation or pin.
 
 use sqlx::Row;
 
@@ -38,6 +43,34 @@ pub struct Activation {
     pub reason: String,
 }
 
+/// A tenant or service pinned to one artifact of its connector.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Pin {
+    /// `tenant` or `service`.
+    pub kind: String,
+    /// The tenant's or service's id.
+    pub id: String,
+    /// The connector's name.
+    pub name: String,
+    /// The artifact its calls use.
+    pub digest: String,
+    /// When it was pinned.
+    pub pinned_at: Timestamp,
+}
+
+/// What became of a removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Deleted.
+    Removed,
+    /// There was no such artifact.
+    Missing,
+    /// It is the active version of its name.
+    Active,
+    /// Tenants or services are pinned to it (`kind:id` each).
+    Pinned(Vec<String>),
+}
+
 fn time(row: &sqlx::any::AnyRow, column: &str) -> Result<Timestamp, StoreError> {
     let ms: i64 = row.try_get(column)?;
     Timestamp::from_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("registry time {ms}")))
@@ -62,6 +95,25 @@ fn activation(row: &sqlx::any::AnyRow) -> Result<Activation, StoreError> {
         activated_at: time(row, "activated_at")?,
         reason: row.try_get("reason")?,
     })
+}
+
+fn pin(row: &sqlx::any::AnyRow) -> Result<Pin, StoreError> {
+    Ok(Pin {
+        kind: row.try_get("kind")?,
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        digest: row.try_get("digest")?,
+        pinned_at: time(row, "pinned_at")?,
+    })
+}
+
+/// Locks the artifact `digest` for the rest of the transaction; false when it is not stored.
+async fn lock_artifact(tx: &mut sqlx::Transaction<'_, sqlx::Any>, digest: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE connector_artifacts SET size = size WHERE digest = $1")
+        .bind(digest)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 const ARTIFACT: &str = "digest, name, version, size, signed_by, uploaded_at";
@@ -118,23 +170,98 @@ impl Store {
         rows.iter().map(artifact).collect()
     }
 
-    /// Deletes the artifact `digest`; false when there was none.
-    pub async fn remove_artifact(&self, digest: &str) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM connector_artifacts WHERE digest = $1").bind(digest).execute(self.pool()).await?;
-        Ok(done.rows_affected() == 1)
+    /// Deletes the artifact `digest` of `name` unless it is the name's active version or pinned.
+    pub async fn remove_artifact(&self, name: &str, digest: &str) -> Result<Removal, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if !lock_artifact(&mut tx, digest).await? {
+            return Ok(Removal::Missing);
+        }
+        let active: Option<String> =
+            sqlx::query("SELECT digest FROM connector_activations WHERE name = $1 ORDER BY id DESC LIMIT 1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("digest"))
+                .transpose()?;
+        if active.as_deref() == Some(digest) {
+            return Ok(Removal::Active);
+        }
+        let pinned = sqlx::query("SELECT kind, id FROM connector_pins WHERE digest = $1 ORDER BY kind, id")
+            .bind(digest)
+            .fetch_all(&mut *tx)
+            .await?;
+        if !pinned.is_empty() {
+            let subjects = pinned
+                .iter()
+                .map(|r| Ok(format!("{}:{}", r.try_get::<String, _>("kind")?, r.try_get::<String, _>("id")?)))
+                .collect::<Result<_, StoreError>>()?;
+            return Ok(Removal::Pinned(subjects));
+        }
+        sqlx::query("DELETE FROM connector_artifacts WHERE digest = $1").bind(digest).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Removal::Removed)
     }
 
-    /// Records that `digest` is now the active artifact of `name`.
-    pub async fn activate_artifact(&self, name: &str, digest: &str, reason: &str) -> Result<(), StoreError> {
+    /// Records that `digest` is now the active artifact of `name`; false when it is not stored
+    /// (removed meanwhile).
+    pub async fn activate_artifact(&self, name: &str, digest: &str, reason: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if !lock_artifact(&mut tx, digest).await? {
+            return Ok(false);
+        }
         sqlx::query("INSERT INTO connector_activations (name, digest, activated_at, reason) VALUES ($1, $2, $3, $4)")
             .bind(name)
             .bind(digest)
             .bind(Timestamp::now().millis())
             .bind(reason)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Pins the tenant or service `kind`/`id` to the artifact `digest` of `name`, replacing its
+    /// pin if it had one; false when the artifact is not stored (removed meanwhile).
+    pub async fn pin_artifact(&self, kind: &str, id: &str, name: &str, digest: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if !lock_artifact(&mut tx, digest).await? {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO connector_pins (kind, id, name, digest, pinned_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (kind, id) DO UPDATE SET name = excluded.name, digest = excluded.digest, pinned_at = excluded.pinned_at",
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(name)
+        .bind(digest)
+        .bind(Timestamp::now().millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Removes the pin of `kind`/`id` to a version of `name`; the pin there was.
+    pub async fn unpin_artifact(&self, kind: &str, id: &str, name: &str) -> Result<Option<Pin>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM connector_pins WHERE kind = $1 AND id = $2 AND name = $3 \
+             RETURNING kind, id, name, digest, pinned_at",
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(pin).transpose()
+    }
+
+    /// Every pin, by kind and id.
+    pub async fn pins(&self) -> Result<Vec<Pin>, StoreError> {
+        let rows = sqlx::query("SELECT kind, id, name, digest, pinned_at FROM connector_pins ORDER BY kind, id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(pin).collect()
     }
 
     /// The active artifact of every name: each name's latest activation.
