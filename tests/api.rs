@@ -340,4 +340,24 @@ async fn the_openapi_document_covers_the_api_in_snake_case_with_problem_errors()
     // Operators' endpoints say they need the admin token.
     assert_eq!(paths["/dlq"]["get"]["security"][0]["admin_token"], json!([]));
     assert_eq!(doc["components"]["securitySchemes"]["admin_token"]["scheme"], "bearer");
+
+    // Every reference resolves: a schema used only in a parameter must still be a component.
+    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    out.push(target);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut targets = Vec::new();
+    refs(&doc, &mut targets);
+    for target in targets {
+        let name = target.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("odd $ref {target}"));
+        assert!(doc["components"]["schemas"].get(name).is_some(), "{target} does not exist");
+    }
 }

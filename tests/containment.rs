@@ -4,10 +4,11 @@
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cassa::pipeline::Connectors;
-use cassa::runtime::{AdmissionError, Blame, CallError, CallScope, Connector, LimitPolicy, Limits, wit};
+use cassa::runtime::{AdmissionError, Blame, CallError, CallScope, Connector, Gate, LimitPolicy, Limits, wit};
 use cassa_tests::*;
 
 /// After a hostile call, the same connector must still serve a normal one.
@@ -40,52 +41,67 @@ fn limited_scope(connectors: &Connectors, connector: &Connector, tenant: &str, m
 async fn the_operators_limits_per_connector_and_tenant_fail_calls_with_blame_and_are_logged_and_counted() {
     let metrics = cassa::metrics::handle().expect("the metrics recorder");
     let (logs, _guard) = CapturedLogs::start();
+    const SMALL: &str = "00000000-0000-4000-8000-0000000000a1";
+    const SLOW: &str = "00000000-0000-4000-8000-0000000000a2";
+    const PACED: &str = "00000000-0000-4000-8000-0000000000a3";
+    const SINGLE: &str = "00000000-0000-4000-8000-0000000000a4";
+    const OTHER: &str = "00000000-0000-4000-8000-0000000000a5";
     let rules = [
-        "connector=hostile cpu_ms=200",
-        "tenant=tenant-small memory_mb=8",
-        "tenant=tenant-slow cpu_ms=60000 wall_ms=150",
-        "tenant=tenant-paced calls_per_second=1 wall_ms=300",
-        "tenant=tenant-single concurrency=1 wall_ms=200",
+        "connector=hostile cpu_ms=200".to_owned(),
+        format!("tenant={SMALL} memory_mb=8"),
+        format!("tenant={SLOW} cpu_ms=60000 wall_ms=150"),
+        format!("tenant={PACED} calls_per_second=1 wall_ms=300"),
+        format!("tenant={SINGLE} concurrency=1 wall_ms=200"),
     ];
-    let connectors = Connectors::new(LimitPolicy::parse(&rules.map(String::from)).unwrap());
+    let connectors = Connectors::new(LimitPolicy::parse(&rules).unwrap());
     connectors.install(hostile(&runtime(Limits::default(), false)).await, 8, None);
     let (connector, _) = connectors.get("hostile").unwrap();
     let scope = |tenant: &str, mode: &str| limited_scope(&connectors, &connector, tenant, mode);
 
     // Memory: the tenant's own 8 MiB, not the runtime's 64.
-    let error = connector.status(&scope("tenant-small", "memory"), any_debt()).await.unwrap_err();
+    let error = connector.status(&scope(SMALL, "memory"), any_debt()).await.unwrap_err();
     assert!(matches!(error, CallError::MemoryLimit { limit_bytes } if limit_bytes == 8 << 20), "{error:?}");
     // CPU: the connector's 200 ms for a tenant without a rule.
-    let error = connector.status(&scope("tenant-other", "loop"), any_debt()).await.unwrap_err();
+    let error = connector.status(&scope(OTHER, "loop"), any_debt()).await.unwrap_err();
     assert!(matches!(error, CallError::CpuLimit { limit_ms: 200 }), "{error:?}");
     assert_eq!(error.blame(), Blame::Guest);
     // Wall time: the tenant's 150 ms beats the connector's CPU time it also raised.
-    let error = connector.status(&scope("tenant-slow", "loop"), any_debt()).await.unwrap_err();
+    let error = connector.status(&scope(SLOW, "loop"), any_debt()).await.unwrap_err();
     assert!(matches!(error, CallError::WallTimeout { limit_ms: 150 }), "{error:?}");
 
     // Calls per second: the first goes, the second's turn (in 1 s) is past its 300 ms wall
     // time, so it is refused at once, blamed on the tenant, and may be tried again.
-    connector.status(&scope("tenant-paced", "noop"), any_debt()).await.unwrap();
+    connector.status(&scope(PACED, "noop"), any_debt()).await.unwrap();
     let started = Instant::now();
-    let error = connector.status(&scope("tenant-paced", "noop"), any_debt()).await.unwrap_err();
+    let error = connector.status(&scope(PACED, "noop"), any_debt()).await.unwrap_err();
     assert!(matches!(error, CallError::TenantLimit { limit: "calls_per_second", value: 1, .. }), "{error:?}");
     assert!(started.elapsed() < Duration::from_millis(150), "refused after {:?}", started.elapsed());
     assert_eq!((error.blame(), error.is_transient()), (Blame::Tenant, true));
 
-    // Concurrency: while the tenant's one call is running, the next waits its wall time.
-    let (_, gate) = connectors.limits_for(&connector, "tenant-single");
-    let running = gate.expect("tenant-single has a gate").enter(None).await.unwrap();
+    // Concurrency: while the tenant's one call is running, the next waits its wall time. It
+    // waits without holding a place at the intermediary (one place here): another tenant's
+    // call to the same intermediary goes through meanwhile.
+    let (_, gate) = connectors.limits_for(&connector, SINGLE);
+    let running = gate.expect("the tenant has a gate").enter(None).await.unwrap();
+    let intermediary = Arc::new(Gate::new(Some(1), None));
+    let queued = |tenant: &str| CallScope { intermediary: Some(intermediary.clone()), ..scope(tenant, "noop") };
     let started = Instant::now();
-    let error = connector.status(&scope("tenant-single", "noop"), any_debt()).await.unwrap_err();
+    let waiting = {
+        let (connector, scope) = (connector.clone(), queued(SINGLE));
+        tokio::spawn(async move { connector.status(&scope, any_debt()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    connector.status(&queued(OTHER), any_debt()).await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(150), "the other tenant waited {:?}", started.elapsed());
+    let error = waiting.await.unwrap().unwrap_err();
     assert!(
         matches!(error, CallError::TenantLimit { limit: "concurrency", value: 1, waited_ms } if waited_ms >= 190),
         "{error:?}"
     );
     assert!(started.elapsed() >= Duration::from_millis(190));
-    // Other tenants are not held up meanwhile, and the tenant's next call goes once it is free.
-    connector.status(&scope("tenant-other", "noop"), any_debt()).await.unwrap();
+    // The tenant's next call goes once it is free.
     drop(running);
-    connector.status(&scope("tenant-single", "noop"), any_debt()).await.unwrap();
+    connector.status(&queued(SINGLE), any_debt()).await.unwrap();
 
     let text = logs.text();
     for limit in ["memory", "cpu", "wall", "calls_per_second", "concurrency"] {
@@ -93,13 +109,9 @@ async fn the_operators_limits_per_connector_and_tenant_fail_calls_with_blame_and
     }
     assert!(text.contains("blame=tenant"), "{text}");
     let rendered = metrics.render();
-    for (tenant, limit) in [
-        ("tenant-small", "memory"),
-        ("tenant-other", "cpu"),
-        ("tenant-slow", "wall"),
-        ("tenant-paced", "calls_per_second"),
-        ("tenant-single", "concurrency"),
-    ] {
+    for (tenant, limit) in
+        [(SMALL, "memory"), (OTHER, "cpu"), (SLOW, "wall"), (PACED, "calls_per_second"), (SINGLE, "concurrency")]
+    {
         let counted = rendered.lines().any(|line| {
             line.starts_with("cassa_limit_exceeded_total{")
                 && line.contains(&format!("tenant=\"{tenant}\""))

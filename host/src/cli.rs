@@ -503,8 +503,6 @@ async fn send_signed(url: &str, wasm: Vec<u8>, signature: Option<&str>) -> anyho
     answer(request, url).await
 }
 
-/// A JSON request to a running host, with the operator's token `CASSA_ADMIN_TOKEN` when set;
-/// its body, or the host's message as the error.
 /// `tenant` or `service` and its id, from the flags of `pin` and `unpin`.
 fn pin_subject(tenant: Option<uuid::Uuid>, service: Option<uuid::Uuid>) -> anyhow::Result<(&'static str, uuid::Uuid)> {
     match (tenant, service) {
@@ -514,6 +512,8 @@ fn pin_subject(tenant: Option<uuid::Uuid>, service: Option<uuid::Uuid>) -> anyho
     }
 }
 
+/// A JSON request to a running host, with the operator's token `CASSA_ADMIN_TOKEN` when set;
+/// its body, or the host's message as the error.
 async fn call(method: reqwest::Method, url: &str) -> anyhow::Result<serde_json::Value> {
     send(method, url, None).await
 }

@@ -179,6 +179,8 @@ struct Inner {
     publishers: Vec<PublisherKey>,
     /// Directory mode: the content (digest) of each file last handled, by path.
     dropped: Mutex<HashMap<std::path::PathBuf, String>>,
+    /// Held while the pins are read and applied, so an older read never overwrites a newer one.
+    pins_sync: tokio::sync::Mutex<()>,
 }
 
 /// What a pin holds to one version: a tenant (all its services) or one service.
@@ -257,6 +259,7 @@ impl Registry {
                 failed: Mutex::new(HashMap::new()),
                 publishers,
                 dropped: Mutex::new(HashMap::new()),
+                pins_sync: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -409,6 +412,7 @@ impl Registry {
 
     /// Makes this host's pinned versions those of the database; true when they changed.
     async fn sync_pins(&self) -> Result<bool, RegistryError> {
+        let _one_at_a_time = self.inner.pins_sync.lock().await;
         let pins = self.inner.store.pins().await?;
         let wanted: HashMap<(String, String), String> =
             pins.iter().map(|p| ((p.kind.clone(), p.id.clone()), p.digest.clone())).collect();
@@ -651,6 +655,9 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotFound(format!("no artifact {digest} is stored")))?;
         let connector = self.inner.runtime.load(&wasm).await?;
         self.remember(connector.clone());
+        if let Ok(mut failed) = self.inner.failed.lock() {
+            failed.remove(digest);
+        }
         Ok(connector)
     }
 

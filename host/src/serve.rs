@@ -157,9 +157,15 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
         store = store.with_sealer(crate::store::sealed::Sealer::from_base64(key).map_err(anyhow::Error::msg)?);
     }
     tracing::info!(database = %crate::store::redact_url(&url), "store ready");
-    // The embedded default talks to its own sandbox intermediary on loopback.
+    // The embedded default talks to its own sandbox intermediary on loopback, and to nothing
+    // else that is not public unless the operator says so.
+    let private = args.connector_private_networks.as_str();
     let runtime = Runtime::new(RuntimeConfig {
-        egress: EgressConfig { allow_private_networks: true, ..EgressConfig::default() },
+        egress: EgressConfig {
+            allow_private_networks: private == "all",
+            allow_loopback: private != "none",
+            ..EgressConfig::default()
+        },
         compile_cache: Some(args.data_dir.join("compiled")),
         ..RuntimeConfig::default()
     })?;

@@ -132,6 +132,9 @@ pub struct RunArgs {
     /// Keys connector uploads must be signed with, comma-separated `<publisher>:<key>` (the key as base64 of its 32 bytes, a PEM Ed25519 public key, or `@/path/key.pem`). When set, `cassa connector push` needs an ed25519 signature of the component's sha256 digest by one of them (`cassa connector sign`), and the artifact records the publisher.
     #[arg(long, env = "CASSA_CONNECTOR_PUBLISHER_KEYS", value_delimiter = ',')]
     pub connector_publisher_keys: Option<Vec<String>>,
+    /// Which non-public addresses connectors may reach: `loopback` (127.0.0.0/8 and ::1: the embedded sandbox intermediary this host serves), `none` (public addresses only: production without the sandbox), or `all` (every private network: intermediaries' test instances inside your network). Cloud metadata and the networks around the host stay out of reach unless `all`.
+    #[arg(long, env = "CASSA_CONNECTOR_PRIVATE_NETWORKS")]
+    pub connector_private_networks: Option<String>,
     /// Directory mode: every `*.wasm` dropped into this folder (with `<file>.sig` when signatures are required) is validated, stored and activated like an upload, once per content; unset: off.
     #[arg(long, env = "CASSA_CONNECTOR_DIR")]
     pub connector_dir: Option<PathBuf>,
@@ -248,6 +251,8 @@ pub struct Settings {
     pub core_jwt_issuer: Option<String>,
     /// See [`RunArgs::connector_publisher_keys`].
     pub connector_publisher_keys: Vec<String>,
+    /// See [`RunArgs::connector_private_networks`].
+    pub connector_private_networks: String,
     /// See [`RunArgs::connector_dir`].
     pub connector_dir: Option<PathBuf>,
     /// See [`RunArgs::secrets_key`].
@@ -296,6 +301,7 @@ impl Default for Settings {
             core_jwt_audience: None,
             core_jwt_issuer: None,
             connector_publisher_keys: Vec::new(),
+            connector_private_networks: "loopback".into(),
             connector_dir: None,
             secrets_key: None,
             shutdown_timeout_ms: 30_000,
@@ -390,14 +396,26 @@ impl Settings {
             // uploads, dead letters) stay open to anyone who can reach the host.
             problems.push("core_jwt_keys: set admin_tokens too, or the operators' endpoints stay open".into());
         }
-        if let Err(why) = crate::runtime::LimitPolicy::parse(&self.limits) {
-            problems.push(why);
+        match crate::runtime::LimitPolicy::parse(&self.limits) {
+            Err(why) => problems.push(why),
+            Ok(policy) => {
+                let most = crate::runtime::RuntimeConfig::default().max_memory_bytes;
+                if policy.largest_memory().is_some_and(|m| m > most) {
+                    problems.push(format!("limits: memory_mb above {} MiB, the most any call may have", most >> 20));
+                }
+            }
         }
         if let Err(why) = crate::registry::PublisherKey::parse_all(&self.connector_publisher_keys) {
             problems.push(why);
         }
         if let Some(Err(why)) = self.secrets_key.as_deref().map(crate::store::sealed::Sealer::from_base64) {
             problems.push(why);
+        }
+        if !["none", "loopback", "all"].contains(&self.connector_private_networks.as_str()) {
+            problems.push(format!(
+                "connector_private_networks: `{}` is none of none, loopback, all",
+                self.connector_private_networks
+            ));
         }
         if !["text", "json"].contains(&self.log_format.as_str()) {
             problems.push(format!("log_format: `{}` is neither text nor json", self.log_format));

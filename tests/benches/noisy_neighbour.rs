@@ -165,6 +165,7 @@ async fn main() {
         allowed_hosts: fake.allowed_hosts(),
         limits: Some(limits),
         gate,
+        intermediary: None,
     };
     let position = cassa::conformance::sample_position(1_250);
     let created = sandbox.create(&scope, position.clone()).await.unwrap();

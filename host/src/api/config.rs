@@ -245,7 +245,10 @@ async fn connector_of(
                 .and_then(Value::as_str)
                 .map(str::to_owned)
                 .or_else(|| existing.as_ref().map(|e| e.owner.clone()));
-            Ok((connector_named(p, name.as_deref())?, None))
+            // The version the tenant's calls use: its pin's, else the active one.
+            let active = connector_named(p, name.as_deref())?;
+            let pinned = p.connectors.pinned(&active.info().name, &id.to_string(), "");
+            Ok((pinned.unwrap_or(active), None))
         }
         Kind::Service => {
             let tenant_id =
@@ -263,7 +266,9 @@ async fn connector_of(
                     vec![FieldProblem { field: "tenant_id".into(), message: "no active tenant with this id".into() }],
                 )
             })?;
-            Ok((connector_named(p, Some(&tenant.owner))?, Some(tenant)))
+            let active = connector_named(p, Some(&tenant.owner))?;
+            let pinned = p.connectors.pinned(&active.info().name, &tenant_id.to_string(), &id.to_string());
+            Ok((pinned.unwrap_or(active), Some(tenant)))
         }
     }
 }
@@ -361,7 +366,9 @@ async fn save(
         (Kind::Service, None) => return Err(ApiError::internal("service without tenant")),
     };
     let tenant_id = tenant.as_ref().map_or(id, |t| t.id).to_string();
-    let (limits, gate) = p.connectors.limits_for(&connector, &tenant_id);
+    // The tenant's limits, but not its gate: the tenant may not exist yet, and saving a form
+    // is not its payments' traffic.
+    let (limits, _) = p.connectors.limits_for(&connector, &tenant_id);
     let scope = CallScope {
         tenant_id,
         service_id: if kind == Kind::Service { id.to_string() } else { String::new() },
@@ -370,7 +377,7 @@ async fn save(
         service_config,
         allowed_hosts: Vec::new(),
         limits: Some(limits),
-        gate,
+        ..CallScope::default()
     };
     match connector.validate_config(&scope).await {
         Ok(()) => {}

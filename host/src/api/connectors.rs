@@ -203,6 +203,7 @@ pub struct PinPath {
     /// The connector's name.
     pub name: String,
     /// `tenant` (every service of the tenant without a pin of its own) or `service`.
+    #[param(inline)]
     pub kind: PinKind,
     /// The tenant's or service's id.
     pub id: uuid::Uuid,

@@ -195,11 +195,13 @@ impl Connectors {
     /// has one.
     pub fn limits_for(&self, connector: &Connector, tenant: &str) -> (Limits, Option<Arc<Gate>>) {
         let limits = self.policy.call_limits(connector.limits(), &connector.info().name, tenant);
+        let rule = self.policy.tenant(tenant);
+        if !rule.gates() {
+            return (limits, None);
+        }
+        // One entry per tenant with a bounding rule that has called: at most the tenants.
         let gate = match self.tenant_gates.lock() {
-            Ok(mut gates) => gates
-                .entry(tenant.to_owned())
-                .or_insert_with(|| Gate::of(&self.policy.tenant(tenant)).map(Arc::new))
-                .clone(),
+            Ok(mut gates) => gates.entry(tenant.to_owned()).or_insert_with(|| Gate::of(&rule).map(Arc::new)).clone(),
             Err(_) => None,
         };
         (limits, gate)
@@ -556,6 +558,7 @@ impl Pipeline {
         CallScope {
             limits: Some(limits),
             gate,
+            intermediary: None,
             tenant_id,
             service_id: configured.service.id.to_string(),
             payment_id: payment_id.map(|id| id.to_string()),

@@ -13,7 +13,7 @@ use super::{Pipeline, PipelineError, debt_ref, pause};
 use crate::domain::Timestamp;
 use crate::domain::payment::{PaymentEvent, PaymentStatus};
 use crate::domain::transitions::{self, Observed};
-use crate::runtime::wit;
+use crate::runtime::{CallScope, wit};
 use crate::store::StoreError;
 
 /// Runs until `stop`.
@@ -99,11 +99,9 @@ async fn check_once(
         let (Some(configured), Some(debt)) = (pipeline.configured(&event).await?, debt_ref(&event)) else {
             return Ok(Checked::Done(Box::new(Some(event))));
         };
-        let scope = pipeline.scope(&configured, Some(id));
-        let seen = {
-            let _permit = configured.permits.enter(None).await;
-            configured.connector.status(&scope, debt).await
-        };
+        let scope =
+            CallScope { intermediary: Some(configured.permits.clone()), ..pipeline.scope(&configured, Some(id)) };
+        let seen = configured.connector.status(&scope, debt).await;
         let seen = match seen {
             Ok(status) => Some(observed(status)),
             Err(error) => {

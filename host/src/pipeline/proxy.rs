@@ -18,6 +18,7 @@ use std::collections::hash_map::Entry;
 
 use uuid::Uuid;
 
+use crate::runtime::{CallError, CallScope};
 use crate::store::{Change, StoredPayment};
 
 /// Runs until `stop`.
@@ -115,22 +116,29 @@ async fn create(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> Resul
         tracing::debug!(payment = %event.id, tenant = %event.tenant_id, service = %event.service_id, "no active configuration here; not handled");
         return Ok(None);
     };
-    let scope = pipeline.scope(&configured, Some(event.id));
+    let scope =
+        CallScope { intermediary: Some(configured.permits.clone()), ..pipeline.scope(&configured, Some(event.id)) };
     let position = debt_position(&event);
     let attempts = pipeline.config.create_attempts.max(1);
     let mut attempt = 0;
     let outcome = loop {
         attempt += 1;
-        let result = {
-            let _permit = configured.permits.enter(None).await;
-            configured.connector.create(&scope, position.clone()).await
-        };
+        let result = configured.connector.create(&scope, position.clone()).await;
         match result {
             // Shutting down: the payment stays CREATION_PENDING, its batch uncommitted, and the
             // next start creates it (creation is idempotent at the intermediary).
             Err(error) if error.is_transient() && pipeline.is_stopping() => {
                 tracing::info!(payment = %event.id, attempt, %error, "transient failure while stopping; left for the next start");
                 return Err(PipelineError::Aborted);
+            }
+            // The tenant is over its own limits: its turn comes, so this spends no attempt.
+            Err(error @ CallError::TenantLimit { .. }) => {
+                attempt -= 1;
+                tracing::debug!(payment = %event.id, %error, "over the tenant's limits; trying again");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(pipeline.config.retry_base_ms.max(10))) => {}
+                    _ = pipeline.stopping.cancelled() => {}
+                }
             }
             Err(error) if error.is_transient() && attempt < attempts => {
                 let delay = pipeline.config.retry_base_ms.saturating_mul(1 << (attempt - 1).min(10));

@@ -4,8 +4,9 @@
 //! 1. its host matches a pattern the connector declared in `info().hosts` **and** a pattern the
 //!    tenant's configuration allows ([`HostPolicy`]);
 //! 2. every address the name resolves to (or the literal address) is public, unless the operator
-//!    allows private networks ([`EgressConfig::allow_private_networks`]) — checked after
-//!    resolution, inside the connection pool's resolver, so DNS tricks cannot bypass it;
+//!    allows loopback ([`EgressConfig::allow_loopback`]) or all private networks
+//!    ([`EgressConfig::allow_private_networks`]) — checked after resolution, inside the
+//!    connection pool's resolver, so DNS tricks cannot bypass it;
 //! 3. the request body is within the size cap; the response is read up to the cap;
 //! 4. it finishes within the time cap. Redirects are not followed: the connector sees them.
 //!
@@ -26,8 +27,11 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, default)]
 pub struct EgressConfig {
     /// Allow loopback, private (RFC 1918, ULA), link-local and other non-public addresses.
-    /// Off in production; on for the embedded sandbox intermediary and for tests on loopback.
+    /// Off in production; on for tests whose intermediaries' fakes run on loopback.
     pub allow_private_networks: bool,
+    /// Allow loopback addresses (127.0.0.0/8, ::1) only: the embedded sandbox intermediary,
+    /// served by this host, without opening the private networks around it.
+    pub allow_loopback: bool,
     /// Largest request body a connector may send, in bytes.
     pub max_request_bytes: usize,
     /// Largest response body a connector may receive, in bytes.
@@ -44,6 +48,7 @@ impl Default for EgressConfig {
     fn default() -> Self {
         Self {
             allow_private_networks: false,
+            allow_loopback: false,
             max_request_bytes: 4 * 1024 * 1024,
             max_response_bytes: 16 * 1024 * 1024,
             max_timeout_ms: 30_000,
@@ -172,20 +177,26 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+impl EgressConfig {
+    /// Whether connectors may reach `ip`.
+    pub fn reachable(&self, ip: IpAddr) -> bool {
+        self.allow_private_networks || is_public(ip) || (self.allow_loopback && ip.to_canonical().is_loopback())
+    }
+}
+
 /// A resolver for the connection pool that drops addresses connectors may not reach, so the
 /// check happens after resolution and on every new connection.
 struct CheckedResolver {
-    allow_private: bool,
+    config: EgressConfig,
 }
 
 impl reqwest::dns::Resolve for CheckedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow_private = self.allow_private;
+        let config = self.config.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> =
-                addrs.iter().copied().filter(|a| allow_private || is_public(a.ip())).collect();
+            let allowed: Vec<SocketAddr> = addrs.iter().copied().filter(|a| config.reachable(a.ip())).collect();
             if allowed.is_empty() {
                 let err: Box<dyn std::error::Error + Send + Sync> = if addrs.is_empty() {
                     format!("{host} does not resolve").into()
@@ -382,7 +393,7 @@ impl Egress {
     pub fn new(config: EgressConfig) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(CheckedResolver { allow_private: config.allow_private_networks }))
+            .dns_resolver(Arc::new(CheckedResolver { config: config.clone() }))
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
             .pool_max_idle_per_host(config.pool_idle_per_host)
             .user_agent(concat!("cassa/", env!("CARGO_PKG_VERSION")))
@@ -423,8 +434,7 @@ impl Egress {
         let port = url.port_or_known_default().unwrap_or(80);
         policy.check(&host, port).map_err(EgressError::Denied)?;
         if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>()
-            && !self.config.allow_private_networks
-            && !is_public(ip)
+            && !self.config.reachable(ip)
         {
             return Err(EgressError::Denied(format!("{ip} is not a public address")));
         }
@@ -525,6 +535,20 @@ mod tests {
         assert!(policy.check("attacker.example", 443).unwrap_err().contains("tenant"));
         let policy = HostPolicy::parse(&["*.pagopa.it".into()], &["*".into()]);
         assert!(policy.check("attacker.example", 443).unwrap_err().contains("declares"));
+    }
+
+    #[test]
+    fn loopback_alone_opens_neither_the_private_networks_nor_the_metadata_address() {
+        let loopback = EgressConfig { allow_loopback: true, ..EgressConfig::default() };
+        for ip in ["127.0.0.1", "127.8.9.1", "::1", "::ffff:127.0.0.1", "93.184.216.34"] {
+            assert!(loopback.reachable(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["10.1.2.3", "192.168.1.1", "169.254.169.254", "fd00::1", "0.0.0.0"] {
+            assert!(!loopback.reachable(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(!EgressConfig::default().reachable("127.0.0.1".parse().unwrap()));
+        let all = EgressConfig { allow_private_networks: true, ..EgressConfig::default() };
+        assert!(all.reachable("10.1.2.3".parse().unwrap()));
     }
 
     #[test]

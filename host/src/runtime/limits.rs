@@ -18,7 +18,8 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Time the guest may spend executing, in milliseconds (epoch-based, coarse).
     pub cpu_ms: u64,
-    /// Time the whole call may take, including HTTP waits, in milliseconds.
+    /// Time the call may run, including HTTP waits, in milliseconds (a call waiting for its
+    /// tenant's turn may wait as long again before it starts).
     pub wall_ms: u64,
 }
 
@@ -122,6 +123,11 @@ impl LimitPolicy {
         self.tenants.get(id).map_or(any, |own| own.over(any))
     }
 
+    /// The largest memory any rule allows one call, in bytes.
+    pub fn largest_memory(&self) -> Option<usize> {
+        self.connectors.values().chain(self.tenants.values()).filter_map(|s| s.memory_bytes).max()
+    }
+
     /// The limits of one call of connector `name` for tenant `tenant`, over `base`.
     pub fn call_limits(&self, base: Limits, connector: &str, tenant: &str) -> Limits {
         let set = self.tenant(tenant).over(self.connector(connector));
@@ -139,7 +145,12 @@ fn parse_rule(rule: &str) -> Result<(bool, String, LimitSet), String> {
     let subject = words.next().unwrap_or_default();
     let (is_connector, name) = match subject.split_once('=') {
         Some(("connector", name)) if !name.is_empty() => (true, name.to_owned()),
-        Some(("tenant", id)) if !id.is_empty() => (false, id.to_owned()),
+        Some(("tenant", "*")) => (false, "*".to_owned()),
+        Some(("tenant", id)) => match uuid::Uuid::parse_str(id) {
+            // As tenants' ids are written everywhere else: lower-case, hyphenated.
+            Ok(id) => (false, id.to_string()),
+            Err(_) => return Err(format!("tenant `{id}` is neither a tenant's id (a UUID) nor `*`")),
+        },
         _ => return Err("must start with `connector=<name>` or `tenant=<id>` (`*`: every one)".into()),
     };
     let mut set = LimitSet::default();
@@ -235,10 +246,22 @@ impl Gate {
     pub async fn enter(&self, max_wait: Option<Duration>) -> Result<OwnedSemaphorePermit, GateRefusal> {
         let start = tokio::time::Instant::now();
         let deadline = max_wait.map(|wait| start + wait);
+        // A place among the calls at once first, then a turn of the rate: a call refused for
+        // concurrency never spends a turn of the rate.
+        let acquire = self.permits.clone().acquire_owned();
+        let permit = match deadline {
+            Some(deadline) => {
+                tokio::time::timeout_at(deadline, acquire).await.map_err(|_| self.refusal(GateLimit::Concurrency))?
+            }
+            None => acquire.await,
+        }
+        // The semaphore is never closed.
+        .map_err(|_| self.refusal(GateLimit::Concurrency))?;
         if let Some(interval) = self.interval {
             let slot = match self.next.lock() {
                 Ok(mut next) => {
-                    let slot = (*next).max(start);
+                    let now = tokio::time::Instant::now();
+                    let slot = (*next).max(now);
                     if deadline.is_some_and(|deadline| slot > deadline) {
                         return Err(self.refusal(GateLimit::CallsPerSecond));
                     }
@@ -249,15 +272,7 @@ impl Gate {
             };
             tokio::time::sleep_until(slot).await;
         }
-        let acquire = self.permits.clone().acquire_owned();
-        let permit = match deadline {
-            Some(deadline) => {
-                tokio::time::timeout_at(deadline, acquire).await.map_err(|_| self.refusal(GateLimit::Concurrency))?
-            }
-            None => acquire.await,
-        };
-        // The semaphore is never closed.
-        permit.map_err(|_| self.refusal(GateLimit::Concurrency))
+        Ok(permit)
     }
 
     fn refusal(&self, limit: GateLimit) -> GateRefusal {
@@ -333,6 +348,9 @@ mod tests {
     use super::*;
     use wasmtime::ResourceLimiter;
 
+    const T1: &str = "2b6e1a54-0d1c-4f76-9f1e-1c3a2f0b9e11";
+    const T2: &str = "9a0c2d41-5b7e-4e0f-8c3a-6d1e2f3a4b5c";
+
     fn policy(rules: &[&str]) -> LimitPolicy {
         LimitPolicy::parse(&rules.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>()).unwrap()
     }
@@ -342,19 +360,21 @@ mod tests {
         let p = policy(&[
             "connector=* cpu_ms=100",
             "connector=mypay memory_mb=128 wall_ms=60000",
-            "tenant=t1 memory_mb=16 concurrency=2",
+            // Written in capitals, matched as ids are written everywhere: lower-case.
+            "tenant=2B6E1A54-0D1C-4F76-9F1E-1C3A2F0B9E11 memory_mb=16 concurrency=2",
             "tenant=* calls_per_second=50",
         ]);
         let base = Limits::default();
         // t1 on mypay: its own memory, mypay's wall time, everyone's CPU time.
-        let t1 = p.call_limits(base, "mypay", "t1");
+        let t1 = p.call_limits(base, "mypay", T1);
         assert_eq!((t1.memory_bytes, t1.wall_ms, t1.cpu_ms), (16 << 20, 60_000, 100));
         // Another tenant on another connector: `*`'s CPU, the runtime's memory and wall time.
-        let other = p.call_limits(base, "iris", "t2");
+        let other = p.call_limits(base, "iris", T2);
         assert_eq!((other.memory_bytes, other.wall_ms, other.cpu_ms), (base.memory_bytes, base.wall_ms, 100));
         // Gates: a tenant's own rule over `*`.
-        assert_eq!((p.tenant("t1").concurrency, p.tenant("t1").calls_per_second), (Some(2), Some(50)));
-        assert_eq!(p.tenant("t2").concurrency, None);
+        assert_eq!((p.tenant(T1).concurrency, p.tenant(T1).calls_per_second), (Some(2), Some(50)));
+        assert_eq!(p.tenant(T2).concurrency, None);
+        assert_eq!(p.largest_memory(), Some(128 << 20));
         assert!(!p.connector("mypay").gates());
     }
 
@@ -365,15 +385,16 @@ mod tests {
             ("mypay memory_mb=1", "must start with"),
             ("connector=mypay", "sets no limit"),
             ("connector=mypay memory=1", "unknown limit `memory`"),
-            ("tenant=t cpu_ms=0", "not a whole number above 0"),
-            ("tenant=t cpu_ms=lots", "not a whole number above 0"),
-            ("tenant=t cpu_ms", "not key=value"),
+            ("tenant=* cpu_ms=0", "not a whole number above 0"),
+            ("tenant=* cpu_ms=lots", "not a whole number above 0"),
+            ("tenant=* cpu_ms", "not key=value"),
+            ("tenant=bugliano cpu_ms=1", "neither a tenant's id"),
         ] {
             let error = rules(&[rule]).unwrap_err();
             assert!(error.contains(rule) && error.contains(says), "{rule}: {error}");
         }
-        let twice = rules(&["tenant=t cpu_ms=1", "tenant=t wall_ms=1"]).unwrap_err();
-        assert!(twice.contains("second rule for tenant t"), "{twice}");
+        let twice = rules(&["tenant=* cpu_ms=1", "tenant=* wall_ms=1"]).unwrap_err();
+        assert!(twice.contains("second rule for tenant *"), "{twice}");
         assert_eq!(rules(&["", "  "]).unwrap(), LimitPolicy::default());
     }
 

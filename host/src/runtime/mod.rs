@@ -362,6 +362,10 @@ pub struct CallScope {
     /// The tenant's gate (its concurrency and calls per second), when it has one: the call
     /// waits its turn there, at most its wall-time limit.
     pub gate: Option<Arc<Gate>>,
+    /// The intermediary's gate, for calls that queue for it (the pipeline's creates and status
+    /// checks): entered after the tenant's, so a tenant waiting for its own turn holds none of
+    /// the intermediary's.
+    pub intermediary: Option<Arc<Gate>>,
 }
 
 impl CallScope {
@@ -574,17 +578,24 @@ impl Connector {
         let limits = scope.limits.unwrap_or(self.limits);
         let started = Instant::now();
         let op_name = op.name();
-        let result = match &scope.gate {
-            Some(gate) => match gate.enter(Some(limits.wall())).await {
-                Ok(_pass) => self.run(scope, secrets, op, fields.clone(), &limits).await,
-                Err(refused) => Err(CallError::TenantLimit {
-                    limit: refused.limit.as_str(),
-                    value: refused.value,
-                    waited_ms: started.elapsed().as_millis() as u64,
-                }),
-            },
-            None => self.run(scope, secrets, op, fields.clone(), &limits).await,
-        };
+        let result = async {
+            let _tenant_turn = match &scope.gate {
+                Some(gate) => {
+                    Some(gate.enter(Some(limits.wall())).await.map_err(|refused| CallError::TenantLimit {
+                        limit: refused.limit.as_str(),
+                        value: refused.value,
+                        waited_ms: started.elapsed().as_millis() as u64,
+                    })?)
+                }
+                None => None,
+            };
+            let _intermediary_turn = match &scope.intermediary {
+                Some(gate) => gate.enter(None).await.ok(),
+                None => None,
+            };
+            self.run(scope, secrets, op, fields.clone(), &limits).await
+        }
+        .await;
         let elapsed_us = started.elapsed().as_micros() as u64;
         let outcome = match &result {
             Ok(done) => done.error().map_or("ok", |e| CallError::Connector(e.clone()).kind()),

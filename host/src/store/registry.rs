@@ -3,8 +3,8 @@
 //! pinned to one artifact.
 //!
 //! Activating, pinning and removing an artifact each run in one transaction that first locks the
-//! artifact's row (a no-op update: a row lock on PostgreSQL, the write lock on SQLite), so a
-//! removal cannot slip between another host's check and its activation or pin.
+//! artifact (a row lock on PostgreSQL, the write lock on SQLite), so a removal cannot slip
+//! between another host's check and its activation or pin.
 
 use sqlx::Row;
 
@@ -108,12 +108,21 @@ fn pin(row: &sqlx::any::AnyRow) -> Result<Pin, StoreError> {
 }
 
 /// Locks the artifact `digest` for the rest of the transaction; false when it is not stored.
-async fn lock_artifact(tx: &mut sqlx::Transaction<'_, sqlx::Any>, digest: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE connector_artifacts SET size = size WHERE digest = $1")
-        .bind(digest)
-        .execute(&mut **tx)
-        .await?;
-    Ok(done.rows_affected() == 1)
+/// PostgreSQL: a row lock. SQLite: the database's write lock, taken by a write that changes
+/// nothing (an update of the artifact would rewrite its whole component).
+async fn lock_artifact(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: super::Backend,
+    digest: &str,
+) -> Result<bool, StoreError> {
+    let sql = match backend {
+        super::Backend::Postgres => "SELECT digest FROM connector_artifacts WHERE digest = $1 FOR UPDATE",
+        super::Backend::Sqlite => {
+            sqlx::query("DELETE FROM connector_pins WHERE 1 = 0").execute(&mut **tx).await?;
+            "SELECT digest FROM connector_artifacts WHERE digest = $1"
+        }
+    };
+    Ok(sqlx::query(sql).bind(digest).fetch_optional(&mut **tx).await?.is_some())
 }
 
 const ARTIFACT: &str = "digest, name, version, size, signed_by, uploaded_at";
@@ -173,7 +182,7 @@ impl Store {
     /// Deletes the artifact `digest` of `name` unless it is the name's active version or pinned.
     pub async fn remove_artifact(&self, name: &str, digest: &str) -> Result<Removal, StoreError> {
         let mut tx = self.pool().begin().await?;
-        if !lock_artifact(&mut tx, digest).await? {
+        if !lock_artifact(&mut tx, self.backend(), digest).await? {
             return Ok(Removal::Missing);
         }
         let active: Option<String> =
@@ -206,7 +215,7 @@ impl Store {
     /// (removed meanwhile).
     pub async fn activate_artifact(&self, name: &str, digest: &str, reason: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
-        if !lock_artifact(&mut tx, digest).await? {
+        if !lock_artifact(&mut tx, self.backend(), digest).await? {
             return Ok(false);
         }
         sqlx::query("INSERT INTO connector_activations (name, digest, activated_at, reason) VALUES ($1, $2, $3, $4)")
@@ -224,7 +233,7 @@ impl Store {
     /// pin if it had one; false when the artifact is not stored (removed meanwhile).
     pub async fn pin_artifact(&self, kind: &str, id: &str, name: &str, digest: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
-        if !lock_artifact(&mut tx, digest).await? {
+        if !lock_artifact(&mut tx, self.backend(), digest).await? {
             return Ok(false);
         }
         sqlx::query(
