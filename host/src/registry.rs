@@ -157,6 +157,9 @@ pub struct ConnectorEntry {
     pub artifacts: Vec<Artifact>,
     /// Tenants and services pinned to one of its versions.
     pub pins: Vec<Pin>,
+    /// The pins (`tenant:<id>`, `service:<id>`) this host applies now (equal to `pins` once the
+    /// host has caught up).
+    pub pins_running: Vec<String>,
 }
 
 /// The registry of one host.
@@ -451,6 +454,7 @@ impl Registry {
         let artifacts = self.inner.store.artifacts().await?;
         let active = self.inner.store.active_artifacts().await?;
         let pins = self.inner.store.pins().await?;
+        let here = self.inner.connectors.pinned_digests();
         let mut names: Vec<String> = artifacts.iter().map(|a| a.name.clone()).collect();
         names.extend(self.inner.connectors.all().iter().map(|c| c.info().name.clone()));
         names.sort();
@@ -463,8 +467,13 @@ impl Registry {
                     active.as_ref().and_then(|d| artifacts.iter().find(|a| &a.digest == d)).map(|a| a.version.clone());
                 let running = self.inner.connectors.get(&name).map(|(c, _)| c.digest().to_owned());
                 let mine = artifacts.iter().filter(|a| a.name == name).cloned().collect();
-                let pins = pins.iter().filter(|p| p.name == name).cloned().collect();
-                ConnectorEntry { name, active, version, running, artifacts: mine, pins }
+                let pins: Vec<Pin> = pins.iter().filter(|p| p.name == name).cloned().collect();
+                let pins_running = pins
+                    .iter()
+                    .filter(|p| here.get(&(p.kind.clone(), p.id.clone())) == Some(&p.digest))
+                    .map(|p| format!("{}:{}", p.kind, p.id))
+                    .collect();
+                ConnectorEntry { name, active, version, running, artifacts: mine, pins, pins_running }
             })
             .collect())
     }

@@ -1,6 +1,6 @@
 //! Replicas: two `cassa run` processes on one PostgreSQL database, where a connector activated
 //! through one is used by the other within a second, and a rollback through the other comes
-//! back just as fast. (A suite of its own, so that no other test loads the machine meanwhile.)
+//! back just as fast, and so does a tenant's pin. (A suite of its own, so that no other test loads the machine meanwhile.)
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
@@ -111,14 +111,47 @@ fn an_activation_on_one_host_process_is_used_by_another_within_a_second() {
             assert!(rolled.elapsed() < Duration::from_secs(5), "A never rolled back");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        Ok::<_, String>((reached, rolled.elapsed()))
+        let rolled = rolled.elapsed();
+
+        // A tenant pinned through A to the version just left: B applies the pin as fast.
+        let tenant = "2b6e1a54-0d1c-4f76-9f1e-1c3a2f0b9e11";
+        // Timed from before the command: its own start-up counts too.
+        let pin_started = Instant::now();
+        let pinned = cli(&["connector", "pin", "sandbox", &new[..12], "--tenant", tenant], &base_a);
+        assert!(pinned.status.success(), "{}", String::from_utf8_lossy(&pinned.stderr));
+        let pins_running = |base: String| {
+            let client = client.clone();
+            async move {
+                let list: serde_json::Value = client
+                    .get(format!("{base}/connectors"))
+                    .bearer_auth("replica-operator")
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let entry = list.as_array().unwrap().iter().find(|c| c["name"] == "sandbox").cloned().unwrap();
+                entry["pins_running"].clone()
+            }
+        };
+        let subject = format!("tenant:{tenant}");
+        while pins_running(base_b.clone()).await != serde_json::json!([subject]) {
+            assert!(pin_started.elapsed() < Duration::from_secs(5), "B never applied the pin");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pin_reached = pin_started.elapsed();
+        let listing = String::from_utf8_lossy(&cli(&["connector", "list"], &base_b).stdout).into_owned();
+        assert!(listing.contains(&format!("pinned by tenant {tenant}")), "{listing}");
+        Ok::<_, String>((reached, rolled, pin_reached))
     });
     for child in [&mut a, &mut b] {
         let _ = child.kill();
         let _ = child.wait();
     }
-    let (reached, rolled) = result.unwrap();
-    eprintln!("activation reached the other host in {reached:?}; rollback in {rolled:?}");
+    let (reached, rolled, pinned) = result.unwrap();
+    eprintln!("activation reached the other host in {reached:?}; rollback in {rolled:?}; a pin in {pinned:?}");
+    assert!(pinned < Duration::from_secs(1), "a pin took {pinned:?} to reach the other host");
     assert!(reached < Duration::from_secs(1), "activation took {reached:?} to reach the other host");
     assert!(rolled < Duration::from_secs(1), "rollback took {rolled:?} to reach the other host");
 }

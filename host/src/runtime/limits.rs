@@ -246,22 +246,14 @@ impl Gate {
     pub async fn enter(&self, max_wait: Option<Duration>) -> Result<OwnedSemaphorePermit, GateRefusal> {
         let start = tokio::time::Instant::now();
         let deadline = max_wait.map(|wait| start + wait);
-        // A place among the calls at once first, then a turn of the rate: a call refused for
-        // concurrency never spends a turn of the rate.
-        let acquire = self.permits.clone().acquire_owned();
-        let permit = match deadline {
-            Some(deadline) => {
-                tokio::time::timeout_at(deadline, acquire).await.map_err(|_| self.refusal(GateLimit::Concurrency))?
-            }
-            None => acquire.await,
-        }
-        // The semaphore is never closed.
-        .map_err(|_| self.refusal(GateLimit::Concurrency))?;
+        // The rate turn first: a call whose turn could not come in time is refused at once and
+        // costs nothing, so a tenant flooding its gate keeps few calls waiting. (A call refused
+        // later for concurrency, or dropped while waiting, loses its turn; the tenant was at its
+        // bound anyway.)
         if let Some(interval) = self.interval {
             let slot = match self.next.lock() {
                 Ok(mut next) => {
-                    let now = tokio::time::Instant::now();
-                    let slot = (*next).max(now);
+                    let slot = (*next).max(start);
                     if deadline.is_some_and(|deadline| slot > deadline) {
                         return Err(self.refusal(GateLimit::CallsPerSecond));
                     }
@@ -272,7 +264,15 @@ impl Gate {
             };
             tokio::time::sleep_until(slot).await;
         }
-        Ok(permit)
+        let acquire = self.permits.clone().acquire_owned();
+        let permit = match deadline {
+            Some(deadline) => {
+                tokio::time::timeout_at(deadline, acquire).await.map_err(|_| self.refusal(GateLimit::Concurrency))?
+            }
+            None => acquire.await,
+        };
+        // The semaphore is never closed.
+        permit.map_err(|_| self.refusal(GateLimit::Concurrency))
     }
 
     fn refusal(&self, limit: GateLimit) -> GateRefusal {
