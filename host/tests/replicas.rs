@@ -49,7 +49,8 @@ fn an_activation_on_one_host_process_is_used_by_another_within_a_second() {
     let mut b = host_with(&data.join("b"), port_b, "b", &[env[0], env[1], ("CASSA_STAGES", "poller")]);
     let (base_a, base_b) = (format!("http://127.0.0.1:{port_a}"), format!("http://127.0.0.1:{port_b}"));
     let client = reqwest::Client::new();
-    let running = |base: String| {
+    // The `sandbox` entry of a host's `GET /connectors`.
+    let sandbox_entry = |base: String| {
         let client = client.clone();
         async move {
             let list: serde_json::Value = client
@@ -61,9 +62,12 @@ fn an_activation_on_one_host_process_is_used_by_another_within_a_second() {
                 .json()
                 .await
                 .unwrap();
-            let entry = list.as_array().unwrap().iter().find(|c| c["name"] == "sandbox").cloned().unwrap();
-            entry["running"].as_str().unwrap().to_owned()
+            list.as_array().unwrap().iter().find(|c| c["name"] == "sandbox").cloned().unwrap()
         }
+    };
+    let running = |base: String| {
+        let entry = sandbox_entry(base);
+        async move { entry.await["running"].as_str().unwrap().to_owned() }
     };
     let result = rt.block_on(async {
         for base in [&base_a, &base_b] {
@@ -120,20 +124,8 @@ fn an_activation_on_one_host_process_is_used_by_another_within_a_second() {
         let pinned = cli(&["connector", "pin", "sandbox", &new[..12], "--tenant", tenant], &base_a);
         assert!(pinned.status.success(), "{}", String::from_utf8_lossy(&pinned.stderr));
         let pins_running = |base: String| {
-            let client = client.clone();
-            async move {
-                let list: serde_json::Value = client
-                    .get(format!("{base}/connectors"))
-                    .bearer_auth("replica-operator")
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                let entry = list.as_array().unwrap().iter().find(|c| c["name"] == "sandbox").cloned().unwrap();
-                entry["pins_running"].clone()
-            }
+            let entry = sandbox_entry(base);
+            async move { entry.await["pins_running"].clone() }
         };
         let subject = format!("tenant:{tenant}");
         while pins_running(base_b.clone()).await != serde_json::json!([subject]) {
