@@ -208,10 +208,6 @@ pub struct GateRefusal {
     pub limit: GateLimit,
     /// Its value.
     pub value: u64,
-    /// For at most one refusal a second of a gate: how many calls it refused since the last
-    /// one reported, this one included. A tenant flooding its gate gets a log line a second,
-    /// not one per call (every refusal is counted all the same).
-    pub report: Option<u64>,
 }
 
 /// At most `concurrency` calls at once and, with a rate, calls starting evenly spaced at most
@@ -224,8 +220,6 @@ pub struct Gate {
     per_second: Option<u32>,
     interval: Option<Duration>,
     next: std::sync::Mutex<tokio::time::Instant>,
-    /// Refusals since the last reported one, and when that was.
-    refused: std::sync::Mutex<(u64, Option<tokio::time::Instant>)>,
 }
 
 impl Gate {
@@ -239,7 +233,6 @@ impl Gate {
             per_second,
             interval: per_second.map(|r| Duration::from_secs(1) / r),
             next: std::sync::Mutex::new(tokio::time::Instant::now()),
-            refused: std::sync::Mutex::new((0, None)),
         }
     }
 
@@ -287,17 +280,7 @@ impl Gate {
             GateLimit::Concurrency => self.concurrency as u64,
             GateLimit::CallsPerSecond => self.per_second.map_or(0, u64::from),
         };
-        let report = self.refused.lock().ok().and_then(|mut refused| {
-            refused.0 += 1;
-            let now = tokio::time::Instant::now();
-            if refused.1.is_some_and(|last| now.duration_since(last) < Duration::from_secs(1)) {
-                return None;
-            }
-            let count = refused.0;
-            *refused = (0, Some(now));
-            Some(count)
-        });
-        GateRefusal { limit, value, report }
+        GateRefusal { limit, value }
     }
 }
 
@@ -420,7 +403,7 @@ mod tests {
         let gate = Gate::new(Some(1), None);
         let first = gate.enter(Some(Duration::from_millis(10))).await.unwrap();
         let refused = gate.enter(Some(Duration::from_millis(10))).await.unwrap_err();
-        assert_eq!(refused, GateRefusal { limit: GateLimit::Concurrency, value: 1, report: Some(1) });
+        assert_eq!(refused, GateRefusal { limit: GateLimit::Concurrency, value: 1 });
         drop(first);
         drop(gate.enter(Some(Duration::from_millis(10))).await.unwrap());
 
@@ -432,16 +415,9 @@ mod tests {
             drop(paced.enter(Some(Duration::from_millis(250))).await.unwrap());
         }
         assert_eq!(start.elapsed(), Duration::from_millis(200));
-        // Reported once a second: the first refusal of this gate is, the next within the second
-        // is not.
-        assert_eq!(paced.enter(Some(Duration::ZERO)).await.unwrap_err().report, Some(1));
-        assert_eq!(paced.enter(Some(Duration::ZERO)).await.unwrap_err().report, None);
+        let _ = paced.enter(Some(Duration::ZERO)).await.unwrap_err();
         drop(paced.enter(None).await.unwrap());
         assert_eq!(start.elapsed(), Duration::from_millis(300));
-        // A second later the next refusal is reported, with the one not reported before it.
-        tokio::time::advance(Duration::from_secs(1)).await;
-        drop(paced.enter(None).await.unwrap());
-        assert_eq!(paced.enter(Some(Duration::ZERO)).await.unwrap_err().report, Some(2));
     }
 
     #[test]

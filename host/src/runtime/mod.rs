@@ -578,19 +578,15 @@ impl Connector {
         let limits = scope.limits.unwrap_or(self.limits);
         let started = Instant::now();
         let op_name = op.name();
-        // A refusal by the tenant's gate: `Some(Some(n))` when it is the one a second to log
-        // (with the refusals since the last one logged), `Some(None)` when it goes unlogged.
-        let mut refusal: Option<Option<u64>> = None;
         let result = async {
             let _tenant_turn = match &scope.gate {
-                Some(gate) => Some(gate.enter(Some(limits.wall())).await.map_err(|refused| {
-                    refusal = Some(refused.report);
-                    CallError::TenantLimit {
+                Some(gate) => {
+                    Some(gate.enter(Some(limits.wall())).await.map_err(|refused| CallError::TenantLimit {
                         limit: refused.limit.as_str(),
                         value: refused.value,
                         waited_ms: started.elapsed().as_millis() as u64,
-                    }
-                })?),
+                    })?)
+                }
                 None => None,
             };
             let _intermediary_turn = match &scope.intermediary {
@@ -622,21 +618,11 @@ impl Connector {
                 if let Some(limit) = error.exceeded_limit() {
                     crate::metrics::limit_exceeded(&fields.connector, &fields.tenant, limit);
                 }
-                match refusal {
-                    // One line a second per tenant, however many calls its gate refuses.
-                    Some(None) => {}
-                    Some(Some(refused)) => tracing::warn!(
-                        tenant = %fields.tenant, connector = %fields.connector, version = %fields.version,
-                        payment = %fields.payment, operation = op_name, elapsed_us, blame = %error.blame(),
-                        limit = %error.exceeded_limit().unwrap_or("-"), refused_since_last_line = refused, %error,
-                        "connector call failed"
-                    ),
-                    None => tracing::warn!(
-                        tenant = %fields.tenant, connector = %fields.connector, version = %fields.version,
-                        payment = %fields.payment, operation = op_name, elapsed_us, blame = %error.blame(),
-                        limit = %error.exceeded_limit().unwrap_or("-"), %error, "connector call failed"
-                    ),
-                }
+                tracing::warn!(
+                    tenant = %fields.tenant, connector = %fields.connector, version = %fields.version,
+                    payment = %fields.payment, operation = op_name, elapsed_us, blame = %error.blame(),
+                    limit = %error.exceeded_limit().unwrap_or("-"), %error, "connector call failed"
+                )
             }
         }
         result
