@@ -305,13 +305,7 @@ impl Registry {
     /// replica within [`WATCH_INTERVAL`].
     pub async fn activate(&self, name: &str, selector: &str, reason: &str) -> Result<Artifact, RegistryError> {
         let artifact = self.find(name, selector).await?;
-        if !self.trusted(artifact.signed_by.as_deref()) {
-            return Err(RegistryError::Signature(format!(
-                "{} is not signed by a configured publisher (signed by {}): push it again signed",
-                artifact.digest,
-                artifact.signed_by.as_deref().unwrap_or("nobody")
-            )));
-        }
+        self.check_trusted(&artifact)?;
         let connector = self.loaded(&artifact.digest).await?;
         if !self.inner.store.activate_artifact(name, &artifact.digest, reason).await? {
             return Err(RegistryError::NotFound(format!("{} was removed meanwhile", artifact.digest)));
@@ -319,6 +313,18 @@ impl Registry {
         self.install(connector);
         tracing::info!(connector = %name, version = %artifact.version, digest = %artifact.digest, %reason, "connector activated");
         Ok(artifact)
+    }
+
+    /// Refuses an artifact that may not be activated or pinned (see [`Self::trusted`]).
+    fn check_trusted(&self, artifact: &Artifact) -> Result<(), RegistryError> {
+        if self.trusted(artifact.signed_by.as_deref()) {
+            return Ok(());
+        }
+        Err(RegistryError::Signature(format!(
+            "{} is not signed by a configured publisher (signed by {}): push it again signed",
+            artifact.digest,
+            artifact.signed_by.as_deref().unwrap_or("nobody")
+        )))
     }
 
     /// Whether an artifact signed by `signer` may be activated: any, without publisher keys;
@@ -378,13 +384,7 @@ impl Registry {
     /// [`WATCH_INTERVAL`].
     pub async fn pin(&self, name: &str, kind: PinKind, id: &str, selector: &str) -> Result<Pin, RegistryError> {
         let artifact = self.find(name, selector).await?;
-        if !self.trusted(artifact.signed_by.as_deref()) {
-            return Err(RegistryError::Signature(format!(
-                "{} is not signed by a configured publisher (signed by {})",
-                artifact.digest,
-                artifact.signed_by.as_deref().unwrap_or("nobody")
-            )));
-        }
+        self.check_trusted(&artifact)?;
         self.loaded(&artifact.digest).await?;
         if !self.inner.store.pin_artifact(kind.as_str(), id, name, &artifact.digest).await? {
             return Err(RegistryError::NotFound(format!("{} was removed meanwhile", artifact.digest)));
