@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cassa::pipeline::Connectors;
+use cassa::registry::Connectors;
 use cassa::runtime::{AdmissionError, Blame, CallError, CallScope, Connector, Gate, LimitPolicy, Limits, wit};
 use cassa_tests::*;
 

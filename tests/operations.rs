@@ -119,13 +119,13 @@ async fn readyz_says_ready_when_database_bus_and_connectors_are_and_names_what_i
     let pipeline = cassa::pipeline::Pipeline::new(
         store,
         bus,
-        cassa::pipeline::Connectors::default(),
+        cassa::registry::Connectors::default(),
         cassa::pipeline::PipelineConfig::default(),
     )
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, cassa::api::router(pipeline)).await });
+    tokio::spawn(async move { axum::serve(listener, cassa::api::router(pipeline.into())).await });
     let reply = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
     assert_eq!(reply.status(), 503);
     let body: Value = reply.json().await.unwrap();
@@ -143,7 +143,7 @@ async fn a_dead_letter_replayed_after_a_fix_makes_one_payment_however_often_it_i
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn({
-        let router = cassa::api::router(host.pipeline.clone());
+        let router = cassa::api::router(host.pipeline.clone().into());
         async move { axum::serve(listener, router).await }
     });
     let client = reqwest::Client::new();

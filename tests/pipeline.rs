@@ -14,7 +14,8 @@ use cassa::bus::kafka::{KafkaBus, KafkaConfig};
 use cassa::bus::{Bus, Topics};
 use cassa::conformance::{Fake, SandboxFake};
 use cassa::domain::{PaymentEvent, PaymentStatus};
-use cassa::pipeline::{debt_ref, poller};
+use cassa::pipeline::poller;
+use cassa::runtime::debt_ref;
 use cassa::store::Store;
 use cassa_tests::*;
 

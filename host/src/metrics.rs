@@ -26,6 +26,9 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::bus::Bus;
+use crate::store::{Store, StoreError};
+
 /// Debt positions created at an intermediary (OpenCity's "payments created").
 pub const PAYMENTS_CREATED: &str = "cassa_payments_created_total";
 /// Messages a stage could not process (OpenCity's "processing errors").
@@ -167,12 +170,19 @@ pub fn stage_of(group: &str) -> String {
     group.rsplit('-').next().unwrap_or(group).to_owned()
 }
 
-/// Reads the shared gauges from the store and renders every metric in Prometheus' text format.
-pub async fn render(p: &crate::pipeline::Pipeline) -> Result<String, crate::store::StoreError> {
+/// Reads the shared gauges from `store` and `bus` and renders every metric in Prometheus' text
+/// format: the size of the dead-letter topic `dlq`, and the consumer lag of each (stage, group,
+/// topic) in `lags` (the stages this host runs: one that never runs here would show the whole
+/// topic).
+pub async fn render(
+    store: &Store,
+    bus: &dyn Bus,
+    dlq: &str,
+    lags: &[(&str, String, String)],
+) -> Result<String, StoreError> {
     let Some(handle) = handle() else { return Ok(String::new()) };
-    let store = &p.store;
     // With the embedded bus the outbox is the log itself: nothing waits to be relayed.
-    let backlog = if p.bus.outbox_is_log() { 0 } else { store.unpublished_count().await? };
+    let backlog = if bus.outbox_is_log() { 0 } else { store.unpublished_count().await? };
     metrics::gauge!(OUTBOX_BACKLOG).set(backlog as f64);
     metrics::gauge!(POLLER_DUE).set(store.due_count(crate::domain::Timestamp::now()).await? as f64);
     // Every status is set, at zero when none is in it, so a status emptied since the last
@@ -187,24 +197,14 @@ pub async fn render(p: &crate::pipeline::Pipeline) -> Result<String, crate::stor
         let n = carts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
         metrics::gauge!(CHECKOUT_CARTS, "status" => status).set(n as f64);
     }
-    let topics = &p.config.topics;
-    match p.bus.size(&topics.dlq).await {
+    match bus.size(dlq).await {
         Ok(size) => metrics::gauge!(DLQ_MESSAGES).set(size as f64),
         Err(error) => tracing::warn!(%error, "metrics: cannot read the dead-letter topic's size"),
     }
-    {
-        let on = &p.config.stages;
-        let stages = [
-            ("dispatcher", &topics.applications, on.dispatcher),
-            ("proxy", &topics.payments, on.proxy),
-            ("view", &topics.payments, on.view.unwrap_or(!p.bus.outbox_is_log())),
-        ];
-        // Only the stages this host runs: a stage that never runs here would show the whole topic.
-        for (stage, topic, _) in stages.into_iter().filter(|(_, _, runs)| *runs) {
-            match p.bus.lag(&p.group(stage), topic).await {
-                Ok(lag) => metrics::gauge!(CONSUMER_LAG, "stage" => stage).set(lag as f64),
-                Err(error) => tracing::warn!(%error, stage, "metrics: cannot read the consumer lag"),
-            }
+    for (stage, group, topic) in lags {
+        match bus.lag(group, topic).await {
+            Ok(lag) => metrics::gauge!(CONSUMER_LAG, "stage" => stage.to_string()).set(lag as f64),
+            Err(error) => tracing::warn!(%error, stage, "metrics: cannot read the consumer lag"),
         }
     }
     Ok(handle.render())

@@ -13,11 +13,12 @@ use axum::Router;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::{ApiConfig, AppState};
 use crate::bus::embedded::EmbeddedBus;
 use crate::bus::kafka::{KafkaBus, KafkaConfig};
 use crate::bus::{Bus, Topics};
-use crate::pipeline::{Connectors, KeyBy, Pipeline, PipelineConfig, Stages};
-use crate::registry::Registry;
+use crate::pipeline::{KeyBy, Pipeline, PipelineConfig};
+use crate::registry::{Connectors, Registry};
 use crate::runtime::{EgressConfig, Runtime, RuntimeConfig};
 use crate::sandbox_intermediary::{SandboxIntermediary, SandboxSettings};
 pub use crate::settings::{RunArgs, Settings};
@@ -169,7 +170,6 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
         compile_cache: Some(args.data_dir.join("compiled")),
         ..RuntimeConfig::default()
     })?;
-    let on = |name: &str| args.stages.iter().any(|s| s.trim() == name);
     let config = PipelineConfig {
         public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
         internal_url: format!("http://{addr}"),
@@ -178,21 +178,11 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
             payments: args.topic_payments.clone(),
             dlq: args.topic_dlq.clone(),
         },
-        stages: Stages {
-            dispatcher: on("dispatcher"),
-            proxy: on("proxy"),
-            view: on("view").then_some(true),
-            poller: on("poller"),
-            updater: on("updater"),
-        },
+        stages: args.stages.iter().map(|s| s.trim().to_owned()).collect(),
         group_prefix: args.group_prefix.clone(),
         connector_concurrency: args.connector_concurrency,
         connector_rate_per_second: args.connector_rate,
         core_token: args.core_token.clone(),
-        admin_tokens: args.admin_tokens.iter().filter(|t| !t.is_empty()).cloned().collect(),
-        core_jwt_keys: args.core_jwt_keys.clone(),
-        core_jwt_audience: args.core_jwt_audience.clone(),
-        core_jwt_issuer: args.core_jwt_issuer.clone(),
         create_attempts: args.create_attempts,
         retry_base_ms: args.retry_base_ms,
         poll_interval_ms: args.poll_interval_ms,
@@ -202,6 +192,8 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
         notify_timeout_ms: args.notify_timeout_ms,
         batches_in_flight: args.batches_in_flight,
         key_by: if args.key_by == "service_id" { KeyBy::ServiceId } else { KeyBy::PaymentId },
+    };
+    let api = ApiConfig {
         checkout: args.checkout_subscription_key.clone().filter(|k| !k.is_empty()).map(|subscription_key| {
             crate::checkout::CheckoutConfig {
                 base_url: args.checkout_url.clone(),
@@ -209,6 +201,10 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
                 timeout_ms: args.checkout_timeout_ms,
             }
         }),
+        admin_tokens: args.admin_tokens.clone(),
+        core_jwt_keys: args.core_jwt_keys.clone(),
+        core_jwt_audience: args.core_jwt_audience.clone(),
+        core_jwt_issuer: args.core_jwt_issuer.clone(),
     };
     let connectors = Connectors::new(crate::runtime::LimitPolicy::parse(&args.limits).map_err(anyhow::Error::msg)?);
     let publishers =
@@ -263,7 +259,8 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
             Arc::new(EmbeddedBus::new(store.clone()))
         }
     };
-    let pipeline = Pipeline::new(store, bus, connectors, config)?.with_registry(registry.clone());
+    let pipeline = Pipeline::new(store, bus, connectors, config)?;
+    let state = AppState::new(pipeline.clone(), api)?.with_registry(registry.clone());
     let mut stages = pipeline.spawn(stop.clone());
     // Activations made on other replicas (or by `cassa connector activate` against them).
     stages.push(registry.watch(stop.clone(), crate::registry::WATCH_INTERVAL));
@@ -271,7 +268,7 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
         tracing::info!(dir = %dir.display(), "directory mode: connector files dropped here are activated");
         stages.push(registry.watch_dir(dir.clone(), stop, Duration::from_secs(1)));
     }
-    let router = crate::api::router(pipeline.clone()).nest("/sandbox", sandbox.router());
+    let router = crate::api::router(state).nest("/sandbox", sandbox.router());
     Ok(Host { router, stages, pipeline })
 }
 

@@ -277,7 +277,7 @@ impl Default for Settings {
             topic_applications: "applications".into(),
             topic_payments: "payments".into(),
             topic_dlq: "payments.dlq".into(),
-            stages: ["dispatcher", "proxy", "poller", "updater"].map(String::from).to_vec(),
+            stages: crate::pipeline::stage::default_names(),
             connector_rate: None,
             connector_concurrency: 32,
             limits: Vec::new(),
@@ -313,9 +313,6 @@ impl Default for Settings {
 /// Settings whose values are secrets: masked wherever settings are shown.
 pub const SECRETS: [&str; 6] =
     ["sandbox_api_key", "core_token", "checkout_subscription_key", "admin_tokens", "core_jwt_keys", "secrets_key"];
-
-/// The stages a process can run.
-pub const STAGES: [&str; 5] = ["dispatcher", "proxy", "view", "poller", "updater"];
 
 /// The file of settings, when there is one: the one named, which must exist, else `cassa.toml`
 /// in the working directory if present.
@@ -366,8 +363,9 @@ impl Settings {
     /// Checks what the types cannot: known stages, URLs that parse, counts above zero.
     pub fn check(&self) -> anyhow::Result<()> {
         let mut problems = Vec::new();
-        if let Some(unknown) = self.stages.iter().find(|s| !STAGES.contains(&s.trim())) {
-            problems.push(format!("stages: unknown stage `{unknown}` (known: {})", STAGES.join(", ")));
+        let known = crate::pipeline::stage::nameable();
+        if let Some(unknown) = self.stages.iter().find(|s| !known.contains(&s.trim())) {
+            problems.push(format!("stages: unknown stage `{unknown}` (known: {})", known.join(", ")));
         }
         for (key, url) in [("public_url", self.public_url.as_deref()), ("checkout_url", Some(&self.checkout_url))] {
             if let Some(url) = url

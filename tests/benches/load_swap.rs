@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cassa::conformance::{Fake, SandboxFake};
-use cassa::pipeline::Connectors;
+use cassa::registry::Connectors;
 use cassa::registry::Registry;
 use cassa::runtime::{CallScope, EgressConfig, Runtime, RuntimeConfig, wit};
 use cassa_tests::{SANDBOX, with_custom_section};

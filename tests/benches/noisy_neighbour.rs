@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cassa::conformance::{Fake, SandboxFake};
-use cassa::pipeline::Connectors;
+use cassa::registry::Connectors;
 use cassa::runtime::{CallScope, Connector, EgressConfig, LimitPolicy, Runtime, RuntimeConfig, wit};
 use cassa_tests::{HOSTILE, SANDBOX, any_debt};
 use tokio_util::sync::CancellationToken;

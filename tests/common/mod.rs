@@ -287,7 +287,7 @@ impl TestPipeline {
         topics: cassa::bus::Topics,
     ) -> Self {
         let runtime = runtime(Limits::default(), false);
-        let connectors = cassa::pipeline::Connectors::default();
+        let connectors = cassa::registry::Connectors::default();
         connectors.install(runtime.load(SANDBOX).await.unwrap(), 16, None);
         let config = cassa::pipeline::PipelineConfig {
             poll_interval_ms: 50,

@@ -19,8 +19,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::state::Access;
 use super::{ApiError, constant_time_eq};
-use crate::pipeline::Pipeline;
 
 /// One key the core signs with, and the algorithms it may be used with.
 struct CoreKey {
@@ -192,11 +192,15 @@ fn unauthorized(why: &str) -> Response {
     response
 }
 
-impl FromRequestParts<Pipeline> for Caller {
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    Access: axum::extract::FromRef<S>,
+{
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, p: &Pipeline) -> Result<Self, Response> {
-        let keys = p.core_keys();
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let access = <Access as axum::extract::FromRef<S>>::from_ref(state);
+        let keys = &access.core_keys;
         if keys.is_empty() {
             return Ok(Self::Anyone);
         }
@@ -209,7 +213,7 @@ impl FromRequestParts<Pipeline> for Caller {
         else {
             return Err(unauthorized("the core's bearer token (or an operator's) is required"));
         };
-        if p.config.admin_tokens.iter().any(|t| constant_time_eq(t.as_bytes(), token.as_bytes())) {
+        if access.admin_tokens.iter().any(|t| constant_time_eq(t.as_bytes(), token.as_bytes())) {
             return Ok(Self::Operator);
         }
         match keys.tenant_of(token) {

@@ -25,6 +25,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::AppState;
 use super::openapi::{BadRequest, Internal, NotFound, Unauthorized};
 use super::pages::{self, Due, Ending};
 use super::payments::PaymentId;
@@ -36,8 +37,9 @@ use crate::domain::cart::{
 };
 use crate::domain::payment::Receiver;
 use crate::domain::{PaymentEvent, PaymentStatus, Timestamp, transitions};
+use crate::pipeline::change::{Next, update_with_retry};
 use crate::pipeline::{Pipeline, PipelineError, poller};
-use crate::store::{StoreError, StoredCart};
+use crate::store::{StoreError, StoredCart, StoredPayment};
 
 /// Why a cart could not be opened or a page shown.
 #[derive(Debug)]
@@ -183,33 +185,19 @@ fn public_base(p: &Pipeline) -> &str {
     p.config.public_url.trim_end_matches('/')
 }
 
-/// Applies `change` to payment `id` and stores the result with `note` in its history,
-/// reading again when someone else changed the payment in between; nothing when `change`
-/// has nothing to do.
+/// Applies `change` to payment `id` and stores the result with `note` in its history (see
+/// [`update_with_retry`]); nothing when `change` has nothing to do.
 async fn change_payment(
     p: &Pipeline,
     id: Uuid,
     note: &str,
     change: impl Fn(&PaymentEvent) -> Option<PaymentEvent>,
 ) -> Result<(), PipelineError> {
-    for _ in 0..3 {
-        let Some(stored) = p.store.payment(id).await? else { return Ok(()) };
-        let Some(next) = change(&stored.event) else { return Ok(()) };
-        let key = p.key_of(&next);
-        match p.store.update_payment(&next, stored.version, Some((&p.config.topics.payments, &key)), Some(note)).await {
-            Ok(_) => {
-                p.outbox_written();
-                if next.status != stored.event.status {
-                    tracing::info!(payment = %id, from = %stored.event.status, to = %next.status, note, "payment status changed");
-                }
-                return Ok(());
-            }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(error) => return Err(error.into()),
-        }
-    }
-    tracing::warn!(payment = %id, note, "payment kept changing; change not applied");
-    Ok(())
+    let decide = |stored: StoredPayment| {
+        let next = change(&stored.event).map(|next| Next::emitted(next, Some(note)));
+        std::future::ready(Ok(next))
+    };
+    update_with_retry(p, id, decide).await.map(drop)
 }
 
 /// The creditor of a payment for the cart: its tenant's name and fiscal code.
@@ -219,7 +207,8 @@ async fn creditor_of(p: &Pipeline, event: &PaymentEvent) -> Result<Option<Receiv
 
 /// The Checkout page of `payment` alone: the cart opened for it in the last minutes and still at
 /// Checkout (a link followed twice, a scanner), else a new one.
-pub async fn cart_of_one(p: &Pipeline, payment: Uuid, locale: Locale) -> Result<Opened, Problem> {
+pub async fn cart_of_one(app: &AppState, payment: Uuid, locale: Locale) -> Result<Opened, Problem> {
+    let p = &app.pipeline;
     let since = Timestamp::from_millis(Timestamp::now().millis() - REUSE_CART_MS).unwrap_or_else(Timestamp::now);
     if let Some(cart) = p.store.open_cart_of(payment, since).await?
         && let Some(location) = cart.checkout_url
@@ -229,12 +218,13 @@ pub async fn cart_of_one(p: &Pipeline, payment: Uuid, locale: Locale) -> Result<
             return Ok(Opened { cart_id: cart.id, location });
         }
     }
-    open_cart(p, &[payment], None, locale).await
+    open_cart(app, &[payment], None, locale).await
 }
 
 /// Opens a pagoPA Checkout cart for `ids`: checks them, sends the cart, records it and marks
 /// the payments started.
-pub async fn open_cart(p: &Pipeline, ids: &[Uuid], email: Option<String>, locale: Locale) -> Result<Opened, Problem> {
+pub async fn open_cart(app: &AppState, ids: &[Uuid], email: Option<String>, locale: Locale) -> Result<Opened, Problem> {
+    let p = &app.pipeline;
     check_shape(ids).map_err(|why| Problem::shape(why.to_string()))?;
     let stored = p.store.payments_by_ids(ids).await?;
     let mut notices = Vec::with_capacity(ids.len());
@@ -251,7 +241,7 @@ pub async fn open_cart(p: &Pipeline, ids: &[Uuid], email: Option<String>, locale
     }
     // After the payments are checked: a request naming unknown payments is the caller's fault
     // whether or not Checkout is configured.
-    let Some(client) = p.checkout() else {
+    let Some(client) = app.checkout.as_ref() else {
         return Err(Problem::unavailable("pagoPA Checkout is not configured on this host".into()));
     };
     let cart_id = new_cart_id();
@@ -381,8 +371,8 @@ pub struct CartReturn {
 }
 
 /// The page tokens of a `/pay/{…}` path, checked: the payments they name.
-async fn payments_of_tokens(p: &Pipeline, tokens: &str) -> Result<Vec<Uuid>, Problem> {
-    let key = p.link_key().await?;
+async fn payments_of_tokens(app: &AppState, tokens: &str) -> Result<Vec<Uuid>, Problem> {
+    let key = app.link_key().await?;
     let ids: Option<Vec<Uuid>> = tokens.split(TOKEN_SEPARATOR).map(|t| page_payment(&key, t)).collect();
     let ids = ids.ok_or_else(|| Problem::not_found("a page link is not valid".into()))?;
     check_shape(&ids).map_err(|why| Problem::shape(why.to_string()))?;
@@ -390,8 +380,9 @@ async fn payments_of_tokens(p: &Pipeline, tokens: &str) -> Result<Vec<Uuid>, Pro
 }
 
 /// The dues of `ids` for a page, in order; with their tokens when `with_tokens` and payable.
-async fn dues(p: &Pipeline, ids: &[Uuid], with_tokens: bool) -> Result<Vec<(PaymentEvent, Due)>, Problem> {
-    let key = p.link_key().await?;
+async fn dues(app: &AppState, ids: &[Uuid], with_tokens: bool) -> Result<Vec<(PaymentEvent, Due)>, Problem> {
+    let p = &app.pipeline;
+    let key = app.link_key().await?;
     let stored = p.store.payments_by_ids(ids).await?;
     let mut dues = Vec::with_capacity(ids.len());
     for id in ids {
@@ -436,16 +427,16 @@ fn lang_links(path: &str, current: Locale) -> Vec<(Locale, String)> {
     PageErrors, BadRequest,
 ))]
 pub async fn pay_page(
-    State(p): State<Pipeline>,
+    State(app): State<AppState>,
     Path(tokens): Path<String>,
     ApiQuery(q): ApiQuery<LangQuery>,
 ) -> Response {
     let asked = q.lang.as_deref();
-    let ids = match payments_of_tokens(&p, &tokens).await {
+    let ids = match payments_of_tokens(&app, &tokens).await {
         Ok(ids) => ids,
         Err(problem) => return problem.page(Locale::choose(asked, None), None),
     };
-    let dues = match dues(&p, &ids, true).await {
+    let dues = match dues(&app, &ids, true).await {
         Ok(dues) => dues,
         Err(problem) => return problem.page(Locale::choose(asked, None), None),
     };
@@ -457,7 +448,7 @@ pub async fn pay_page(
         &views,
         &lang_links(&format!("/pay/{tokens}"), locale),
         email.as_deref(),
-        p.checkout().is_some(),
+        app.checkout.as_ref().is_some(),
     );
     Html(html).into_response()
 }
@@ -540,7 +531,7 @@ fn is_json(headers: &HeaderMap) -> bool {
             content((ApiProblem = "application/problem+json"), (String = "text/html"))),
     ))]
 pub async fn post_checkout(
-    State(p): State<Pipeline>,
+    State(app): State<AppState>,
     caller: Result<super::auth::Caller, Response>,
     headers: HeaderMap,
     body: Result<Body, ApiError>,
@@ -562,15 +553,15 @@ pub async fn post_checkout(
         };
         if caller.tenant().is_some() {
             for id in &request.payment_ids {
-                if let Err(error) = super::payments::visible_payment(&p, caller, &id.to_string()).await {
+                if let Err(error) = super::payments::visible_payment(&app.pipeline, caller, &id.to_string()).await {
                     return error.into_response();
                 }
             }
         }
         let locale = Locale::choose(request.locale.as_deref(), None);
-        return match open_cart(&p, &request.payment_ids, request.email_notice, locale).await {
+        return match open_cart(&app, &request.payment_ids, request.email_notice, locale).await {
             Ok(opened) => {
-                let result_url = format!("{}/checkout/{}", public_base(&p), opened.cart_id);
+                let result_url = format!("{}/checkout/{}", public_base(&app.pipeline), opened.cart_id);
                 let body = CartOpened {
                     id: opened.cart_id,
                     checkout_url: opened.location.clone(),
@@ -599,11 +590,11 @@ pub async fn post_checkout(
     }
     let joined = tokens.join(&TOKEN_SEPARATOR.to_string());
     let back = Some(format!("/pay/{joined}?lang={}", locale.as_str()));
-    let ids = match payments_of_tokens(&p, &joined).await {
+    let ids = match payments_of_tokens(&app, &joined).await {
         Ok(ids) => ids,
         Err(problem) => return problem.page(locale, back.as_deref()),
     };
-    match open_cart(&p, &ids, email, locale).await {
+    match open_cart(&app, &ids, email, locale).await {
         Ok(opened) => Redirect::to(&opened.location).into_response(),
         Err(problem) => problem.page(locale, back.as_deref()),
     }
@@ -688,22 +679,23 @@ async fn returned(p: &Pipeline, cart_id: &str, outcome: Outcome) -> Result<Optio
     PageErrors, BadRequest,
 ))]
 pub async fn cart_result(
-    State(p): State<Pipeline>,
+    State(app): State<AppState>,
     Path(cart_id): Path<String>,
     ApiQuery(q): ApiQuery<LangQuery>,
 ) -> Response {
     let fallback = Locale::choose(q.lang.as_deref(), None);
-    match result(&p, &cart_id, q.lang.as_deref()).await {
+    match result(&app, &cart_id, q.lang.as_deref()).await {
         Ok(Some(html)) => Html(html).into_response(),
         Ok(None) => Problem::not_found(format!("no cart {cart_id}")).page(fallback, None),
         Err(problem) => problem.page(fallback, None),
     }
 }
 
-async fn result(p: &Pipeline, cart_id: &str, asked: Option<&str>) -> Result<Option<String>, Problem> {
+async fn result(app: &AppState, cart_id: &str, asked: Option<&str>) -> Result<Option<String>, Problem> {
+    let p = &app.pipeline;
     let Some(cart) = p.store.cart(cart_id).await? else { return Ok(None) };
     let locale = Locale::choose(asked, Some(cart.locale.as_str()));
-    let mut shown = dues(p, &cart.payment_ids, false).await?;
+    let mut shown = dues(app, &cart.payment_ids, false).await?;
     let open = |d: &Vec<(PaymentEvent, Due)>| d.iter().any(|(e, _)| !e.status.is_final());
     if matches!(cart.status, CartStatus::Ok | CartStatus::Waiting | CartStatus::Redirected) && open(&shown) {
         // At most one check per payment every few seconds, however often the page is viewed.
@@ -714,7 +706,7 @@ async fn result(p: &Pipeline, cart_id: &str, asked: Option<&str>) -> Result<Opti
                 poller::check(p, event.id).await?;
             }
         }
-        shown = dues(p, &cart.payment_ids, false).await?;
+        shown = dues(app, &cart.payment_ids, false).await?;
     }
     let all_paid = shown.iter().all(|(e, _)| e.status == PaymentStatus::Complete);
     let ending = match cart.status {
@@ -723,7 +715,7 @@ async fn result(p: &Pipeline, cart_id: &str, asked: Option<&str>) -> Result<Opti
         CartStatus::Error | CartStatus::Refused | CartStatus::Unavailable => Ending::Failed,
         CartStatus::Ok | CartStatus::Waiting | CartStatus::Redirected => Ending::Verifying,
     };
-    let key = p.link_key().await?;
+    let key = app.link_key().await?;
     let payable: Vec<String> =
         shown.iter().filter(|(e, _)| is_payable(e.status)).map(|(e, _)| page_token(&key, e.id)).collect();
     let retry = (!payable.is_empty())
@@ -738,12 +730,12 @@ async fn result(p: &Pipeline, cart_id: &str, asked: Option<&str>) -> Result<Opti
 #[utoipa::path(get, path = "/payments/{id}/page", tag = "citizen", security(("core_jwt" = []), ("admin_token" = [])), params(PaymentId),
     responses((status = 200, description = "The link", body = PageLink), Unauthorized, NotFound, Internal))]
 pub async fn page_link(
-    State(p): State<Pipeline>,
+    State(app): State<AppState>,
     caller: super::auth::Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = super::payments::visible_payment(&p, caller, &id).await?.event.id;
-    let token = page_token(&p.link_key().await?, id);
-    let url = format!("{}/pay/{token}", public_base(&p));
+    let id = super::payments::visible_payment(&app.pipeline, caller, &id).await?.event.id;
+    let token = page_token(&app.link_key().await?, id);
+    let url = format!("{}/pay/{token}", public_base(&app.pipeline));
     Ok(Json(PageLink { url, token }).into_response())
 }

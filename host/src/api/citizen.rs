@@ -11,31 +11,30 @@ use serde::Deserialize;
 
 use super::openapi::{Binary, Conflict, Internal, NotFound, Unauthorized, Upstream};
 use super::payments::PaymentId;
-use super::{ApiError, Problem, checkout, parse_id};
+use super::{ApiError, AppState, Problem, checkout, parse_id};
 use crate::domain::cart::{Locale, OnlineRoute, online_route};
 use crate::domain::payment::{PaymentEvent, PaymentStatus, Timestamp};
 use crate::domain::transitions;
-use crate::pipeline::{Pipeline, debt_ref, poller};
-use crate::runtime::wit;
-use crate::store::{StoreError, StoredPayment};
+use crate::pipeline::change::{Next, update_with_retry};
+use crate::pipeline::{Pipeline, poller};
+use crate::runtime::{debt_ref, wit};
+use crate::store::StoredPayment;
+use uuid::Uuid;
 
 async fn payment(p: &Pipeline, id: &str) -> Result<StoredPayment, ApiError> {
     let id = parse_id(id)?;
     p.store.payment(id).await?.ok_or_else(|| ApiError::not_found(format!("no payment {id}")))
 }
 
-/// Stores a citizen-driven change and emits it; a concurrent change wins silently (the link was
-/// used, the state moved on anyway).
-async fn record(p: &Pipeline, next: &PaymentEvent, version: i64) -> Result<(), ApiError> {
-    let key = p.key_of(next);
-    match p.store.update_payment(next, version, Some((&p.config.topics.payments, &key)), None).await {
-        Ok(_) => {
-            p.outbox_written();
-            Ok(())
-        }
-        Err(StoreError::Conflict(_)) => Ok(()),
-        Err(error) => Err(error.into()),
-    }
+/// Stores a citizen-driven change of payment `id` and emits it, applied to the newest state
+/// when the payment changed meanwhile (each of these changes only records a link's use, or
+/// moves `PAYMENT_PENDING` to `PAYMENT_STARTED`).
+async fn record(p: &Pipeline, id: Uuid, change: fn(&PaymentEvent, Timestamp) -> PaymentEvent) -> Result<(), ApiError> {
+    let decide = |stored: StoredPayment| {
+        std::future::ready(Ok(Some(Next::emitted(change(&stored.event, Timestamp::now()), None))))
+    };
+    update_with_retry(p, id, decide).await?;
+    Ok(())
 }
 
 /// `GET /online-payment/{id}`: the citizen's "pay online" link. Redirects to the
@@ -56,8 +55,9 @@ async fn record(p: &Pipeline, next: &PaymentEvent, version: i64) -> Result<(), A
     (status = 500, description = "A fault of this host; see its log",
         content((Problem = "application/problem+json"), (String = "text/html"))),
 ))]
-pub async fn online_payment(State(p): State<Pipeline>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let stored = payment(&p, &id).await?;
+pub async fn online_payment(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let p = &app.pipeline;
+    let stored = payment(p, &id).await?;
     let event = &stored.event;
     match event.status {
         PaymentStatus::PaymentPending | PaymentStatus::PaymentStarted => {}
@@ -68,7 +68,7 @@ pub async fn online_payment(State(p): State<Pipeline>, Path(id): Path<String>) -
                 "the payment is being created; try again in a moment",
             ));
         }
-        _ => return Ok(Redirect::to(&landing_target(&p, event)).into_response()),
+        _ => return Ok(Redirect::to(&landing_target(p, event)).into_response()),
     }
     let (Some(configured), Some(debt)) = (p.configured(event).await?, debt_ref(event)) else {
         return Err(ApiError::new(
@@ -78,12 +78,12 @@ pub async fn online_payment(State(p): State<Pipeline>, Path(id): Path<String>) -
         ));
     };
     let setting = configured.service.config.get("online_payment").and_then(serde_json::Value::as_str);
-    let route = online_route(setting, configured.connector.info().can("begin-online"), p.checkout().is_some());
+    let route = online_route(setting, configured.connector.info().can("begin-online"), app.checkout.is_some());
     match route {
         Ok(OnlineRoute::Intermediary) => {}
         Ok(OnlineRoute::Checkout) => {
             let locale = Locale::choose(None, event.locale.as_deref());
-            return Ok(match checkout::cart_of_one(&p, event.id, locale).await {
+            return Ok(match checkout::cart_of_one(&app, event.id, locale).await {
                 Ok(opened) => Redirect::to(&opened.location).into_response(),
                 Err(problem) => problem.page(locale, None),
             });
@@ -98,7 +98,7 @@ pub async fn online_payment(State(p): State<Pipeline>, Path(id): Path<String>) -
     };
     let scope = p.scope(&configured, Some(event.id));
     let url = configured.connector.begin_online(&scope, debt, urls).await.map_err(|e| ApiError::upstream(&e))?;
-    record(&p, &transitions::online_payment_opened(event, Timestamp::now()), stored.version).await?;
+    record(p, event.id, transitions::online_payment_opened).await?;
     Ok(Redirect::to(&url).into_response())
 }
 
@@ -135,7 +135,7 @@ pub async fn landing(
 ) -> Result<Response, ApiError> {
     let stored = payment(&p, &id).await?;
     tracing::info!(payment = %stored.event.id, outcome = q.outcome.as_deref().unwrap_or("-"), "citizen back from the intermediary");
-    record(&p, &transitions::landing_opened(&stored.event, Timestamp::now()), stored.version).await?;
+    record(&p, stored.event.id, transitions::landing_opened).await?;
     let event = poller::check(&p, stored.event.id).await?.unwrap_or(stored.event);
     Ok(Redirect::to(&landing_target(&p, &event)).into_response())
 }
@@ -168,7 +168,7 @@ pub async fn notice(State(p): State<Pipeline>, Path(id): Path<String>) -> Result
     };
     let scope = p.scope(&configured, Some(event.id));
     let doc = configured.connector.notice(&scope, debt).await.map_err(|e| ApiError::upstream(&e))?;
-    record(&p, &transitions::notice_opened(event, Timestamp::now()), stored.version).await?;
+    record(&p, event.id, transitions::notice_opened).await?;
     Ok(document(doc))
 }
 

@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::AppState;
 use super::openapi::{BadRequest, Conflict, Internal, NotFound, TooLarge, Unauthorized};
 use super::{ApiError, ApiQuery, Body};
-use crate::pipeline::Pipeline;
 use crate::registry::{ConnectorEntry, PinKind, Registry, RegistryError};
 use crate::store::{Activation, Artifact, Pin};
 
@@ -28,7 +28,7 @@ impl From<RegistryError> for ApiError {
     }
 }
 
-fn registry(p: &Pipeline) -> Result<&Registry, ApiError> {
+fn registry(p: &AppState) -> Result<&Registry, ApiError> {
     p.registry.as_ref().ok_or_else(|| ApiError::not_found("this host has no connector registry"))
 }
 
@@ -36,7 +36,7 @@ fn registry(p: &Pipeline) -> Result<&Registry, ApiError> {
 #[utoipa::path(get, operation_id = "list_connectors", path = "/connectors", tag = "connectors", security(("admin_token" = [])),
     responses((status = 200, description = "Every connector name: its active version, the one this host runs, the stored ones", body = Vec<ConnectorEntry>),
         Unauthorized, NotFound, Internal))]
-pub async fn list(State(p): State<Pipeline>) -> Result<Json<Vec<ConnectorEntry>>, ApiError> {
+pub async fn list(State(p): State<AppState>) -> Result<Json<Vec<ConnectorEntry>>, ApiError> {
     Ok(Json(registry(&p)?.list().await?))
 }
 
@@ -80,7 +80,7 @@ pub const SIGNATURE_HEADER: &str = "x-cassa-signature";
         Internal,
     ))]
 pub async fn push(
-    State(p): State<Pipeline>,
+    State(p): State<AppState>,
     ApiQuery(q): ApiQuery<PushQuery>,
     headers: axum::http::HeaderMap,
     Body(body): Body,
@@ -132,7 +132,7 @@ pub struct ActivateRequest {
         Internal,
     ))]
 pub async fn activate(
-    State(p): State<Pipeline>,
+    State(p): State<AppState>,
     Path(name): Path<String>,
     Body(body): Body,
 ) -> Result<Json<Artifact>, ApiError> {
@@ -152,7 +152,7 @@ pub async fn activate(
         (status = 422, description = "The earlier artifact no longer loads on this host", content_type = "application/problem+json", body = super::Problem),
         Internal,
     ))]
-pub async fn rollback(State(p): State<Pipeline>, Path(name): Path<String>) -> Result<Json<Artifact>, ApiError> {
+pub async fn rollback(State(p): State<AppState>, Path(name): Path<String>) -> Result<Json<Artifact>, ApiError> {
     Ok(Json(registry(&p)?.rollback(&name).await?))
 }
 
@@ -162,7 +162,7 @@ pub async fn rollback(State(p): State<Pipeline>, Path(name): Path<String>) -> Re
     responses((status = 200, description = "Every activation of the name, newest first", body = Vec<Activation>),
         Unauthorized, NotFound, Internal))]
 pub async fn activations(
-    State(p): State<Pipeline>,
+    State(p): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<Activation>>, ApiError> {
     Ok(Json(registry(&p)?.history(&name).await?))
@@ -188,7 +188,7 @@ pub struct ArtifactPath {
         Internal,
     ))]
 pub async fn remove(
-    State(p): State<Pipeline>,
+    State(p): State<AppState>,
     Path((name, artifact)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     registry(&p)?.remove(&name, &artifact).await?;
@@ -231,7 +231,7 @@ fn pin_subject(kind: &str, id: &str) -> Result<(PinKind, String), ApiError> {
         Internal,
     ))]
 pub async fn pin(
-    State(p): State<Pipeline>,
+    State(p): State<AppState>,
     Path((name, kind, id)): Path<(String, String, String)>,
     Body(body): Body,
 ) -> Result<Json<Pin>, ApiError> {
@@ -247,7 +247,7 @@ pub async fn pin(
     params(PinPath), security(("admin_token" = [])),
     responses((status = 204, description = "Unpinned: its calls use the active version again"), BadRequest, Unauthorized, NotFound, Internal))]
 pub async fn unpin(
-    State(p): State<Pipeline>,
+    State(p): State<AppState>,
     Path((name, kind, id)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (kind, id) = pin_subject(&kind, &id)?;

@@ -95,7 +95,8 @@ pub async fn ready(State(p): State<Pipeline>) -> Response {
     super::openapi::Internal,
 ))]
 pub async fn metrics(State(p): State<Pipeline>) -> Response {
-    match crate::metrics::render(&p).await {
+    let lags = crate::pipeline::stage::lag_sources(&p);
+    match crate::metrics::render(&p.store, p.bus.as_ref(), &p.config.topics.dlq, &lags).await {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
         Err(error) => super::ApiError::internal(error).into_response(),
     }

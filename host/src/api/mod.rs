@@ -15,6 +15,7 @@ pub mod health;
 pub mod openapi;
 pub mod pages;
 pub mod payments;
+pub mod state;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -24,7 +25,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::pipeline::Pipeline;
+pub use state::{Access, ApiConfig, AppState};
 
 /// A field-level problem in a request.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -180,11 +181,11 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Lets a request to an operators' endpoint through when no admin token is configured, or when
 /// it carries one (`Authorization: Bearer <token>`, compared in constant time); 401 otherwise.
 async fn admin_only(
-    axum::extract::State(p): axum::extract::State<Pipeline>,
+    axum::extract::State(access): axum::extract::State<Access>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let tokens = &p.config.admin_tokens;
+    let tokens = &access.admin_tokens;
     if tokens.is_empty() {
         return next.run(request).await;
     }
@@ -217,15 +218,15 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Every route of the API over `pipeline`, `/openapi.json` included.
-pub fn router(pipeline: Pipeline) -> Router {
-    let (router, document) = routes(pipeline).split_for_parts();
+/// Every route of the API over `state`, `/openapi.json` included.
+pub fn router(state: AppState) -> Router {
+    let (router, document) = routes(state).split_for_parts();
     let document = openapi::Document(openapi::to_json(&document).into());
     router.layer(axum::Extension(document))
 }
 
-/// Every route of the API over `pipeline`, each with its part of the OpenAPI document.
-pub fn routes(pipeline: Pipeline) -> OpenApiRouter {
+/// Every route of the API over `state`, each with its part of the OpenAPI document.
+pub fn routes(state: AppState) -> OpenApiRouter {
     let operators = OpenApiRouter::new()
         .routes(routes!(dlq::list))
         .routes(routes!(dlq::show))
@@ -236,7 +237,7 @@ pub fn routes(pipeline: Pipeline) -> OpenApiRouter {
         .routes(routes!(connectors::activations))
         .routes(routes!(connectors::remove))
         .routes(routes!(connectors::pin, connectors::unpin))
-        .route_layer(axum::middleware::from_fn_with_state(pipeline.clone(), admin_only));
+        .route_layer(axum::middleware::from_fn_with_state(state.access.clone(), admin_only));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(operators)
         .routes(routes!(health::healthz))
@@ -266,7 +267,7 @@ pub fn routes(pipeline: Pipeline) -> OpenApiRouter {
         .routes(routes!(citizen::receipt))
         .routes(routes!(citizen::update))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .with_state(pipeline)
+        .with_state(state)
 }
 
 /// Parses a path id as a UUID.

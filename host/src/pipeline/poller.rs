@@ -9,12 +9,12 @@ use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Pipeline, PipelineError, debt_ref, pause};
+use super::change::{Next, update_with_retry};
+use super::{Pipeline, PipelineError, pause};
 use crate::domain::Timestamp;
 use crate::domain::payment::{PaymentEvent, PaymentStatus};
 use crate::domain::transitions::{self, Observed};
-use crate::runtime::{CallScope, wit};
-use crate::store::StoreError;
+use crate::runtime::{CallScope, debt_ref, wit};
 
 /// Runs until `stop`.
 pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
@@ -62,68 +62,36 @@ fn observed(status: wit::PaymentStatus) -> Observed {
 }
 
 /// Checks one payment now (the poller, `/update/{id}`, `/landing/{id}`); returns its state
-/// afterwards, `None` when it does not exist.
+/// afterwards, `None` when it does not exist. A payment changed meanwhile (a landing, another
+/// check) is checked again.
 pub async fn check(pipeline: &Pipeline, id: Uuid) -> Result<Option<PaymentEvent>, PipelineError> {
     use tracing::Instrument as _;
-    for _ in 0..3 {
-        let Some(stored) = pipeline.store.payment(id).await? else {
-            return Ok(None);
-        };
+    update_with_retry(pipeline, id, |stored| {
         let span = super::payment_span(&stored.event);
-        match check_once(pipeline, id, stored).instrument(span).await? {
-            Checked::Done(event) => return Ok(*event),
-            Checked::Again => continue,
-        }
-    }
-    Ok(pipeline.store.payment(id).await?.map(|s| s.event))
+        check_once(pipeline, id, stored.event).instrument(span)
+    })
+    .await
 }
 
-/// What one attempt at a check came to.
-enum Checked {
-    /// The payment's state afterwards.
-    Done(Box<Option<PaymentEvent>>),
-    /// It changed meanwhile: read it again.
-    Again,
-}
-
-async fn check_once(
-    pipeline: &Pipeline,
-    id: Uuid,
-    stored: crate::store::StoredPayment,
-) -> Result<Checked, PipelineError> {
-    {
-        let event = stored.event;
-        if event.status.is_final() || event.status == PaymentStatus::CreationPending {
-            return Ok(Checked::Done(Box::new(Some(event))));
-        }
-        let (Some(configured), Some(debt)) = (pipeline.configured(&event).await?, debt_ref(&event)) else {
-            return Ok(Checked::Done(Box::new(Some(event))));
-        };
-        let scope =
-            CallScope { intermediary: Some(configured.permits.clone()), ..pipeline.scope(&configured, Some(id)) };
-        let seen = configured.connector.status(&scope, debt).await;
-        let seen = match seen {
-            Ok(status) => Some(observed(status)),
-            Err(error) => {
-                tracing::info!(payment = %id, %error, blame = %error.blame(), "status check failed; next check as scheduled");
-                None
-            }
-        };
-        let next = transitions::checked(&event, seen.as_ref(), &pipeline.endpoints(), Timestamp::now());
-        let changed = next.status != event.status;
-        let key = pipeline.key_of(&next);
-        let publish = changed.then_some((pipeline.config.topics.payments.as_str(), key.as_str()));
-        match pipeline.store.update_payment(&next, stored.version, publish, None).await {
-            Ok(_) => {
-                if changed {
-                    tracing::info!(payment = %id, from = %event.status, to = %next.status, "payment status changed");
-                    pipeline.outbox_written();
-                }
-                Ok(Checked::Done(Box::new(Some(next))))
-            }
-            // Changed meanwhile (a landing, another check): look again.
-            Err(StoreError::Conflict(_)) => Ok(Checked::Again),
-            Err(error) => Err(error.into()),
-        }
+/// One status check of `event` at its intermediary: the state to write, `None` when it is not
+/// checked (final, not created yet, or not configured here).
+async fn check_once(pipeline: &Pipeline, id: Uuid, event: PaymentEvent) -> Result<Option<Next>, PipelineError> {
+    if event.status.is_final() || event.status == PaymentStatus::CreationPending {
+        return Ok(None);
     }
+    let (Some(configured), Some(debt)) = (pipeline.configured(&event).await?, debt_ref(&event)) else {
+        return Ok(None);
+    };
+    let scope = CallScope { intermediary: Some(configured.permits.clone()), ..pipeline.scope(&configured, Some(id)) };
+    let seen = match configured.connector.status(&scope, debt).await {
+        Ok(status) => Some(observed(status)),
+        Err(error) => {
+            tracing::info!(payment = %id, %error, blame = %error.blame(), "status check failed; next check as scheduled");
+            None
+        }
+    };
+    let next = transitions::checked(&event, seen.as_ref(), &pipeline.endpoints(), Timestamp::now());
+    // Only a new status is emitted; a routine check updates the row (next check) alone.
+    let publish = next.status != event.status;
+    Ok(Some(Next { event: next, publish, note: None }))
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, PipelineError, consume, debt_position};
+use super::{Pipeline, PipelineError, consume};
 use crate::bus::Message;
 use crate::domain::payment::{PaymentEvent, PaymentStatus};
 use crate::domain::{Timestamp, transitions};
@@ -18,7 +18,7 @@ use std::collections::hash_map::Entry;
 
 use uuid::Uuid;
 
-use crate::runtime::{CallError, CallScope};
+use crate::runtime::{CallError, CallScope, debt_position};
 use crate::store::{Change, StoredPayment};
 
 /// Runs until `stop`.

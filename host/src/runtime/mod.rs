@@ -8,6 +8,7 @@
 //! | memory and object limits | [`limits`] |
 //! | guest-visible state of one call, `log` import, captured stdout/stderr | [`sandbox`] |
 //! | failures and whose fault they are | [`error`] |
+//! | the domain's payment as the contract's records (`debt-position`, `debt-ref`) | [`mapping`] |
 //!
 //! A call: new `Store` (memory limiter, epoch deadline that yields every tick and traps when the
 //! CPU budget is spent) → instantiate from the `InstancePre` → call the export, all under an
@@ -17,6 +18,7 @@
 pub mod egress;
 pub mod error;
 pub mod limits;
+pub mod mapping;
 pub mod sandbox;
 
 use std::sync::Arc;
@@ -32,6 +34,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 pub use self::egress::{Egress, EgressConfig, HostPolicy, Secrets};
 pub use self::error::{AdmissionError, Blame, CallError};
 pub use self::limits::{Gate, LimitPolicy, LimitSet, Limits};
+pub use self::mapping::{debt_position, debt_ref};
 use self::sandbox::{CallFields, CallState};
 
 /// Generated host bindings of `wit/connector.wit`.

@@ -24,6 +24,8 @@
 //!   name that has never had an activation, or whose active version is an earlier bundled one:
 //!   an upgrade brings its connectors' fixes, an operator's choice survives it.
 
+pub mod installed;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,8 +33,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+pub use self::installed::Connectors;
 use crate::domain::Timestamp;
-use crate::pipeline::Connectors;
 use crate::runtime::{AdmissionError, Connector, Runtime};
 use crate::store::{Activation, Artifact, Pin, Removal, Store, StoreError};
 
