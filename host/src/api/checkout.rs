@@ -26,279 +26,77 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::AppState;
-use super::openapi::{BadRequest, Internal, NotFound, Unauthorized};
+use super::openapi::{BadRequest, Internal, NotFound, PageErrors, Unauthorized};
 use super::pages::{self, Due, Ending};
 use super::payments::PaymentId;
 use super::{ApiError, ApiQuery, Body, Problem as ApiProblem};
-use crate::checkout::{Cart, CheckoutError, ReturnUrls, looks_like_email, validate};
+use crate::checkout::carts::{self, CartError};
+use crate::checkout::looks_like_email;
 use crate::domain::cart::{
-    CartStatus, Locale, NotPayable, Outcome, TOKEN_SEPARATOR, check_shape, is_payable, new_cart_id, notice_of,
-    page_payment, page_token,
+    CartStatus, Locale, NotPayable, Outcome, TOKEN_SEPARATOR, check_shape, is_payable, notice_of, page_payment,
+    page_token,
 };
-use crate::domain::payment::Receiver;
-use crate::domain::{PaymentEvent, PaymentStatus, Timestamp, transitions};
-use crate::pipeline::change::{Next, update_with_retry};
-use crate::pipeline::{Pipeline, PipelineError, poller};
-use crate::store::{StoreError, StoredCart, StoredPayment};
+use crate::domain::{PaymentEvent, PaymentStatus};
+use crate::pipeline::Pipeline;
 
-/// Why a cart could not be opened or a page shown.
-#[derive(Debug)]
-pub struct Problem {
-    status: StatusCode,
-    code: &'static str,
-    /// For the API and the log.
-    message: String,
-    /// For the citizen: Italian and English.
-    citizen: (String, String),
-}
-
-impl Problem {
-    fn new(status: StatusCode, code: &'static str, message: String, it: String, en: String) -> Self {
-        Self { status, code, message, citizen: (it, en) }
-    }
-
-    fn not_found(what: String) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            what,
-            "Il pagamento non esiste oppure il link non è valido.".into(),
-            "The payment does not exist, or the link is not valid.".into(),
-        )
-    }
-
-    fn not_payable(event: &PaymentEvent, why: &NotPayable) -> Self {
-        let reason = event.reason.clone().unwrap_or_default();
-        let (it, en) = match why {
-            NotPayable::Status(PaymentStatus::Complete) => ("è già stato pagato", "has already been paid"),
-            NotPayable::Status(PaymentStatus::Expired) => ("è scaduto", "has expired"),
-            NotPayable::Status(PaymentStatus::CreationPending) | NotPayable::NoNotice => {
-                ("è ancora in preparazione: riprova tra poco", "is still being prepared: try again shortly")
-            }
-            NotPayable::Status(_) => ("non è più da pagare", "is no longer to be paid"),
-            NotPayable::NoAmount | NotPayable::NoCreditor => {
-                ("non può essere pagato online: usa l'avviso", "cannot be paid online: use the notice")
-            }
-        };
-        Self::new(
-            StatusCode::CONFLICT,
-            "not_payable",
-            format!("payment {} cannot be paid: {why}", event.id),
-            format!("Il pagamento «{reason}» {it}."),
-            format!("The payment “{reason}” {en}."),
-        )
-    }
-
-    fn shape(why: String) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "cart_shape",
-            why,
-            "Si possono pagare insieme da 1 a 5 pagamenti diversi.".into(),
-            "From 1 to 5 different payments can be paid together.".into(),
-        )
-    }
-
-    fn invalid(why: String) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            why.clone(),
-            format!("I dati del pagamento non sono validi: {why}"),
-            format!("The payment data are not valid: {why}"),
-        )
-    }
-
-    fn unavailable(why: String) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "checkout_unavailable",
-            why,
-            "Il pagamento online non è disponibile in questo momento. Riprova più tardi, oppure paga con l'avviso."
-                .into(),
-            "Online payment is not available right now. Try again later, or pay with the notice.".into(),
-        )
-    }
-
-    fn refused(detail: String) -> Self {
-        Self::new(
-            StatusCode::BAD_GATEWAY,
-            "checkout_refused",
-            format!("pagoPA Checkout refused the cart: {detail}"),
-            format!("pagoPA non ha accettato il pagamento ({detail})."),
-            format!("pagoPA did not accept the payment ({detail})."),
-        )
-    }
-
-    fn internal(error: impl std::fmt::Display) -> Self {
-        tracing::error!(%error, "checkout request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; see the server log".into(),
-            "Si è verificato un errore interno. Riprova più tardi.".into(),
-            "Something went wrong on our side. Try again later.".into(),
-        )
-    }
-
-    /// As JSON, for API clients.
-    pub fn json(self) -> Response {
-        ApiError::new(self.status, self.code, self.message).into_response()
-    }
-
-    /// As a page, for citizens.
-    pub fn page(self, locale: Locale, back: Option<&str>) -> Response {
-        let text = if locale == Locale::It { &self.citizen.0 } else { &self.citizen.1 };
-        (self.status, Html(pages::error_page(locale, text, back))).into_response()
+/// What a cart's failure is to API clients (problem details) and to citizens (a page).
+impl From<CartError> for ApiError {
+    fn from(error: CartError) -> Self {
+        match error {
+            CartError::NotFound(what) => ApiError::not_found(what),
+            CartError::NotPayable { event, why } => not_payable(&event, &why),
+            CartError::Shape(why) => cart_shape(why),
+            CartError::Invalid(why) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", why.clone()).telling(
+                format!("I dati del pagamento non sono validi: {why}"),
+                format!("The payment data are not valid: {why}"),
+            ),
+            CartError::Refused(detail) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "checkout_refused",
+                format!("pagoPA Checkout refused the cart: {detail}"),
+            )
+            .telling(
+                format!("pagoPA non ha accettato il pagamento ({detail})."),
+                format!("pagoPA did not accept the payment ({detail})."),
+            ),
+            CartError::Unavailable(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "checkout_unavailable", why)
+                .telling(
+                    "Il pagamento online non è disponibile in questo momento. Riprova più tardi, oppure paga con l'avviso.",
+                    "Online payment is not available right now. Try again later, or pay with the notice.",
+                ),
+            CartError::Pipeline(error) => ApiError::internal(error),
+        }
     }
 }
 
-impl From<StoreError> for Problem {
-    fn from(error: StoreError) -> Self {
-        Self::internal(error)
-    }
+/// 409: a payment of the cart cannot be paid, and why, in the citizen's words.
+fn not_payable(event: &PaymentEvent, why: &NotPayable) -> ApiError {
+    let reason = event.reason.clone().unwrap_or_default();
+    let (it, en) = match why {
+        NotPayable::Status(PaymentStatus::Complete) => ("è già stato pagato", "has already been paid"),
+        NotPayable::Status(PaymentStatus::Expired) => ("è scaduto", "has expired"),
+        NotPayable::Status(PaymentStatus::CreationPending) | NotPayable::NoNotice => {
+            ("è ancora in preparazione: riprova tra poco", "is still being prepared: try again shortly")
+        }
+        NotPayable::Status(_) => ("non è più da pagare", "is no longer to be paid"),
+        NotPayable::NoAmount | NotPayable::NoCreditor => {
+            ("non può essere pagato online: usa l'avviso", "cannot be paid online: use the notice")
+        }
+    };
+    ApiError::new(StatusCode::CONFLICT, "not_payable", format!("payment {} cannot be paid: {why}", event.id))
+        .telling(format!("Il pagamento «{reason}» {it}."), format!("The payment “{reason}” {en}."))
 }
 
-impl From<PipelineError> for Problem {
-    fn from(error: PipelineError) -> Self {
-        Self::internal(error)
-    }
-}
-
-/// How long after a check the result page does not check a payment again, in milliseconds.
-const RECHECK_MS: i64 = 3_000;
-
-/// How long `/online-payment` sends the citizen back to the same Checkout cart rather than
-/// opening a new one, in milliseconds (pagoPA keeps a cart's session for longer).
-const REUSE_CART_MS: i64 = 10 * 60_000;
-
-/// A cart pagoPA accepted.
-#[derive(Debug)]
-pub struct Opened {
-    /// cassa's id of the cart.
-    pub cart_id: String,
-    /// pagoPA's page for it.
-    pub location: String,
+/// 422: not 1 to 5 different payments.
+fn cart_shape(why: String) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cart_shape", why).telling(
+        "Si possono pagare insieme da 1 a 5 pagamenti diversi.",
+        "From 1 to 5 different payments can be paid together.",
+    )
 }
 
 fn public_base(p: &Pipeline) -> &str {
     p.config.public_url.trim_end_matches('/')
-}
-
-/// Applies `change` to payment `id` and stores the result with `note` in its history (see
-/// [`update_with_retry`]); nothing when `change` has nothing to do.
-async fn change_payment(
-    p: &Pipeline,
-    id: Uuid,
-    note: &str,
-    change: impl Fn(&PaymentEvent) -> Option<PaymentEvent>,
-) -> Result<(), PipelineError> {
-    let decide = |stored: StoredPayment| {
-        let next = change(&stored.event).map(|next| Next::emitted(next, Some(note)));
-        std::future::ready(Ok(next))
-    };
-    update_with_retry(p, id, decide).await.map(drop)
-}
-
-/// The creditor of a payment for the cart: its tenant's name and fiscal code.
-async fn creditor_of(p: &Pipeline, event: &PaymentEvent) -> Result<Option<Receiver>, PipelineError> {
-    Ok(p.configured(event).await?.and_then(|c| Pipeline::receiver_of(&c.tenant)))
-}
-
-/// The Checkout page of `payment` alone: the cart opened for it in the last minutes and still at
-/// Checkout (a link followed twice, a scanner), else a new one.
-pub async fn cart_of_one(app: &AppState, payment: Uuid, locale: Locale) -> Result<Opened, Problem> {
-    let p = &app.pipeline;
-    let since = Timestamp::from_millis(Timestamp::now().millis() - REUSE_CART_MS).unwrap_or_else(Timestamp::now);
-    if let Some(cart) = p.store.open_cart_of(payment, since).await?
-        && let Some(location) = cart.checkout_url
-    {
-        let still = p.store.payment(payment).await?.is_some_and(|s| is_payable(s.event.status));
-        if still {
-            return Ok(Opened { cart_id: cart.id, location });
-        }
-    }
-    open_cart(app, &[payment], None, locale).await
-}
-
-/// Opens a pagoPA Checkout cart for `ids`: checks them, sends the cart, records it and marks
-/// the payments started.
-pub async fn open_cart(app: &AppState, ids: &[Uuid], email: Option<String>, locale: Locale) -> Result<Opened, Problem> {
-    let p = &app.pipeline;
-    check_shape(ids).map_err(|why| Problem::shape(why.to_string()))?;
-    let stored = p.store.payments_by_ids(ids).await?;
-    let mut notices = Vec::with_capacity(ids.len());
-    let mut payer_email = None;
-    for id in ids {
-        let Some(payment) = stored.iter().find(|s| s.event.id == *id) else {
-            return Err(Problem::not_found(format!("no payment {id}")));
-        };
-        let creditor = creditor_of(p, &payment.event).await?;
-        let notice =
-            notice_of(&payment.event, creditor.as_ref()).map_err(|why| Problem::not_payable(&payment.event, &why))?;
-        notices.push(notice);
-        payer_email = payer_email.or_else(|| payment.event.payer.email.clone().filter(|e| looks_like_email(e)));
-    }
-    // After the payments are checked: a request naming unknown payments is the caller's fault
-    // whether or not Checkout is configured.
-    let Some(client) = app.checkout.as_ref() else {
-        return Err(Problem::unavailable("pagoPA Checkout is not configured on this host".into()));
-    };
-    let cart_id = new_cart_id();
-    let back = |outcome: Outcome| format!("{}/checkout/{cart_id}/{}", public_base(p), outcome.as_str());
-    let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).or(payer_email);
-    let cart = Cart {
-        payment_notices: notices,
-        return_urls: ReturnUrls {
-            ok: back(Outcome::Ok),
-            cancel: back(Outcome::Cancel),
-            error: back(Outcome::Error),
-            waiting: back(Outcome::Waiting),
-        },
-        email_notice: email,
-        id_cart: Some(cart_id.clone()),
-    };
-    validate(&cart).map_err(|e| Problem::invalid(e.to_string()))?;
-    // Recorded before pagoPA is asked, so its return URLs always find the cart.
-    let now = Timestamp::now();
-    let record = StoredCart {
-        id: cart_id.clone(),
-        payment_ids: ids.to_vec(),
-        status: CartStatus::Unavailable,
-        checkout_url: None,
-        note: Some("sending to pagoPA".into()),
-        locale,
-        created_at: now,
-        updated_at: now,
-    };
-    p.store.insert_cart(&record).await?;
-    let sent = client.create_cart(&cart).await;
-    let (status, note, outcome) = match sent {
-        Ok(location) => (CartStatus::Redirected, None, Ok(Opened { cart_id: cart_id.clone(), location })),
-        Err(CheckoutError::Invalid(why)) => (CartStatus::Refused, Some(why.clone()), Err(Problem::invalid(why))),
-        Err(CheckoutError::Refused { status, detail }) => {
-            (CartStatus::Refused, Some(format!("HTTP {status}: {detail}")), Err(Problem::refused(detail)))
-        }
-        Err(CheckoutError::Protocol(why)) => {
-            (CartStatus::Refused, Some(why.clone()), Err(Problem::refused(format!("unexpected answer: {why}"))))
-        }
-        Err(CheckoutError::Unavailable(why)) => {
-            (CartStatus::Unavailable, Some(why.clone()), Err(Problem::unavailable(why)))
-        }
-    };
-    let url = outcome.as_ref().ok().map(|o| o.location.as_str());
-    p.store.answer_cart(&cart_id, status, url, note.as_deref()).await?;
-    tracing::info!(cart = %cart_id, payments = ids.len(), status = status.as_str(), note = note.as_deref().unwrap_or("-"), "pagoPA Checkout cart");
-    if outcome.is_ok() {
-        let note = format!("pagoPA Checkout cart {cart_id}");
-        for id in ids {
-            change_payment(p, *id, &note, |e| {
-                is_payable(e.status).then(|| transitions::online_payment_opened(e, Timestamp::now()))
-            })
-            .await?;
-        }
-    }
-    outcome
 }
 
 /// `?lang=`.
@@ -307,41 +105,6 @@ pub async fn open_cart(app: &AppState, ids: &[Uuid], email: Option<String>, loca
 pub struct LangQuery {
     /// The page's language, `it` or `en` (otherwise the payment's, otherwise Italian).
     lang: Option<String>,
-}
-
-/// The pages' failures: each an error page in the citizen's language.
-#[derive(utoipa::IntoResponses)]
-pub enum PageErrors {
-    /// 404.
-    #[response(
-        status = 404,
-        description = "No such payment or cart, or the link is not valid",
-        content_type = "text/html"
-    )]
-    NotFound(String),
-    /// 409.
-    #[response(status = 409, description = "A payment cannot be paid now", content_type = "text/html")]
-    Conflict(String),
-    /// 422.
-    #[response(
-        status = 422,
-        description = "A cart of the wrong shape, or data pagoPA cannot take",
-        content_type = "text/html"
-    )]
-    Invalid(String),
-    /// 502.
-    #[response(status = 502, description = "pagoPA refused the cart", content_type = "text/html")]
-    Refused(String),
-    /// 503.
-    #[response(
-        status = 503,
-        description = "pagoPA Checkout is not reachable or not configured",
-        content_type = "text/html"
-    )]
-    Unavailable(String),
-    /// 500.
-    #[response(status = 500, description = "A fault of this host; see its log", content_type = "text/html")]
-    Internal(String),
 }
 
 /// The `{tokens}` of a page: page tokens joined by `.`.
@@ -371,26 +134,26 @@ pub struct CartReturn {
 }
 
 /// The page tokens of a `/pay/{…}` path, checked: the payments they name.
-async fn payments_of_tokens(app: &AppState, tokens: &str) -> Result<Vec<Uuid>, Problem> {
+async fn payments_of_tokens(app: &AppState, tokens: &str) -> Result<Vec<Uuid>, ApiError> {
     let key = app.link_key().await?;
     let ids: Option<Vec<Uuid>> = tokens.split(TOKEN_SEPARATOR).map(|t| page_payment(&key, t)).collect();
-    let ids = ids.ok_or_else(|| Problem::not_found("a page link is not valid".into()))?;
-    check_shape(&ids).map_err(|why| Problem::shape(why.to_string()))?;
+    let ids = ids.ok_or_else(|| ApiError::not_found("a page link is not valid"))?;
+    check_shape(&ids).map_err(|why| cart_shape(why.to_string()))?;
     Ok(ids)
 }
 
 /// The dues of `ids` for a page, in order; with their tokens when `with_tokens` and payable.
-async fn dues(app: &AppState, ids: &[Uuid], with_tokens: bool) -> Result<Vec<(PaymentEvent, Due)>, Problem> {
+async fn dues(app: &AppState, ids: &[Uuid], with_tokens: bool) -> Result<Vec<(PaymentEvent, Due)>, ApiError> {
     let p = &app.pipeline;
     let key = app.link_key().await?;
     let stored = p.store.payments_by_ids(ids).await?;
     let mut dues = Vec::with_capacity(ids.len());
     for id in ids {
         let Some(payment) = stored.iter().find(|s| s.event.id == *id) else {
-            return Err(Problem::not_found(format!("no payment {id}")));
+            return Err(ApiError::not_found(format!("no payment {id}")));
         };
         let event = payment.event.clone();
-        let creditor = creditor_of(p, &event).await?;
+        let creditor = carts::creditor_of(p, &event).await?;
         let receiver = event.payment.receiver.clone().or(creditor.clone());
         let payable = notice_of(&event, creditor.as_ref()).is_ok();
         let due = Due {
@@ -434,11 +197,11 @@ pub async fn pay_page(
     let asked = q.lang.as_deref();
     let ids = match payments_of_tokens(&app, &tokens).await {
         Ok(ids) => ids,
-        Err(problem) => return problem.page(Locale::choose(asked, None), None),
+        Err(error) => return error.page(Locale::choose(asked, None), None),
     };
     let dues = match dues(&app, &ids, true).await {
         Ok(dues) => dues,
-        Err(problem) => return problem.page(Locale::choose(asked, None), None),
+        Err(error) => return error.page(Locale::choose(asked, None), None),
     };
     let locale = Locale::choose(asked, dues.first().and_then(|(e, _)| e.locale.as_deref()));
     let email = dues.iter().find_map(|(e, _)| e.payer.email.clone().filter(|m| looks_like_email(m)));
@@ -559,7 +322,9 @@ pub async fn post_checkout(
             }
         }
         let locale = Locale::choose(request.locale.as_deref(), None);
-        return match open_cart(&app, &request.payment_ids, request.email_notice, locale).await {
+        let opened =
+            carts::open_cart(&app.pipeline, app.checkout.as_ref(), &request.payment_ids, request.email_notice, locale);
+        return match opened.await {
             Ok(opened) => {
                 let result_url = format!("{}/checkout/{}", public_base(&app.pipeline), opened.cart_id);
                 let body = CartOpened {
@@ -570,7 +335,7 @@ pub async fn post_checkout(
                 };
                 (StatusCode::CREATED, [(header::LOCATION, opened.location)], Json(body)).into_response()
             }
-            Err(problem) => problem.json(),
+            Err(error) => ApiError::from(error).into_response(),
         };
     }
     // A form from a payment page: `payment` (repeated page tokens), `email_notice`, `lang`.
@@ -586,17 +351,17 @@ pub async fn post_checkout(
     }
     let locale = Locale::choose(lang.as_deref(), None);
     if tokens.is_empty() {
-        return Problem::shape("the form names no payment".into()).page(locale, None);
+        return cart_shape("the form names no payment".into()).page(locale, None);
     }
     let joined = tokens.join(&TOKEN_SEPARATOR.to_string());
     let back = Some(format!("/pay/{joined}?lang={}", locale.as_str()));
     let ids = match payments_of_tokens(&app, &joined).await {
         Ok(ids) => ids,
-        Err(problem) => return problem.page(locale, back.as_deref()),
+        Err(error) => return error.page(locale, back.as_deref()),
     };
-    match open_cart(&app, &ids, email, locale).await {
+    match carts::open_cart(&app.pipeline, app.checkout.as_ref(), &ids, email, locale).await {
         Ok(opened) => Redirect::to(&opened.location).into_response(),
-        Err(problem) => problem.page(locale, back.as_deref()),
+        Err(error) => ApiError::from(error).page(locale, back.as_deref()),
     }
 }
 
@@ -612,64 +377,16 @@ pub async fn cart_return(
 ) -> Response {
     let fallback = Locale::choose(q.lang.as_deref(), None);
     let Some(outcome) = Outcome::parse(&outcome) else {
-        return Problem::not_found(format!("no return `{outcome}`")).page(fallback, None);
+        return ApiError::not_found(format!("no return `{outcome}`")).page(fallback, None);
     };
-    match returned(&p, &cart_id, outcome).await {
+    match carts::apply_return(&p, &cart_id, outcome).await {
         Ok(Some(cart)) => {
             let locale = Locale::choose(q.lang.as_deref(), Some(cart.locale.as_str()));
             Redirect::to(&format!("/checkout/{cart_id}?lang={}", locale.as_str())).into_response()
         }
-        Ok(None) => Problem::not_found(format!("no cart {cart_id}")).page(fallback, None),
-        Err(problem) => problem.page(fallback, None),
+        Ok(None) => ApiError::not_found(format!("no cart {cart_id}")).page(fallback, None),
+        Err(error) => ApiError::from(error).page(fallback, None),
     }
-}
-
-/// Applies a return to its cart and payments, once.
-async fn returned(p: &Pipeline, cart_id: &str, outcome: Outcome) -> Result<Option<StoredCart>, Problem> {
-    let Some(cart) = p.store.cart(cart_id).await? else { return Ok(None) };
-    let again = CartStatus::Redirected.after(outcome) == Some(cart.status);
-    let next = match cart.status.after(outcome) {
-        Some(next) => next,
-        // The same return again (a reload, or one cut short): its payment changes are
-        // idempotent, so they are applied again.
-        None if again => cart.status,
-        None => {
-            tracing::info!(cart = %cart_id, status = cart.status.as_str(), outcome = outcome.as_str(), "cart already ended; return ignored");
-            return Ok(Some(cart));
-        }
-    };
-    let note = match outcome {
-        Outcome::Ok => format!("pagoPA Checkout cart {cart_id}: paid, checking at the intermediary"),
-        Outcome::Cancel => format!("pagoPA Checkout cart {cart_id}: cancelled by the citizen"),
-        Outcome::Error => format!("pagoPA Checkout cart {cart_id}: Checkout reported an error"),
-        Outcome::Waiting => format!("pagoPA Checkout cart {cart_id}: outcome not known yet"),
-    };
-    if !again && !p.store.move_cart(cart_id, cart.status, next, Some(&note)).await? {
-        return Ok(p.store.cart(cart_id).await?);
-    }
-    tracing::info!(cart = %cart_id, outcome = outcome.as_str(), "citizen back from pagoPA Checkout");
-    for id in &cart.payment_ids {
-        match outcome {
-            Outcome::Ok => {
-                change_payment(p, *id, &note, |e| {
-                    (e.status == PaymentStatus::PaymentPending)
-                        .then(|| transitions::online_payment_opened(e, Timestamp::now()))
-                })
-                .await?;
-                poller::check(p, *id).await?;
-            }
-            Outcome::Cancel | Outcome::Error => {
-                // A newer cart (another tab) may hold the payment: it stays started for that one.
-                if p.store.newer_live_cart(*id, &cart).await? {
-                    tracing::info!(payment = %id, cart = %cart_id, "a newer cart holds the payment; left started");
-                    continue;
-                }
-                change_payment(p, *id, &note, |e| transitions::checkout_abandoned(e, Timestamp::now())).await?;
-            }
-            Outcome::Waiting => {}
-        }
-    }
-    Ok(p.store.cart(cart_id).await?)
 }
 
 /// `GET /checkout/{cart}`: the result page; while the outcome is unknown, every view checks
@@ -686,28 +403,17 @@ pub async fn cart_result(
     let fallback = Locale::choose(q.lang.as_deref(), None);
     match result(&app, &cart_id, q.lang.as_deref()).await {
         Ok(Some(html)) => Html(html).into_response(),
-        Ok(None) => Problem::not_found(format!("no cart {cart_id}")).page(fallback, None),
-        Err(problem) => problem.page(fallback, None),
+        Ok(None) => ApiError::not_found(format!("no cart {cart_id}")).page(fallback, None),
+        Err(error) => error.page(fallback, None),
     }
 }
 
-async fn result(app: &AppState, cart_id: &str, asked: Option<&str>) -> Result<Option<String>, Problem> {
+async fn result(app: &AppState, cart_id: &str, asked: Option<&str>) -> Result<Option<String>, ApiError> {
     let p = &app.pipeline;
     let Some(cart) = p.store.cart(cart_id).await? else { return Ok(None) };
     let locale = Locale::choose(asked, Some(cart.locale.as_str()));
-    let mut shown = dues(app, &cart.payment_ids, false).await?;
-    let open = |d: &Vec<(PaymentEvent, Due)>| d.iter().any(|(e, _)| !e.status.is_final());
-    if matches!(cart.status, CartStatus::Ok | CartStatus::Waiting | CartStatus::Redirected) && open(&shown) {
-        // At most one check per payment every few seconds, however often the page is viewed.
-        let now = Timestamp::now().millis();
-        for (event, _) in &shown {
-            let recent = event.links.update.last_check_at.is_some_and(|at| now - at.millis() < RECHECK_MS);
-            if !event.status.is_final() && !recent {
-                poller::check(p, event.id).await?;
-            }
-        }
-        shown = dues(app, &cart.payment_ids, false).await?;
-    }
+    carts::check_open(p, &cart).await?;
+    let shown = dues(app, &cart.payment_ids, false).await?;
     let all_paid = shown.iter().all(|(e, _)| e.status == PaymentStatus::Complete);
     let ending = match cart.status {
         _ if all_paid => Ending::Paid,

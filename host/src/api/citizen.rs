@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::openapi::{Binary, Conflict, Internal, NotFound, Unauthorized, Upstream};
 use super::payments::PaymentId;
-use super::{ApiError, AppState, Problem, checkout, parse_id};
+use super::{ApiError, AppState, Problem, parse_id};
 use crate::domain::cart::{Locale, OnlineRoute, online_route};
 use crate::domain::payment::{PaymentEvent, PaymentStatus, Timestamp};
 use crate::domain::transitions;
@@ -83,9 +83,9 @@ pub async fn online_payment(State(app): State<AppState>, Path(id): Path<String>)
         Ok(OnlineRoute::Intermediary) => {}
         Ok(OnlineRoute::Checkout) => {
             let locale = Locale::choose(None, event.locale.as_deref());
-            return Ok(match checkout::cart_of_one(&app, event.id, locale).await {
+            return Ok(match crate::checkout::carts::cart_of_one(p, app.checkout.as_ref(), event.id, locale).await {
                 Ok(opened) => Redirect::to(&opened.location).into_response(),
-                Err(problem) => problem.page(locale, None),
+                Err(error) => ApiError::from(error).page(locale, None),
             });
         }
         Err(why) => return Err(ApiError::new(StatusCode::CONFLICT, "no_online_payment", why)),

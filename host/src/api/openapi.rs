@@ -205,3 +205,38 @@ pub enum Internal {
     )]
     Internal(Problem),
 }
+
+/// The pages' failures: each an error page in the citizen's language.
+#[derive(utoipa::IntoResponses)]
+pub enum PageErrors {
+    /// 404.
+    #[response(
+        status = 404,
+        description = "No such payment or cart, or the link is not valid",
+        content_type = "text/html"
+    )]
+    NotFound(String),
+    /// 409.
+    #[response(status = 409, description = "A payment cannot be paid now", content_type = "text/html")]
+    Conflict(String),
+    /// 422.
+    #[response(
+        status = 422,
+        description = "A cart of the wrong shape, or data pagoPA cannot take",
+        content_type = "text/html"
+    )]
+    Invalid(String),
+    /// 502.
+    #[response(status = 502, description = "pagoPA refused the cart", content_type = "text/html")]
+    Refused(String),
+    /// 503.
+    #[response(
+        status = 503,
+        description = "pagoPA Checkout is not reachable or not configured",
+        content_type = "text/html"
+    )]
+    Unavailable(String),
+    /// 500.
+    #[response(status = 500, description = "A fault of this host; see its log", content_type = "text/html")]
+    Internal(String),
+}

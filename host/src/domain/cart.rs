@@ -5,11 +5,30 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use serde::Serialize;
 use sha2::Sha256;
 use uuid::Uuid;
 
 use super::payment::{PaymentEvent, PaymentStatus, Receiver};
-use crate::checkout::{MAX_NOTICES, Notice};
+
+/// Most notices in one cart.
+pub const MAX_NOTICES: usize = 5;
+
+/// One payment notice of a cart (`PaymentNotice`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notice {
+    /// The 18-digit notice number.
+    pub notice_number: String,
+    /// The creditor's 11-digit fiscal code.
+    pub fiscal_code: String,
+    /// Amount in cents.
+    pub amount: u64,
+    /// The creditor's name.
+    pub company_name: String,
+    /// What the payment is for.
+    pub description: String,
+}
 
 /// Where a cart stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! pagoPA Checkout, carts v2 (`tests/specs/pagopa/checkout_v2.json`, GATEWAYS.md §2): one cart
+//! The client of pagoPA Checkout, carts v2 (`tests/specs/pagopa/checkout_v2.json`, GATEWAYS.md §2): one cart
 //! of 1–5 payment notices, possibly of different creditors, becomes a Checkout session; pagoPA
 //! answers `302` with the URL to send the citizen to, which this client reads and never follows.
 //!
@@ -12,6 +12,8 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::domain::cart::{MAX_NOTICES, Notice};
 
 /// Where pagoPA Checkout is and how to reach it.
 #[derive(Clone, Deserialize)]
@@ -44,22 +46,6 @@ impl Default for CheckoutConfig {
             timeout_ms: 10_000,
         }
     }
-}
-
-/// One payment notice of a cart (`PaymentNotice`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Notice {
-    /// The 18-digit notice number.
-    pub notice_number: String,
-    /// The creditor's 11-digit fiscal code.
-    pub fiscal_code: String,
-    /// Amount in cents.
-    pub amount: u64,
-    /// The creditor's name.
-    pub company_name: String,
-    /// What the payment is for.
-    pub description: String,
 }
 
 /// Where Checkout sends the citizen back to (`returnUrls`).
@@ -116,9 +102,6 @@ pub enum CheckoutError {
     #[error("pagoPA Checkout answered unexpectedly: {0}")]
     Protocol(String),
 }
-
-/// Most notices in one cart.
-pub const MAX_NOTICES: usize = 5;
 
 /// Checks `cart` against pagoPA's rules; the reasons, all of them, in one message.
 pub fn validate(cart: &Cart) -> Result<(), CheckoutError> {
