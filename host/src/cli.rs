@@ -213,12 +213,9 @@ pub enum ConnectorCommand {
         name: String,
         /// A digest, a digest prefix of at least 8 characters, or a version.
         artifact: String,
-        /// The tenant to pin.
-        #[arg(long, conflicts_with = "service", required_unless_present = "service")]
-        tenant: Option<uuid::Uuid>,
-        /// The service to pin.
-        #[arg(long)]
-        service: Option<uuid::Uuid>,
+        /// Whom to pin.
+        #[command(flatten)]
+        subject: PinSubject,
         /// The host's base URL.
         #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
@@ -227,12 +224,9 @@ pub enum ConnectorCommand {
     Unpin {
         /// The connector's name.
         name: String,
-        /// The tenant to unpin.
-        #[arg(long, conflicts_with = "service", required_unless_present = "service")]
-        tenant: Option<uuid::Uuid>,
-        /// The service to unpin.
-        #[arg(long)]
-        service: Option<uuid::Uuid>,
+        /// Whom to unpin.
+        #[command(flatten)]
+        subject: PinSubject,
         /// The host's base URL.
         #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
@@ -247,6 +241,28 @@ pub enum ConnectorCommand {
         #[arg(long, env = "CASSA_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
     },
+}
+
+/// Whom a pin holds: a tenant (all its services) or one service.
+#[derive(Debug, clap::Args)]
+pub struct PinSubject {
+    /// The tenant.
+    #[arg(long, conflicts_with = "service", required_unless_present = "service")]
+    tenant: Option<uuid::Uuid>,
+    /// The service.
+    #[arg(long)]
+    service: Option<uuid::Uuid>,
+}
+
+impl PinSubject {
+    /// `tenant` or `service`, and the id.
+    fn kind_and_id(&self) -> anyhow::Result<(&'static str, uuid::Uuid)> {
+        match (self.tenant, self.service) {
+            (Some(id), None) => Ok(("tenant", id)),
+            (None, Some(id)) => Ok(("service", id)),
+            _ => anyhow::bail!("give either --tenant or --service"),
+        }
+    }
 }
 
 /// Whether to log as JSON: `--json-logs`, or `log_format = "json"` in the settings of `run`
@@ -396,16 +412,16 @@ async fn connector(command: ConnectorCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        ConnectorCommand::Pin { name, artifact, tenant, service, url } => {
-            let (kind, id) = pin_subject(tenant, service)?;
+        ConnectorCommand::Pin { name, artifact, subject, url } => {
+            let (kind, id) = subject.kind_and_id()?;
             let endpoint = format!("{}/connectors/{name}/pins/{kind}/{id}", url.trim_end_matches('/'));
             let body = serde_json::to_vec(&serde_json::json!({ "artifact": artifact }))?;
             let pin = send(reqwest::Method::PUT, &endpoint, Some(("application/json", body))).await?;
             println!("{name}: {kind} {id} pinned to sha256:{}", pin["digest"].as_str().unwrap_or_default());
             Ok(ExitCode::SUCCESS)
         }
-        ConnectorCommand::Unpin { name, tenant, service, url } => {
-            let (kind, id) = pin_subject(tenant, service)?;
+        ConnectorCommand::Unpin { name, subject, url } => {
+            let (kind, id) = subject.kind_and_id()?;
             let endpoint = format!("{}/connectors/{name}/pins/{kind}/{id}", url.trim_end_matches('/'));
             call(reqwest::Method::DELETE, &endpoint).await?;
             println!("{name}: {kind} {id} unpinned, on the active version again");
@@ -504,14 +520,6 @@ async fn send_signed(url: &str, wasm: Vec<u8>, signature: Option<&str>) -> anyho
 }
 
 /// `tenant` or `service` and its id, from the flags of `pin` and `unpin`.
-fn pin_subject(tenant: Option<uuid::Uuid>, service: Option<uuid::Uuid>) -> anyhow::Result<(&'static str, uuid::Uuid)> {
-    match (tenant, service) {
-        (Some(id), None) => Ok(("tenant", id)),
-        (None, Some(id)) => Ok(("service", id)),
-        _ => anyhow::bail!("give either --tenant or --service"),
-    }
-}
-
 /// A JSON request to a running host, with the operator's token `CASSA_ADMIN_TOKEN` when set;
 /// its body, or the host's message as the error.
 async fn call(method: reqwest::Method, url: &str) -> anyhow::Result<serde_json::Value> {

@@ -6,7 +6,7 @@
 //!
 //! | module | what it gives |
 //! |---|---|
-//! | (root) | the contract's types, [`Connector`] with `unsupported` defaults, [`export_connector!`] |
+//! | (root) | the contract's types, [`Connector`] (configuration read once per call, `unsupported` defaults), [`export_connector!`] |
 //! | [`http`] | a small client over the host-mediated `http` import, status → [`Error`] mapping |
 //! | [`log`] | log lines into the host's tracing, tagged with tenant, connector and payment |
 //! | [`soap`] | SOAP 1.1 envelopes, SOAPAction, fault parsing, base64-embedded XML documents |
@@ -72,49 +72,55 @@ pub use bindings::cassa::connector::types::{
 /// The version of the WIT contract this SDK implements.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
-/// What a connector implements. Optional operations default to [`Error::Unsupported`]; declare
-/// the ones you implement in [`ConnectorInfo::capabilities`].
+/// What a connector implements. Every call reads the tenant's and the service's configuration
+/// first, through [`Connector::read_config`] (which is also the contract's `validate-config`), and
+/// hands the operation what it read. Optional operations default to [`Error::Unsupported`];
+/// declare the ones you implement in [`ConnectorInfo::capabilities`].
 #[cfg(feature = "guest")]
 pub trait Connector {
+    /// What the connector reads from the tenant's and the service's configuration.
+    type Config;
+
     /// Describes the connector; must not do I/O.
     fn info() -> ConnectorInfo;
 
-    /// Checks a tenant and a service configuration (JSON) without calling upstream.
-    fn validate_config(tenant_config: &str, service_config: &str) -> Result<(), Error>;
+    /// Reads a tenant and a service configuration (JSON; secrets are placeholders) without
+    /// calling upstream: every wrong field in one [`Error::InvalidConfig`].
+    fn read_config(tenant_config: &str, service_config: &str) -> Result<Self::Config, Error>;
 
     /// Opens a debt position; the same `iud` twice must give the same position.
-    fn create(ctx: Context, position: DebtPosition) -> Result<Created, Error>;
+    fn create(config: Self::Config, position: DebtPosition) -> Result<Created, Error>;
 
     /// Asks where a debt position stands.
-    fn status(ctx: Context, debt: DebtRef) -> Result<PaymentStatus, Error>;
+    fn status(config: Self::Config, debt: DebtRef) -> Result<PaymentStatus, Error>;
 
     /// Starts an online payment on the intermediary's portal; returns where to send the citizen.
-    fn begin_online(ctx: Context, debt: DebtRef, urls: ReturnUrls) -> Result<String, Error> {
-        let _ = (ctx, debt, urls);
+    fn begin_online(config: Self::Config, debt: DebtRef, urls: ReturnUrls) -> Result<String, Error> {
+        let _ = (config, debt, urls);
         Err(unsupported("begin-online"))
     }
 
     /// Returns the printable pagoPA notice.
-    fn notice(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        let _ = (ctx, debt);
+    fn notice(config: Self::Config, debt: DebtRef) -> Result<Document, Error> {
+        let _ = (config, debt);
         Err(unsupported("notice"))
     }
 
     /// Returns the receipt of a paid position.
-    fn receipt(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        let _ = (ctx, debt);
+    fn receipt(config: Self::Config, debt: DebtRef) -> Result<Document, Error> {
+        let _ = (config, debt);
         Err(unsupported("receipt"))
     }
 
     /// Annuls an unpaid position.
-    fn cancel(ctx: Context, debt: DebtRef) -> Result<(), Error> {
-        let _ = (ctx, debt);
+    fn cancel(config: Self::Config, debt: DebtRef) -> Result<(), Error> {
+        let _ = (config, debt);
         Err(unsupported("cancel"))
     }
 
     /// Interprets a notification the intermediary pushed.
-    fn callback(ctx: Context, request: CallbackRequest) -> Result<CallbackOutcome, Error> {
-        let _ = (ctx, request);
+    fn callback(config: Self::Config, request: CallbackRequest) -> Result<CallbackOutcome, Error> {
+        let _ = (config, request);
         Err(unsupported("callback"))
     }
 }
@@ -136,33 +142,41 @@ pub fn field_error(field: impl Into<String>, message: impl Into<String>) -> Fiel
 pub struct Exported<T>(core::marker::PhantomData<T>);
 
 #[cfg(feature = "guest")]
+impl<T: Connector> Exported<T> {
+    /// What `T` reads from a call's configuration.
+    fn config(ctx: &Context) -> Result<T::Config, Error> {
+        T::read_config(&ctx.tenant_config, &ctx.service_config)
+    }
+}
+
+#[cfg(feature = "guest")]
 impl<T: Connector> bindings::exports::cassa::connector::gateway::Guest for Exported<T> {
     fn info() -> ConnectorInfo {
         T::info()
     }
     fn validate_config(tenant_config: String, service_config: String) -> Result<(), Error> {
-        T::validate_config(&tenant_config, &service_config)
+        T::read_config(&tenant_config, &service_config).map(|_| ())
     }
     fn create(ctx: Context, position: DebtPosition) -> Result<Created, Error> {
-        T::create(ctx, position)
+        T::create(Self::config(&ctx)?, position)
     }
     fn status(ctx: Context, debt: DebtRef) -> Result<PaymentStatus, Error> {
-        T::status(ctx, debt)
+        T::status(Self::config(&ctx)?, debt)
     }
     fn begin_online(ctx: Context, debt: DebtRef, urls: ReturnUrls) -> Result<String, Error> {
-        T::begin_online(ctx, debt, urls)
+        T::begin_online(Self::config(&ctx)?, debt, urls)
     }
     fn notice(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        T::notice(ctx, debt)
+        T::notice(Self::config(&ctx)?, debt)
     }
     fn receipt(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        T::receipt(ctx, debt)
+        T::receipt(Self::config(&ctx)?, debt)
     }
     fn cancel(ctx: Context, debt: DebtRef) -> Result<(), Error> {
-        T::cancel(ctx, debt)
+        T::cancel(Self::config(&ctx)?, debt)
     }
     fn callback(ctx: Context, request: CallbackRequest) -> Result<CallbackOutcome, Error> {
-        T::callback(ctx, request)
+        T::callback(Self::config(&ctx)?, request)
     }
 }
 

@@ -17,8 +17,7 @@ use cassa_sdk::config::{ConfigReader, check_body_fiscal_code, check_iban};
 use cassa_sdk::http::{Request, Response, basic_auth, percent_encode, secret};
 use cassa_sdk::time::{self, Naive};
 use cassa_sdk::{
-    Capabilities, ConnectorInfo, Context, Created, DebtPosition, DebtRef, Document, Error, PaidDetails, PartyKind,
-    PaymentStatus,
+    Capabilities, ConnectorInfo, Created, DebtPosition, DebtRef, Document, Error, PaidDetails, PartyKind, PaymentStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -30,7 +29,7 @@ cassa_sdk::export_connector!(Govpay);
 
 /// The tenant configuration.
 #[derive(Debug)]
-struct Tenant {
+pub struct Tenant {
     base_url: String,
     id_a2a: String,
     id_dominio: String,
@@ -48,7 +47,7 @@ enum Accounting {
 
 /// The service configuration.
 #[derive(Debug)]
-struct Service {
+pub struct Service {
     id_tipo_pendenza: String,
     accounting: Accounting,
 }
@@ -90,10 +89,6 @@ fn read_config(tenant_json: &str, service_json: &str) -> Result<(Tenant, Service
     };
     t.finish([s])?;
     Ok((Tenant { base_url, id_a2a, id_dominio, username }, Service { id_tipo_pendenza, accounting }))
-}
-
-fn config(ctx: &Context) -> Result<(Tenant, Service), Error> {
-    read_config(&ctx.tenant_config, &ctx.service_config)
 }
 
 // ---- the requests (`NuovaPendenza`) ----
@@ -325,6 +320,8 @@ fn fetch(tenant: &Tenant, iud: &str) -> Result<Pendenza, Error> {
 }
 
 impl cassa_sdk::Connector for Govpay {
+    type Config = (Tenant, Service);
+
     fn info() -> ConnectorInfo {
         cassa_sdk::connector_info!(
             name: "govpay",
@@ -333,12 +330,11 @@ impl cassa_sdk::Connector for Govpay {
         )
     }
 
-    fn validate_config(tenant_config: &str, service_config: &str) -> Result<(), Error> {
-        read_config(tenant_config, service_config).map(|_| ())
+    fn read_config(tenant_config: &str, service_config: &str) -> Result<Self::Config, Error> {
+        read_config(tenant_config, service_config)
     }
 
-    fn create(ctx: Context, position: DebtPosition) -> Result<Created, Error> {
-        let (tenant, service) = config(&ctx)?;
+    fn create((tenant, service): Self::Config, position: DebtPosition) -> Result<Created, Error> {
         check_id(&position.iud).map_err(|why| Error::Rejected(format!("IUD `{}` {why}", position.iud)))?;
         let body = nuova_pendenza(&tenant, &service, &position)?;
         // PUT is idempotent: the same IUD again updates the pendenza and keeps its notice number.
@@ -352,13 +348,11 @@ impl cassa_sdk::Connector for Govpay {
         Ok(Created { iuv, notice_code: created.numero_avviso, remote_ref: None, online_url: None })
     }
 
-    fn status(ctx: Context, debt: DebtRef) -> Result<PaymentStatus, Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn status((tenant, _): Self::Config, debt: DebtRef) -> Result<PaymentStatus, Error> {
         map_status(&fetch(&tenant, &debt.iud)?)
     }
 
-    fn notice(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn notice((tenant, _): Self::Config, debt: DebtRef) -> Result<Document, Error> {
         let url = format!("{}/avvisi/{}/{}", tenant.base_url, tenant.id_dominio, debt.notice_code);
         let reply = checked(authed(Request::get(&url), &tenant).header("Accept", "application/pdf").send()?)?;
         if !reply.body.starts_with(b"%PDF-") {
@@ -371,8 +365,7 @@ impl cassa_sdk::Connector for Govpay {
         })
     }
 
-    fn receipt(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn receipt((tenant, _): Self::Config, debt: DebtRef) -> Result<Document, Error> {
         let pendenza = fetch(&tenant, &debt.iud)?;
         let (_, ccp) = receipt_refs(&pendenza).ok_or_else(|| Error::NotFound("no receipt yet".into()))?;
         let ccp = percent_encode(&ccp);
@@ -386,8 +379,7 @@ impl cassa_sdk::Connector for Govpay {
         })
     }
 
-    fn cancel(ctx: Context, debt: DebtRef) -> Result<(), Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn cancel((tenant, _): Self::Config, debt: DebtRef) -> Result<(), Error> {
         let ops = serde_json::json!([
             {"op": "REPLACE", "path": "/stato", "value": "ANNULLATA"},
             {"op": "REPLACE", "path": "/descrizioneStato", "value": "Annullata da cassa"},

@@ -25,7 +25,7 @@ use cassa_sdk::soap::SoapRequest;
 use cassa_sdk::time::{self, Naive};
 use cassa_sdk::xml::{Element, XmlWriter};
 use cassa_sdk::{
-    Capabilities, ConnectorInfo, Context, Created, DebtPosition, DebtRef, Document, Error, PaidDetails, PaymentStatus,
+    Capabilities, ConnectorInfo, Created, DebtPosition, DebtRef, Document, Error, PaidDetails, PaymentStatus,
 };
 
 /// The connector.
@@ -43,7 +43,7 @@ const NS_TAS_AVVISI: &str = "http://idp.tasgroup.it/GenerazioneAvvisi/";
 
 /// The tenant configuration.
 #[derive(Debug)]
-struct Tenant {
+pub struct Tenant {
     allineamento_url: String,
     verifica_url: String,
     iuv_url: String,
@@ -59,7 +59,7 @@ struct Tenant {
 
 /// The service configuration.
 #[derive(Debug)]
-struct Service {
+pub struct Service {
     tipo_pendenza: String,
 }
 
@@ -116,10 +116,6 @@ fn read_config(tenant_json: &str, service_json: &str) -> Result<(Tenant, Service
         },
         Service { tipo_pendenza },
     ))
-}
-
-fn config(ctx: &Context) -> Result<(Tenant, Service), Error> {
-    read_config(&ctx.tenant_config, &ctx.service_config)
 }
 
 // ---- pure decisions ----
@@ -321,6 +317,8 @@ fn genera_iuv(tenant: &Tenant, service: &Service) -> Result<(String, String), Er
 }
 
 impl cassa_sdk::Connector for Iris {
+    type Config = (Tenant, Service);
+
     fn info() -> ConnectorInfo {
         cassa_sdk::connector_info!(
             name: "iris",
@@ -329,12 +327,11 @@ impl cassa_sdk::Connector for Iris {
         )
     }
 
-    fn validate_config(tenant_config: &str, service_config: &str) -> Result<(), Error> {
-        read_config(tenant_config, service_config).map(|_| ())
+    fn read_config(tenant_config: &str, service_config: &str) -> Result<Self::Config, Error> {
+        read_config(tenant_config, service_config)
     }
 
-    fn create(ctx: Context, position: DebtPosition) -> Result<Created, Error> {
-        let (tenant, service) = config(&ctx)?;
+    fn create((tenant, service): Self::Config, position: DebtPosition) -> Result<Created, Error> {
         check_idp_id(&position.iud).map_err(|why| Error::Rejected(format!("IUD `{}` {why}", position.iud)))?;
         let debtor = position.debtor.as_ref().unwrap_or(&position.payer);
         check_idp_id(&debtor.tax_id).map_err(|why| Error::Rejected(format!("debtor id `{}` {why}", debtor.tax_id)))?;
@@ -395,13 +392,11 @@ impl cassa_sdk::Connector for Iris {
         Ok(Created { iuv, notice_code: nav, remote_ref: None, online_url: None })
     }
 
-    fn status(ctx: Context, debt: DebtRef) -> Result<PaymentStatus, Error> {
-        let (tenant, service) = config(&ctx)?;
+    fn status((tenant, service): Self::Config, debt: DebtRef) -> Result<PaymentStatus, Error> {
         map_status(&verifica(&tenant, &service, &debt.iud)?, &debt.iud)
     }
 
-    fn receipt(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        let (tenant, service) = config(&ctx)?;
+    fn receipt((tenant, service): Self::Config, debt: DebtRef) -> Result<Document, Error> {
         let reply = verifica(&tenant, &service, &debt.iud)?;
         let body = reply.find("IdpBody").ok_or_else(|| Error::Protocol("reply without IdpBody".into()))?;
         let allegato = pagamento(body, &debt.iud)
@@ -423,8 +418,7 @@ impl cassa_sdk::Connector for Iris {
         })
     }
 
-    fn notice(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn notice((tenant, _): Self::Config, debt: DebtRef) -> Result<Document, Error> {
         let mut w = XmlWriter::new();
         w.start("t:GeneraAvvisoRequest", &[("xmlns:t", NS_TAS_AVVISI)])
             .text_element("IdentificativoDominio", &tenant.fiscal_code)
@@ -445,8 +439,7 @@ impl cassa_sdk::Connector for Iris {
         })
     }
 
-    fn cancel(ctx: Context, debt: DebtRef) -> Result<(), Error> {
-        let (tenant, service) = config(&ctx)?;
+    fn cancel((tenant, service): Self::Config, debt: DebtRef) -> Result<(), Error> {
         let now = time::rome_local(time::now_epoch());
         // The debtor's id is needed by the envelope only; IRIS matches the pendenza by its id.
         let body = allineamento(&tenant, &service, &debt.iud, "UpdateStatus", &tenant.ente, &now, |w| {

@@ -28,8 +28,8 @@ use cassa_sdk::soap::{SoapError, SoapRequest};
 use cassa_sdk::time::{self, Naive};
 use cassa_sdk::xml::{Element, XmlWriter};
 use cassa_sdk::{
-    Capabilities, ConnectorInfo, Context, Created, DebtPosition, DebtRef, Document, Error, PaidDetails, Party,
-    PartyKind, PaymentStatus,
+    Capabilities, ConnectorInfo, Created, DebtPosition, DebtRef, Document, Error, PaidDetails, Party, PartyKind,
+    PaymentStatus,
 };
 
 /// The connector.
@@ -50,7 +50,7 @@ const IUV_ATTEMPTS: u32 = 4;
 
 /// The tenant configuration.
 #[derive(Debug)]
-struct Tenant {
+pub struct Tenant {
     endpoint_url: String,
     cod_ipa_ente: String,
     application_code: u8,
@@ -58,7 +58,7 @@ struct Tenant {
 
 /// The service configuration.
 #[derive(Debug)]
-struct Service {
+pub struct Service {
     tipo_dovuto: String,
     dati_specifici_riscossione: Option<String>,
 }
@@ -99,10 +99,6 @@ fn read_config(tenant_json: &str, service_json: &str) -> Result<(Tenant, Service
     let dati_specifici_riscossione = s.optional_checked("dati_specifici_riscossione", check_dati_specifici);
     t.finish([s])?;
     Ok((Tenant { endpoint_url, cod_ipa_ente, application_code }, Service { tipo_dovuto, dati_specifici_riscossione }))
-}
-
-fn config(ctx: &Context) -> Result<(Tenant, Service), Error> {
-    read_config(&ctx.tenant_config, &ctx.service_config)
 }
 
 // ---- pure decisions ----
@@ -383,6 +379,8 @@ fn existing_due(tenant: &Tenant, service: &Service, debt: &DebtRef, azione: &str
 }
 
 impl cassa_sdk::Connector for Mypay {
+    type Config = (Tenant, Service);
+
     fn info() -> ConnectorInfo {
         cassa_sdk::connector_info!(
             name: "mypay",
@@ -391,12 +389,11 @@ impl cassa_sdk::Connector for Mypay {
         )
     }
 
-    fn validate_config(tenant_config: &str, service_config: &str) -> Result<(), Error> {
-        read_config(tenant_config, service_config).map(|_| ())
+    fn read_config(tenant_config: &str, service_config: &str) -> Result<Self::Config, Error> {
+        read_config(tenant_config, service_config)
     }
 
-    fn create(ctx: Context, position: DebtPosition) -> Result<Created, Error> {
-        let (tenant, service) = config(&ctx)?;
+    fn create((tenant, service): Self::Config, position: DebtPosition) -> Result<Created, Error> {
         let iud = mypay_iud(&position.iud)?;
         let importo = cassa_sdk::money::format_euros(position.amount);
         let dsr = dati_specifici(&service, position.pagopa_category.as_deref())?;
@@ -445,8 +442,7 @@ impl cassa_sdk::Connector for Mypay {
         Err(Error::Rejected(format!("MyPay refused {IUV_ATTEMPTS} IUV candidates as duplicates")))
     }
 
-    fn status(ctx: Context, debt: DebtRef) -> Result<PaymentStatus, Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn status((tenant, _): Self::Config, debt: DebtRef) -> Result<PaymentStatus, Error> {
         match chiedi_pagati(&tenant, &mypay_iud(&debt.iud)?) {
             Ok(reply) => map_status(Ok(&reply)),
             Err(Failure::Fault(fault)) => map_status(Err(&fault)),
@@ -454,8 +450,7 @@ impl cassa_sdk::Connector for Mypay {
         }
     }
 
-    fn receipt(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn receipt((tenant, _): Self::Config, debt: DebtRef) -> Result<Document, Error> {
         let reply = chiedi_pagati(&tenant, &mypay_iud(&debt.iud)?).map_err(|failure| match failure {
             Failure::Fault(f) if f.code.starts_with("PAA_PAGAMENTO_") => {
                 Error::NotFound(format!("no receipt yet: {}", f.string))
@@ -474,8 +469,7 @@ impl cassa_sdk::Connector for Mypay {
         })
     }
 
-    fn notice(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        let (tenant, service) = config(&ctx)?;
+    fn notice((tenant, service): Self::Config, debt: DebtRef) -> Result<Document, Error> {
         let reply = existing_due(&tenant, &service, &debt, "S")?;
         let b64 = reply
             .text_of(&["base64ZipAvviso"])
@@ -499,8 +493,7 @@ impl cassa_sdk::Connector for Mypay {
         })
     }
 
-    fn cancel(ctx: Context, debt: DebtRef) -> Result<(), Error> {
-        let (tenant, service) = config(&ctx)?;
+    fn cancel((tenant, service): Self::Config, debt: DebtRef) -> Result<(), Error> {
         match existing_due(&tenant, &service, &debt, "A") {
             Ok(_) => Ok(()),
             Err(Failure::Fault(f)) if f.code == "PAA_IMPORT_DOVUTO_NON_PRESENTE" => {

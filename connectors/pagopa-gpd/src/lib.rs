@@ -26,8 +26,8 @@ use cassa_sdk::config::{ConfigReader, check_body_fiscal_code, check_iban};
 use cassa_sdk::http::{Request, Response, secret};
 use cassa_sdk::time::{self, Naive};
 use cassa_sdk::{
-    Capabilities, ConnectorInfo, Context, Created, DebtPosition, DebtRef, Document, Error, PaidDetails, Party,
-    PartyKind, PaymentKind, PaymentStatus,
+    Capabilities, ConnectorInfo, Created, DebtPosition, DebtRef, Document, Error, PaidDetails, Party, PartyKind,
+    PaymentKind, PaymentStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -48,7 +48,7 @@ const DEFAULT_VALIDITY_DAYS: i64 = 365;
 
 /// The tenant configuration.
 #[derive(Debug)]
-struct Tenant {
+pub struct Tenant {
     fiscal_code: String,
     company_name: String,
     office_name: Option<String>,
@@ -64,7 +64,7 @@ struct Tenant {
 
 /// The service configuration.
 #[derive(Debug)]
-struct Service {
+pub struct Service {
     category: String,
     iban: Option<String>,
     notice_template: String,
@@ -123,10 +123,6 @@ fn read_config(tenant_json: &str, service_json: &str) -> Result<(Tenant, Service
         },
         Service { category, iban: service_iban, notice_template, switch_to_expired },
     ))
-}
-
-fn config(ctx: &Context) -> Result<(Tenant, Service), Error> {
-    read_config(&ctx.tenant_config, &ctx.service_config)
 }
 
 // ---- the requests, field for field as `gpd.json` names them ----
@@ -519,6 +515,8 @@ fn document(reply: Response, content_type: &str, filename: String) -> Result<Doc
 }
 
 impl cassa_sdk::Connector for PagopaGpd {
+    type Config = (Tenant, Service);
+
     fn info() -> ConnectorInfo {
         cassa_sdk::connector_info!(
             name: "pagopa-gpd",
@@ -527,12 +525,11 @@ impl cassa_sdk::Connector for PagopaGpd {
         )
     }
 
-    fn validate_config(tenant_config: &str, service_config: &str) -> Result<(), Error> {
-        read_config(tenant_config, service_config).map(|_| ())
+    fn read_config(tenant_config: &str, service_config: &str) -> Result<Self::Config, Error> {
+        read_config(tenant_config, service_config)
     }
 
-    fn create(ctx: Context, position: DebtPosition) -> Result<Created, Error> {
-        let (tenant, service) = config(&ctx)?;
+    fn create((tenant, service): Self::Config, position: DebtPosition) -> Result<Created, Error> {
         let due_date = match &position.expire_at {
             Some(at) => time::to_timestamp(at, Naive::Utc).map_err(Error::Rejected)?,
             None => time::format(time::now_epoch() + DEFAULT_VALIDITY_DAYS * 86_400),
@@ -559,13 +556,11 @@ impl cassa_sdk::Connector for PagopaGpd {
         Err(Error::Rejected(format!("GPD refused {IUV_ATTEMPTS} IUV candidates as duplicates")))
     }
 
-    fn status(ctx: Context, debt: DebtRef) -> Result<PaymentStatus, Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn status((tenant, _): Self::Config, debt: DebtRef) -> Result<PaymentStatus, Error> {
         map_status(&fetch_known(&tenant, &debt)?, &debt.iuv)
     }
 
-    fn notice(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        let (tenant, service) = config(&ctx)?;
+    fn notice((tenant, service): Self::Config, debt: DebtRef) -> Result<Document, Error> {
         let position = fetch_known(&tenant, &debt)?;
         let option = position
             .payment_option
@@ -580,15 +575,13 @@ impl cassa_sdk::Connector for PagopaGpd {
         document(reply, "application/pdf", format!("avviso-{}.pdf", debt.notice_code))
     }
 
-    fn receipt(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn receipt((tenant, _): Self::Config, debt: DebtRef) -> Result<Document, Error> {
         let url = format!("{}/payments/{}/receipts/{}", tenant.receipts_url, tenant.fiscal_code, debt.iuv);
         let reply = authed(Request::get(&url), tenant.receipts_key).header("Accept", "application/xml").send()?;
         document(reply, "application/xml", format!("ricevuta-{}.xml", debt.notice_code))
     }
 
-    fn cancel(ctx: Context, debt: DebtRef) -> Result<(), Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn cancel((tenant, _): Self::Config, debt: DebtRef) -> Result<(), Error> {
         let url = positions_url(&tenant, &format!("/{}/invalidate", iupd_of(&debt)));
         let reply = authed(Request::post(&url), "subscription_key").header("Accept", "application/json").send()?;
         if reply.status == 409 {

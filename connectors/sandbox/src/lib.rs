@@ -19,7 +19,7 @@
 use cassa_sdk::config::{ConfigReader, check_body_fiscal_code};
 use cassa_sdk::http::{Request, percent_encode, secret};
 use cassa_sdk::{
-    Capabilities, ConnectorInfo, Context, Created, DebtPosition, DebtRef, Document, Error, PaidDetails, PaymentStatus,
+    Capabilities, ConnectorInfo, Created, DebtPosition, DebtRef, Document, Error, PaidDetails, PaymentStatus,
     ReturnUrls,
 };
 use serde::{Deserialize, Serialize};
@@ -30,13 +30,13 @@ pub struct Sandbox;
 cassa_sdk::export_connector!(Sandbox);
 
 /// The tenant configuration, read from the context.
-struct Tenant {
+pub struct Tenant {
     base_url: String,
     fiscal_code: String,
 }
 
 /// The service configuration, read from the context.
-struct Service {
+pub struct Service {
     reason_prefix: Option<String>,
 }
 
@@ -50,10 +50,6 @@ fn read_config(tenant_json: &str, service_json: &str) -> Result<(Tenant, Service
     let reason_prefix = service.optional_str("reason_prefix");
     tenant.finish([service])?;
     Ok((Tenant { base_url, fiscal_code }, Service { reason_prefix }))
-}
-
-fn config(ctx: &Context) -> Result<(Tenant, Service), Error> {
-    read_config(&ctx.tenant_config, &ctx.service_config)
 }
 
 /// A debt position as the sandbox intermediary shows it.
@@ -145,6 +141,8 @@ fn document(
 }
 
 impl cassa_sdk::Connector for Sandbox {
+    type Config = (Tenant, Service);
+
     fn info() -> ConnectorInfo {
         cassa_sdk::connector_info!(
             name: "sandbox",
@@ -153,12 +151,11 @@ impl cassa_sdk::Connector for Sandbox {
         )
     }
 
-    fn validate_config(tenant_config: &str, service_config: &str) -> Result<(), Error> {
-        read_config(tenant_config, service_config).map(|_| ())
+    fn read_config(tenant_config: &str, service_config: &str) -> Result<Self::Config, Error> {
+        read_config(tenant_config, service_config)
     }
 
-    fn create(ctx: Context, position: DebtPosition) -> Result<Created, Error> {
-        let (tenant, service) = config(&ctx)?;
+    fn create((tenant, service): Self::Config, position: DebtPosition) -> Result<Created, Error> {
         let debtor = position.debtor.as_ref().unwrap_or(&position.payer);
         let debtor_name = match &debtor.family_name {
             Some(family) => format!("{} {family}", debtor.name),
@@ -185,30 +182,25 @@ impl cassa_sdk::Connector for Sandbox {
         created(reply.error_for_status()?.json()?)
     }
 
-    fn status(ctx: Context, debt: DebtRef) -> Result<PaymentStatus, Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn status((tenant, _): Self::Config, debt: DebtRef) -> Result<PaymentStatus, Error> {
         map_status(&fetch(&tenant, &debt.iud)?)
     }
 
-    fn begin_online(ctx: Context, debt: DebtRef, urls: ReturnUrls) -> Result<String, Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn begin_online((tenant, _): Self::Config, debt: DebtRef, urls: ReturnUrls) -> Result<String, Error> {
         let position = fetch(&tenant, &debt.iud)?;
         let pay_url = position.pay_url.ok_or_else(|| Error::Protocol("position has no pay_url".into()))?;
         Ok(format!("{pay_url}?ok={}&cancel={}", percent_encode(&urls.ok), percent_encode(&urls.cancel)))
     }
 
-    fn notice(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn notice((tenant, _): Self::Config, debt: DebtRef) -> Result<Document, Error> {
         document(&tenant, &debt, "notice", "application/pdf", format!("avviso-{}.pdf", debt.notice_code))
     }
 
-    fn receipt(ctx: Context, debt: DebtRef) -> Result<Document, Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn receipt((tenant, _): Self::Config, debt: DebtRef) -> Result<Document, Error> {
         document(&tenant, &debt, "receipt", "application/xml", format!("ricevuta-{}.xml", debt.notice_code))
     }
 
-    fn cancel(ctx: Context, debt: DebtRef) -> Result<(), Error> {
-        let (tenant, _) = config(&ctx)?;
+    fn cancel((tenant, _): Self::Config, debt: DebtRef) -> Result<(), Error> {
         authed(Request::post(&api(&tenant, &format!("/{}/cancel", debt.iud)))).send()?.error_for_status()?;
         Ok(())
     }

@@ -175,30 +175,6 @@ async fn schema(p: Pipeline, q: SchemaQuery, kind: Kind) -> Result<Json<Value>, 
     }))
 }
 
-/// `GET /tenants/schema`.
-#[utoipa::path(get, path = "/tenants/schema", tag = "configuration", params(SchemaQuery), responses(
-    (status = 200, description = "The form.io form (or the JSON Schema) of a tenant's configuration", body = Object),
-    BadRequest, NotFound,
-))]
-pub async fn tenant_schema(
-    State(p): State<Pipeline>,
-    ApiQuery(q): ApiQuery<SchemaQuery>,
-) -> Result<Json<Value>, ApiError> {
-    schema(p, q, Kind::Tenant).await
-}
-
-/// `GET /services/schema`.
-#[utoipa::path(get, path = "/services/schema", tag = "configuration", params(SchemaQuery), responses(
-    (status = 200, description = "The form.io form (or the JSON Schema) of a service's configuration", body = Object),
-    BadRequest, NotFound,
-))]
-pub async fn service_schema(
-    State(p): State<Pipeline>,
-    ApiQuery(q): ApiQuery<SchemaQuery>,
-) -> Result<Json<Value>, ApiError> {
-    schema(p, q, Kind::Service).await
-}
-
 fn secret_fields(connector: &Connector, kind: Kind) -> Vec<String> {
     let info = connector.info();
     ConnectorInfo::secret_fields(if kind == Kind::Tenant { &info.tenant_schema } else { &info.service_schema })
@@ -483,125 +459,107 @@ async fn post(p: Pipeline, caller: Caller, kind: Kind, body: bytes::Bytes) -> Re
     save(&p, caller, kind, id, doc, true).await
 }
 
-#[utoipa::path(get, path = "/tenants/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), responses(
-    (status = 200, description = "The configuration, without secrets", body = TenantDocument),
-    BadRequest, Unauthorized, Forbidden, NotFound, Internal,
-))]
-/// `GET /tenants/{id}`: 404 when not configured yet.
-pub async fn get_tenant(
-    State(p): State<Pipeline>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    get(p, caller, Kind::Tenant, id).await
+/// The endpoints of one kind of configuration document: its schema (`/tenants/schema`), `$item`
+/// (`/tenants/{id}`) and `$list` (`/tenants`); written once for tenants and services.
+macro_rules! configuration_endpoints {
+    (
+        $kind:expr, $doc:ident, $item:tt, $list:tt, $schema_path:tt, $schema_description:tt,
+        $schema:ident, $get:ident, $put:ident, $patch:ident, $delete:ident, $post:ident
+    ) => {
+        #[doc = concat!("`GET ", $schema_path, "`.")]
+        #[utoipa::path(get, path = $schema_path, tag = "configuration", params(SchemaQuery), responses(
+            (status = 200, description = $schema_description, body = Object),
+            BadRequest, NotFound,
+        ))]
+        pub async fn $schema(State(p): State<Pipeline>, ApiQuery(q): ApiQuery<SchemaQuery>) -> Result<Json<Value>, ApiError> {
+            schema(p, q, $kind).await
+        }
+
+        #[doc = concat!("`GET ", $item, "`: 404 when not configured yet.")]
+        #[utoipa::path(get, path = $item, tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), responses(
+            (status = 200, description = "The configuration, without secrets", body = $doc),
+            BadRequest, Unauthorized, Forbidden, NotFound, Internal,
+        ))]
+        pub async fn $get(State(p): State<Pipeline>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+            get(p, caller, $kind, id).await
+        }
+
+        #[doc = concat!("`PUT ", $item, "`: creates or replaces, after the connector validated it.")]
+        #[utoipa::path(put, path = $item, tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), request_body = $doc, responses(
+            (status = 200, description = "Replaced; shown without secrets", body = $doc),
+            (status = 201, description = "Created; shown without secrets", body = $doc),
+            BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, Invalid, Upstream, Internal,
+        ))]
+        pub async fn $put(
+            State(p): State<Pipeline>,
+            caller: Caller,
+            Path(id): Path<String>,
+            Body(body): Body,
+        ) -> Result<Response, ApiError> {
+            let id = path_id(&id)?;
+            save(&p, caller, $kind, id, object(&body)?, false).await
+        }
+
+        #[doc = concat!("`PATCH ", $item, "`: changes the fields given, after the connector validated the result.")]
+        #[utoipa::path(patch, path = $item, tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), request_body = $doc, responses(
+            (status = 200, description = "Changed; shown without secrets", body = $doc),
+            BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, Invalid, Upstream, Internal,
+        ))]
+        pub async fn $patch(
+            State(p): State<Pipeline>,
+            caller: Caller,
+            Path(id): Path<String>,
+            Body(body): Body,
+        ) -> Result<Response, ApiError> {
+            patch(p, caller, $kind, id, body).await
+        }
+
+        #[doc = concat!("`DELETE ", $item, "`: soft delete.")]
+        #[utoipa::path(delete, path = $item, tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), responses(
+            (status = 204, description = "Deactivated"),
+            BadRequest, Unauthorized, Forbidden, NotFound, Internal,
+        ))]
+        pub async fn $delete(State(p): State<Pipeline>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+            delete(p, caller, $kind, id).await
+        }
+
+        #[doc = concat!("`POST ", $list, "`: creates, after the connector validated it; `id` is required.")]
+        #[utoipa::path(post, path = $list, tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), request_body = $doc, responses(
+            (status = 201, description = "Created; shown without secrets", body = $doc),
+            (status = 200, description = "A deleted one with this id configured again; shown without secrets", body = $doc),
+            BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, Invalid, Upstream, Internal,
+        ))]
+        pub async fn $post(State(p): State<Pipeline>, caller: Caller, Body(body): Body) -> Result<Response, ApiError> {
+            post(p, caller, $kind, body).await
+        }
+    };
 }
-/// `PUT /tenants/{id}`: creates or replaces, after the connector validated it.
-#[utoipa::path(put, path = "/tenants/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), request_body = TenantDocument, responses(
-    (status = 200, description = "Replaced; shown without secrets", body = TenantDocument),
-    (status = 201, description = "Created; shown without secrets", body = TenantDocument),
-    BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, Invalid, Upstream, Internal,
-))]
-pub async fn put_tenant(
-    State(p): State<Pipeline>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(body): Body,
-) -> Result<Response, ApiError> {
-    let id = path_id(&id)?;
-    save(&p, caller, Kind::Tenant, id, object(&body)?, false).await
-}
-/// `PATCH /tenants/{id}`: changes the fields given, after the connector validated the result.
-#[utoipa::path(patch, path = "/tenants/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), request_body = TenantDocument, responses(
-    (status = 200, description = "Changed; shown without secrets", body = TenantDocument),
-    BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, Invalid, Upstream, Internal,
-))]
-pub async fn patch_tenant(
-    State(p): State<Pipeline>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(body): Body,
-) -> Result<Response, ApiError> {
-    patch(p, caller, Kind::Tenant, id, body).await
-}
-/// `DELETE /tenants/{id}`: soft delete.
-#[utoipa::path(delete, path = "/tenants/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), responses(
-    (status = 204, description = "Deactivated"),
-    BadRequest, Unauthorized, Forbidden, NotFound, Internal,
-))]
-pub async fn delete_tenant(
-    State(p): State<Pipeline>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    delete(p, caller, Kind::Tenant, id).await
-}
-/// `POST /tenants`: creates, after the connector validated it; `id` is required.
-#[utoipa::path(post, path = "/tenants", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), request_body = TenantDocument, responses(
-    (status = 201, description = "Created; shown without secrets", body = TenantDocument),
-    (status = 200, description = "A deleted one with this id configured again; shown without secrets", body = TenantDocument),
-    BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, Invalid, Upstream, Internal,
-))]
-pub async fn post_tenant(State(p): State<Pipeline>, caller: Caller, Body(body): Body) -> Result<Response, ApiError> {
-    post(p, caller, Kind::Tenant, body).await
-}
-#[utoipa::path(get, path = "/services/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), responses(
-    (status = 200, description = "The configuration, without secrets", body = ServiceDocument),
-    BadRequest, Unauthorized, Forbidden, NotFound, Internal,
-))]
-/// `GET /services/{id}`.
-pub async fn get_service(
-    State(p): State<Pipeline>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    get(p, caller, Kind::Service, id).await
-}
-/// `PUT /services/{id}`: creates or replaces, after the connector validated it.
-#[utoipa::path(put, path = "/services/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), request_body = ServiceDocument, responses(
-    (status = 200, description = "Replaced; shown without secrets", body = ServiceDocument),
-    (status = 201, description = "Created; shown without secrets", body = ServiceDocument),
-    BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, Invalid, Upstream, Internal,
-))]
-pub async fn put_service(
-    State(p): State<Pipeline>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(body): Body,
-) -> Result<Response, ApiError> {
-    let id = path_id(&id)?;
-    save(&p, caller, Kind::Service, id, object(&body)?, false).await
-}
-/// `PATCH /services/{id}`: changes the fields given, after the connector validated the result.
-#[utoipa::path(patch, path = "/services/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), request_body = ServiceDocument, responses(
-    (status = 200, description = "Changed; shown without secrets", body = ServiceDocument),
-    BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, Invalid, Upstream, Internal,
-))]
-pub async fn patch_service(
-    State(p): State<Pipeline>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(body): Body,
-) -> Result<Response, ApiError> {
-    patch(p, caller, Kind::Service, id, body).await
-}
-/// `DELETE /services/{id}`: soft delete.
-#[utoipa::path(delete, path = "/services/{id}", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), params(ConfigId), responses(
-    (status = 204, description = "Deactivated"),
-    BadRequest, Unauthorized, Forbidden, NotFound, Internal,
-))]
-pub async fn delete_service(
-    State(p): State<Pipeline>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    delete(p, caller, Kind::Service, id).await
-}
-/// `POST /services`: creates, after the connector validated it; `id` is required.
-#[utoipa::path(post, path = "/services", tag = "configuration", security(("core_jwt" = []), ("admin_token" = [])), request_body = ServiceDocument, responses(
-    (status = 201, description = "Created; shown without secrets", body = ServiceDocument),
-    (status = 200, description = "A deleted one with this id configured again; shown without secrets", body = ServiceDocument),
-    BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, Invalid, Upstream, Internal,
-))]
-pub async fn post_service(State(p): State<Pipeline>, caller: Caller, Body(body): Body) -> Result<Response, ApiError> {
-    post(p, caller, Kind::Service, body).await
-}
+
+configuration_endpoints!(
+    Kind::Tenant,
+    TenantDocument,
+    "/tenants/{id}",
+    "/tenants",
+    "/tenants/schema",
+    "The form.io form (or the JSON Schema) of a tenant's configuration",
+    tenant_schema,
+    get_tenant,
+    put_tenant,
+    patch_tenant,
+    delete_tenant,
+    post_tenant
+);
+configuration_endpoints!(
+    Kind::Service,
+    ServiceDocument,
+    "/services/{id}",
+    "/services",
+    "/services/schema",
+    "The form.io form (or the JSON Schema) of a service's configuration",
+    service_schema,
+    get_service,
+    put_service,
+    patch_service,
+    delete_service,
+    post_service
+);

@@ -103,140 +103,55 @@ impl utoipa::PartialSchema for Binary {
 
 impl utoipa::ToSchema for Binary {}
 
-/// 400: the request cannot be read (not JSON, wrong query parameter …).
-#[derive(IntoResponses)]
-pub enum BadRequest {
-    /// Bad request.
-    #[response(status = 400, description = "The request cannot be read", content_type = "application/problem+json")]
-    BadRequest(Problem),
+/// Declares the documented error responses: an enum per group, a variant per status with its
+/// description, each answered as `$content` with a `$body`.
+macro_rules! error_responses {
+    ($($(#[$meta:meta])* $name:ident($body:ty, $content:tt) { $($variant:ident = $status:tt: $description:tt),+ $(,)? })*) => {
+        $(
+            $(#[$meta])*
+            #[derive(IntoResponses)]
+            pub enum $name {
+                $(
+                    #[doc = $description]
+                    #[response(status = $status, description = $description, content_type = $content)]
+                    $variant($body),
+                )+
+            }
+        )*
+    };
 }
 
-/// 404: no such payment, configuration, cart or dead letter.
-#[derive(IntoResponses)]
-pub enum NotFound {
-    /// Not found.
-    #[response(status = 404, description = "No such resource", content_type = "application/problem+json")]
-    NotFound(Problem),
-}
-
-/// 422: the request reads but is not valid; `fields` says where.
-#[derive(IntoResponses)]
-pub enum Invalid {
-    /// Invalid.
-    #[response(
-        status = 422,
-        description = "Not valid; `fields` names each problem",
-        content_type = "application/problem+json"
-    )]
-    Invalid(Problem),
-}
-
-/// 409: the payment is not in a state for this.
-#[derive(IntoResponses)]
-pub enum Conflict {
-    /// Conflict.
-    #[response(
-        status = 409,
-        description = "Not possible in the current state",
-        content_type = "application/problem+json"
-    )]
-    Conflict(Problem),
-}
-
-/// 401: no valid token (an admin token, or the core's JWT where the core's APIs accept one).
-#[derive(IntoResponses)]
-pub enum Unauthorized {
-    /// Unauthorized.
-    #[response(
-        status = 401,
-        description = "An operator's bearer token is required",
-        content_type = "application/problem+json"
-    )]
-    Unauthorized(Problem),
-}
-
-/// 403: the core's token does not allow the tenant the request names.
-#[derive(IntoResponses)]
-pub enum Forbidden {
-    /// Forbidden.
-    #[response(
-        status = 403,
-        description = "The token does not allow the tenant the request names",
-        content_type = "application/problem+json"
-    )]
-    Forbidden(Problem),
-}
-
-/// 413: the body is larger than the API accepts.
-#[derive(IntoResponses)]
-pub enum TooLarge {
-    /// Too large.
-    #[response(status = 413, description = "The body is larger than 16 MiB", content_type = "application/problem+json")]
-    TooLarge(Problem),
-}
-
-/// 502/503: the intermediary refused or could not be reached.
-#[derive(IntoResponses)]
-pub enum Upstream {
-    /// Refused.
-    #[response(
-        status = 502,
-        description = "The intermediary refused the request",
-        content_type = "application/problem+json"
-    )]
-    Refused(Problem),
-    /// Unavailable.
-    #[response(
-        status = 503,
-        description = "The intermediary is not reachable now; retry later",
-        content_type = "application/problem+json"
-    )]
-    Unavailable(Problem),
-}
-
-/// 500: a fault of this host (details are in its log, never in the answer).
-#[derive(IntoResponses)]
-pub enum Internal {
-    /// Internal.
-    #[response(
-        status = 500,
-        description = "A fault of this host; see its log",
-        content_type = "application/problem+json"
-    )]
-    Internal(Problem),
-}
-
-/// The pages' failures: each an error page in the citizen's language.
-#[derive(utoipa::IntoResponses)]
-pub enum PageErrors {
-    /// 404.
-    #[response(
-        status = 404,
-        description = "No such payment or cart, or the link is not valid",
-        content_type = "text/html"
-    )]
-    NotFound(String),
-    /// 409.
-    #[response(status = 409, description = "A payment cannot be paid now", content_type = "text/html")]
-    Conflict(String),
-    /// 422.
-    #[response(
-        status = 422,
-        description = "A cart of the wrong shape, or data pagoPA cannot take",
-        content_type = "text/html"
-    )]
-    Invalid(String),
-    /// 502.
-    #[response(status = 502, description = "pagoPA refused the cart", content_type = "text/html")]
-    Refused(String),
-    /// 503.
-    #[response(
-        status = 503,
-        description = "pagoPA Checkout is not reachable or not configured",
-        content_type = "text/html"
-    )]
-    Unavailable(String),
-    /// 500.
-    #[response(status = 500, description = "A fault of this host; see its log", content_type = "text/html")]
-    Internal(String),
+error_responses! {
+    /// 400: the request cannot be read (not JSON, wrong query parameter …).
+    BadRequest(Problem, "application/problem+json") { BadRequest = 400: "The request cannot be read" }
+    /// 404: no such payment, configuration, cart or dead letter.
+    NotFound(Problem, "application/problem+json") { NotFound = 404: "No such resource" }
+    /// 422: the request reads but is not valid; `fields` says where.
+    Invalid(Problem, "application/problem+json") { Invalid = 422: "Not valid; `fields` names each problem" }
+    /// 409: the payment is not in a state for this.
+    Conflict(Problem, "application/problem+json") { Conflict = 409: "Not possible in the current state" }
+    /// 401: no valid token (an admin token, or the core's JWT where the core's APIs accept one).
+    Unauthorized(Problem, "application/problem+json") { Unauthorized = 401: "An operator's bearer token is required" }
+    /// 403: the core's token does not allow the tenant the request names.
+    Forbidden(Problem, "application/problem+json") {
+        Forbidden = 403: "The token does not allow the tenant the request names"
+    }
+    /// 413: the body is larger than the API accepts.
+    TooLarge(Problem, "application/problem+json") { TooLarge = 413: "The body is larger than 16 MiB" }
+    /// 502/503: the intermediary refused or could not be reached.
+    Upstream(Problem, "application/problem+json") {
+        Refused = 502: "The intermediary refused the request",
+        Unavailable = 503: "The intermediary is not reachable now; retry later",
+    }
+    /// 500: a fault of this host (details are in its log, never in the answer).
+    Internal(Problem, "application/problem+json") { Internal = 500: "A fault of this host; see its log" }
+    /// The pages' failures: each an error page in the citizen's language.
+    PageErrors(String, "text/html") {
+        NotFound = 404: "No such payment or cart, or the link is not valid",
+        Conflict = 409: "A payment cannot be paid now",
+        Invalid = 422: "A cart of the wrong shape, or data pagoPA cannot take",
+        Refused = 502: "pagoPA refused the cart",
+        Unavailable = 503: "pagoPA Checkout is not reachable or not configured",
+        Internal = 500: "A fault of this host; see its log",
+    }
 }

@@ -66,92 +66,31 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// The words of the pages: key, Italian, English.
-const WORDS: &[(&str, &str, &str)] = &[
-    ("CREATION_PENDING", "In preparazione", "Being prepared"),
-    ("CREATION_FAILED", "Non disponibile", "Not available"),
-    ("PAYMENT_PENDING", "Da pagare", "To be paid"),
-    ("PAYMENT_STARTED", "Pagamento in corso", "Payment in progress"),
-    ("PAYMENT_FAILED", "Non riuscito", "Failed"),
-    ("COMPLETE", "Pagato", "Paid"),
-    ("EXPIRED", "Scaduto", "Expired"),
-    ("CANCELED", "Annullato", "Cancelled"),
-    ("skip", "Vai al contenuto", "Skip to content"),
-    ("site", "Pagamenti pagoPA", "pagoPA payments"),
-    ("title_one", "Pagamento", "Payment"),
-    ("title_many", "Pagamenti", "Payments"),
-    ("intro_one", "Ecco il dovuto da pagare.", "Here is what is due."),
-    (
-        "intro_many",
-        "Puoi pagare questi dovuti insieme, in un solo pagamento pagoPA.",
-        "You can pay these dues together, in one pagoPA payment.",
-    ),
-    ("caption", "Dovuti", "Dues"),
-    ("reason", "Causale", "Reason"),
-    ("amount", "Importo", "Amount"),
-    ("due", "Scadenza", "Due date"),
-    ("notice_code", "Codice avviso", "Notice code"),
-    ("creditor", "Ente creditore", "Creditor"),
-    ("status", "Stato", "Status"),
-    ("documents", "Documenti", "Documents"),
-    ("download_notice", "Scarica l'avviso di pagamento", "Download the payment notice"),
-    ("download_receipt", "Scarica la ricevuta", "Download the receipt"),
-    ("total", "Totale", "Total"),
-    ("email", "E-mail per la ricevuta (facoltativa)", "E-mail for the receipt (optional)"),
-    (
-        "email_hint",
-        "pagoPA invierà qui la ricevuta del pagamento.",
-        "pagoPA will send the receipt of the payment here.",
-    ),
-    ("pay", "Paga online con pagoPA", "Pay online with pagoPA"),
-    (
-        "pay_hint",
-        "Sarai portato sul sito pagoPA per scegliere come pagare; poi tornerai qui.",
-        "You will be taken to pagoPA to choose how to pay, then brought back here.",
-    ),
-    (
-        "nothing",
-        "Nessun dovuto di questa pagina può essere pagato ora.",
-        "None of the dues on this page can be paid now.",
-    ),
-    (
-        "offline",
-        "Puoi anche pagare con l'avviso presso uno sportello abilitato a pagoPA.",
-        "You can also pay with the notice at any pagoPA-enabled counter.",
-    ),
-    ("result_paid", "Pagamento eseguito", "Payment complete"),
-    ("result_paid_text", "Grazie: il pagamento è stato registrato.", "Thank you: the payment has been recorded."),
-    ("result_verifying", "Pagamento in verifica", "Checking the payment"),
-    (
-        "result_verifying_text",
-        "Stiamo verificando l'esito con pagoPA. La pagina si aggiorna da sola ogni 10 secondi.",
-        "We are checking the outcome with pagoPA. This page refreshes itself every 10 seconds.",
-    ),
-    ("check_now", "Verifica ora", "Check now"),
-    ("result_cancelled", "Pagamento annullato", "Payment cancelled"),
-    (
-        "result_cancelled_text",
-        "Non è stato addebitato nulla. Puoi riprovare quando vuoi.",
-        "Nothing was charged. You can try again whenever you like.",
-    ),
-    ("result_failed", "Pagamento non riuscito", "Payment failed"),
-    (
-        "result_failed_text",
-        "pagoPA ha segnalato un errore e il pagamento non è stato eseguito. Puoi riprovare.",
-        "pagoPA reported an error and the payment was not made. You can try again.",
-    ),
-    ("retry", "Torna al pagamento", "Back to the payment"),
-    ("back", "Indietro", "Back"),
-    ("error", "Non è stato possibile procedere", "We could not go on"),
-    ("language", "Lingua", "Language"),
-];
+/// One word of the pages, in both languages.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Word {
+    it: String,
+    en: String,
+}
+
+/// The words of the pages, by key, from `words.toml` (a file translators can edit).
+fn words() -> &'static std::collections::BTreeMap<String, Word> {
+    static WORDS: std::sync::OnceLock<std::collections::BTreeMap<String, Word>> = std::sync::OnceLock::new();
+    WORDS.get_or_init(|| {
+        toml::from_str(include_str!("words.toml")).unwrap_or_else(|error| {
+            tracing::error!(%error, "the pages' words do not parse; the pages show their keys");
+            std::collections::BTreeMap::new()
+        })
+    })
+}
 
 /// The word `key` in `locale`.
 fn t(locale: Locale, key: &str) -> &'static str {
-    WORDS.iter().find(|w| w.0 == key).map_or("", |w| if locale == Locale::It { w.1 } else { w.2 })
+    words().get(key).map_or("", |w| if locale == Locale::It { w.it.as_str() } else { w.en.as_str() })
 }
 
-/// A status in the citizen's words (its wire name is its key in [`WORDS`]).
+/// A status in the citizen's words (its wire name is its key in `words.toml`).
 fn status_text(locale: Locale, status: PaymentStatus) -> &'static str {
     match status {
         // Not used by cassa; shown as what they would mean to a citizen.
@@ -397,9 +336,14 @@ mod tests {
 
     #[test]
     fn every_word_has_both_languages_once() {
-        for (i, (key, it, en)) in WORDS.iter().enumerate() {
-            assert!(!it.is_empty() && !en.is_empty(), "{key}");
-            assert!(WORDS[..i].iter().all(|w| w.0 != *key), "{key} twice");
+        // A key twice is a TOML error: the file must parse.
+        let parsed: std::collections::BTreeMap<String, Word> = toml::from_str(include_str!("words.toml")).unwrap();
+        assert!(parsed.len() > 40, "{} words", parsed.len());
+        for (key, word) in words() {
+            assert!(!word.it.is_empty() && !word.en.is_empty(), "{key}");
+        }
+        for key in ["skip", "pay", "language", "result_failed_text"] {
+            assert!(!t(Locale::En, key).is_empty(), "{key}");
         }
     }
 

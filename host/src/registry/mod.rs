@@ -186,6 +186,9 @@ struct Inner {
     dropped: Mutex<HashMap<std::path::PathBuf, String>>,
     /// Held while the pins are read and applied, so an older read never overwrites a newer one.
     pins_sync: tokio::sync::Mutex<()>,
+    /// Held from reading which version is active to installing it (an activation here, or a
+    /// sync), so a sync that read the version before an activation never installs it after.
+    installs: tokio::sync::Mutex<()>,
 }
 
 /// What a pin holds to one version: a tenant (all its services) or one service.
@@ -265,6 +268,7 @@ impl Registry {
                 publishers,
                 dropped: Mutex::new(HashMap::new()),
                 pins_sync: tokio::sync::Mutex::new(()),
+                installs: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -309,6 +313,7 @@ impl Registry {
         let artifact = self.find(name, selector).await?;
         self.check_trusted(&artifact)?;
         let connector = self.loaded(&artifact.digest).await?;
+        let _in_order = self.inner.installs.lock().await;
         if !self.inner.store.activate_artifact(name, &artifact.digest, reason).await? {
             return Err(RegistryError::NotFound(format!("{} was removed meanwhile", artifact.digest)));
         }
@@ -508,6 +513,7 @@ impl Registry {
     /// committed in.
     pub async fn sync(&self) -> Result<bool, RegistryError> {
         let mut installed = false;
+        let in_order = self.inner.installs.lock().await;
         for active in self.inner.store.active_artifacts().await? {
             let running = self.inner.connectors.get(&active.name).map(|(c, _)| c.digest().to_owned());
             if running.as_deref() == Some(active.digest.as_str()) {
@@ -532,6 +538,7 @@ impl Registry {
                 }
             }
         }
+        drop(in_order);
         let pins_changed = self.sync_pins().await?;
         Ok(installed || pins_changed)
     }

@@ -275,11 +275,8 @@ async fn read(
     State(s): State<SandboxIntermediary>,
     Path((fc, iud)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
-    match find(&s, &headers, &fc, &iud) {
-        Ok(p) => Json(p).into_response(),
-        Err(r) => r.into_response(),
-    }
+) -> Result<Json<SandboxPosition>, Problem> {
+    find(&s, &headers, &fc, &iud).map(Json)
 }
 
 async fn cancel(
@@ -305,11 +302,8 @@ async fn notice(
     State(s): State<SandboxIntermediary>,
     Path((fc, iud)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
-    let p = match find(&s, &headers, &fc, &iud) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let p = find(&s, &headers, &fc, &iud)?;
     let lines = [
         "AVVISO DI PAGAMENTO pagoPA (sandbox)".to_owned(),
         format!("Ente creditore: {fc}"),
@@ -320,27 +314,19 @@ async fn notice(
         format!("Scadenza: {}", p.due_date.as_deref().unwrap_or("-")),
     ];
     let body = cassa_sdk::pdf::text_document(&lines);
-    (
-        [
-            (header::CONTENT_TYPE, "application/pdf".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"avviso-{}.pdf\"", p.notice_code)),
-        ],
-        body,
-    )
-        .into_response()
+    let disposition = format!("attachment; filename=\"avviso-{}.pdf\"", p.notice_code);
+    Ok(([(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response())
 }
 
 async fn receipt(
     State(s): State<SandboxIntermediary>,
     Path((fc, iud)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
-    let p = match find(&s, &headers, &fc, &iud) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let p = find(&s, &headers, &fc, &iud)?;
     let (Some(paid_at), Some(receipt_id)) = (&p.paid_at, &p.transaction_id) else {
-        return problem(StatusCode::NOT_FOUND, "Not Found", "no receipt: the position is not paid");
+        return Err(problem_of(StatusCode::NOT_FOUND, "Not Found", "no receipt: the position is not paid"));
     };
     let mut w = cassa_sdk::xml::XmlWriter::new();
     w.declaration()
@@ -355,7 +341,7 @@ async fn receipt(
         .text_element("paymentDateTime", paid_at)
         .text_element("outcome", "OK")
         .end("receipt");
-    ([(header::CONTENT_TYPE, "application/xml")], w.finish()).into_response()
+    Ok(([(header::CONTENT_TYPE, "application/xml")], w.finish()).into_response())
 }
 
 #[derive(Deserialize)]

@@ -14,7 +14,7 @@
 //! | `stdout` | prints one line to stdout and one to stderr, then answers `pending` |
 
 use cassa_sdk::http::Request;
-use cassa_sdk::{Capabilities, ConnectorInfo, Context, Created, DebtPosition, DebtRef, Error, PaymentStatus};
+use cassa_sdk::{Capabilities, ConnectorInfo, Created, DebtPosition, DebtRef, Error, PaymentStatus};
 use serde_json::Value;
 
 struct Hostile;
@@ -28,7 +28,15 @@ fn field(json: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The configuration documents as given: the guest reads its fields itself.
+struct Raw {
+    tenant_config: String,
+    service_config: String,
+}
+
 impl cassa_sdk::Connector for Hostile {
+    type Config = Raw;
+
     fn info() -> ConnectorInfo {
         ConnectorInfo {
             name: "hostile".into(),
@@ -43,15 +51,15 @@ impl cassa_sdk::Connector for Hostile {
         }
     }
 
-    fn validate_config(_tenant: &str, _service: &str) -> Result<(), Error> {
-        Ok(())
+    fn read_config(tenant: &str, service: &str) -> Result<Self::Config, Error> {
+        Ok(Raw { tenant_config: tenant.to_owned(), service_config: service.to_owned() })
     }
 
-    fn create(_ctx: Context, _position: DebtPosition) -> Result<Created, Error> {
+    fn create(_config: Raw, _position: DebtPosition) -> Result<Created, Error> {
         Err(cassa_sdk::unsupported("create"))
     }
 
-    fn status(ctx: Context, _debt: DebtRef) -> Result<PaymentStatus, Error> {
+    fn status(ctx: Raw, _debt: DebtRef) -> Result<PaymentStatus, Error> {
         match field(&ctx.service_config, "mode").as_str() {
             "loop" => {
                 let mut n: u64 = 0;
