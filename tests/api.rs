@@ -17,8 +17,11 @@ struct Host {
 
 impl Host {
     async fn start() -> Self {
-        let settings =
-            Settings { sandbox_api_key: "api-test-sandbox-key".into(), kafka_partitions: 1, ..Settings::default() };
+        let settings = Settings {
+            sandbox_api_key: "api-test-sandbox-key".into(),
+            bus: cassa::bus::BusConfig { kafka_partitions: 1, ..Default::default() },
+            ..Settings::default()
+        };
         let host = cassa_tests::DemoHost::start("api", settings).await;
         Self { base: host.base.clone(), client: host.client.clone(), _host: host }
     }

@@ -46,8 +46,11 @@ impl Host {
         let settings = Settings {
             secrets_key: Some(SECRETS_KEY.into()),
             sandbox_api_key: API_KEY.into(),
-            admin_tokens: vec![ADMIN.into()],
-            core_jwt_keys: vec![format!("hs256:{JWT_SECRET}")],
+            api: cassa::api::ApiConfig {
+                admin_tokens: vec![ADMIN.into()],
+                core_jwt_keys: vec![format!("hs256:{JWT_SECRET}")],
+                ..Default::default()
+            },
             ..Settings::default()
         };
         let host = cassa_tests::DemoHost::start("isolation", settings).await;

@@ -25,9 +25,12 @@ impl Host {
 
     async fn start_with(connector_publisher_keys: Vec<String>, connector_dir: Option<std::path::PathBuf>) -> Self {
         let settings = Settings {
-            admin_tokens: vec![TOKEN.into()],
-            connector_publisher_keys,
-            connector_dir,
+            api: cassa::api::ApiConfig { admin_tokens: vec![TOKEN.into()], ..Default::default() },
+            connectors: cassa::registry::ConnectorSettings {
+                connector_publisher_keys,
+                connector_dir,
+                ..Default::default()
+            },
             ..Settings::default()
         };
         let host = cassa_tests::DemoHost::start("registry", settings).await;

@@ -30,6 +30,7 @@ pub mod bus;
 pub mod checkout;
 pub mod cli;
 pub mod conformance;
+pub mod defaults;
 pub mod domain;
 pub mod embedded;
 pub mod metrics;

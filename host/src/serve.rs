@@ -13,11 +13,11 @@ use axum::Router;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiConfig, AppState};
+use crate::api::AppState;
+use crate::bus::Bus;
 use crate::bus::embedded::EmbeddedBus;
-use crate::bus::kafka::{KafkaBus, KafkaConfig};
-use crate::bus::{Bus, Topics};
-use crate::pipeline::{KeyBy, Pipeline, PipelineConfig};
+use crate::bus::kafka::KafkaBus;
+use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::registry::{Connectors, Registry};
 use crate::runtime::{EgressConfig, Runtime, RuntimeConfig};
 use crate::sandbox_intermediary::{SandboxIntermediary, SandboxSettings};
@@ -160,7 +160,7 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
     tracing::info!(database = %crate::store::redact_url(&url), "store ready");
     // The embedded default talks to its own sandbox intermediary on loopback, and to nothing
     // else that is not public unless the operator says so.
-    let private = args.connector_private_networks.as_str();
+    let private = args.connectors.connector_private_networks.as_str();
     let runtime = Runtime::new(RuntimeConfig {
         egress: EgressConfig {
             allow_private_networks: private == "all",
@@ -170,51 +170,18 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
         compile_cache: Some(args.data_dir.join("compiled")),
         ..RuntimeConfig::default()
     })?;
-    let config = PipelineConfig {
-        public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
-        internal_url: format!("http://{addr}"),
-        topics: Topics {
-            applications: args.topic_applications.clone(),
-            payments: args.topic_payments.clone(),
-            dlq: args.topic_dlq.clone(),
-        },
-        stages: args.stages.iter().map(|s| s.trim().to_owned()).collect(),
-        group_prefix: args.group_prefix.clone(),
-        connector_concurrency: args.connector_concurrency,
-        connector_rate_per_second: args.connector_rate,
-        core_token: args.core_token.clone(),
-        create_attempts: args.create_attempts,
-        retry_base_ms: args.retry_base_ms,
-        poll_interval_ms: args.poll_interval_ms,
-        poll_batch: args.poll_batch,
-        poll_lease_ms: args.poll_lease_ms,
-        notify_retry_base_ms: args.notify_retry_base_ms,
-        notify_timeout_ms: args.notify_timeout_ms,
-        batches_in_flight: args.batches_in_flight,
-        key_by: if args.key_by == "service_id" { KeyBy::ServiceId } else { KeyBy::PaymentId },
-    };
-    let api = ApiConfig {
-        checkout: args.checkout_subscription_key.clone().filter(|k| !k.is_empty()).map(|subscription_key| {
-            crate::checkout::CheckoutConfig {
-                base_url: args.checkout_url.clone(),
-                subscription_key,
-                timeout_ms: args.checkout_timeout_ms,
-            }
-        }),
-        admin_tokens: args.admin_tokens.clone(),
-        core_jwt_keys: args.core_jwt_keys.clone(),
-        core_jwt_audience: args.core_jwt_audience.clone(),
-        core_jwt_issuer: args.core_jwt_issuer.clone(),
-    };
-    let connectors = Connectors::new(crate::runtime::LimitPolicy::parse(&args.limits).map_err(anyhow::Error::msg)?);
-    let publishers =
-        crate::registry::PublisherKey::parse_all(&args.connector_publisher_keys).map_err(anyhow::Error::msg)?;
+    // The stages' settings as given; only where this host listens is known just now.
+    let config = PipelineConfig { internal_url: format!("http://{addr}"), ..args.pipeline.clone() };
+    let connectors =
+        Connectors::new(crate::runtime::LimitPolicy::parse(&args.connectors.limits).map_err(anyhow::Error::msg)?);
+    let publishers = crate::registry::PublisherKey::parse_all(&args.connectors.connector_publisher_keys)
+        .map_err(anyhow::Error::msg)?;
     let registry = Registry::new(
         store.clone(),
         runtime.clone(),
         connectors.clone(),
         config.connector_concurrency,
-        config.connector_rate_per_second,
+        config.connector_rate,
         publishers,
     );
     for (name, wasm) in crate::embedded::BUNDLED {
@@ -230,10 +197,11 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
             digest = %connector.digest(), "connector installed"
         );
     }
-    if connectors.get(&args.default_connector).is_none() {
-        anyhow::bail!("the default connector `{}` is not installed", args.default_connector);
+    let default_connector = &args.connectors.default_connector;
+    if connectors.get(default_connector).is_none() {
+        anyhow::bail!("the default connector `{default_connector}` is not installed");
     }
-    connectors.set_default(&args.default_connector);
+    connectors.set_default(default_connector);
     let sandbox_url = format!("http://{addr}/sandbox");
     let sandbox = SandboxIntermediary::new(SandboxSettings {
         api_key: args.sandbox_api_key.clone(),
@@ -243,10 +211,9 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
     if args.demo {
         configure_demo(&store, &sandbox_url, &args.sandbox_api_key).await?;
     }
-    let bus: Arc<dyn Bus> = match &args.kafka_brokers {
-        Some(brokers) if !brokers.is_empty() => {
-            let kafka =
-                KafkaConfig { brokers: brokers.clone(), partitions: args.kafka_partitions, ..KafkaConfig::default() };
+    let bus: Arc<dyn Bus> = match args.bus.kafka() {
+        Some(kafka) => {
+            let brokers = kafka.brokers.clone();
             let t = &config.topics;
             let bus = KafkaBus::connect(kafka, &[&t.applications, &t.payments, &t.dlq])
                 .await
@@ -254,17 +221,17 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
             tracing::info!(%brokers, "bus: Kafka");
             Arc::new(bus)
         }
-        _ => {
+        None => {
             tracing::info!("bus: embedded (the store's log)");
             Arc::new(EmbeddedBus::new(store.clone()))
         }
     };
     let pipeline = Pipeline::new(store, bus, connectors, config)?;
-    let state = AppState::new(pipeline.clone(), api)?.with_registry(registry.clone());
+    let state = AppState::new(pipeline.clone(), args.api.clone())?.with_registry(registry.clone());
     let mut stages = pipeline.spawn(stop.clone());
     // Activations made on other replicas (or by `cassa connector activate` against them).
     stages.push(registry.watch(stop.clone(), crate::registry::WATCH_INTERVAL));
-    if let Some(dir) = &args.connector_dir {
+    if let Some(dir) = &args.connectors.connector_dir {
         tracing::info!(dir = %dir.display(), "directory mode: connector files dropped here are activated");
         stages.push(registry.watch_dir(dir.clone(), stop, Duration::from_secs(1)));
     }

@@ -92,9 +92,12 @@ impl CheckoutHost {
         let args = Settings {
             listen: addr,
             data_dir,
-            kafka_partitions: 1,
-            checkout_url: format!("{}{BASE}", checkout.base_url),
-            checkout_subscription_key: with_checkout.then(|| CHECKOUT_KEY.to_owned()),
+            bus: cassa::bus::BusConfig { kafka_partitions: 1, ..Default::default() },
+            api: cassa::api::ApiConfig {
+                checkout_url: format!("{}{BASE}", checkout.base_url),
+                checkout_subscription_key: with_checkout.then(|| CHECKOUT_KEY.to_owned()),
+                ..Default::default()
+            },
             ..Settings::default()
         };
         let stop = tokio_util::sync::CancellationToken::new();

@@ -96,7 +96,7 @@ fn cart_shape(why: String) -> ApiError {
 }
 
 fn public_base(p: &Pipeline) -> &str {
-    p.config.public_url.trim_end_matches('/')
+    p.config.public_base()
 }
 
 /// `?lang=`.

@@ -90,7 +90,7 @@ pub async fn online_payment(State(app): State<AppState>, Path(id): Path<String>)
         }
         Err(why) => return Err(ApiError::new(StatusCode::CONFLICT, "no_online_payment", why)),
     }
-    let landing = format!("{}/landing/{}", p.config.public_url.trim_end_matches('/'), event.id);
+    let landing = format!("{}/landing/{}", p.config.public_base(), event.id);
     let urls = wit::ReturnUrls {
         ok: format!("{landing}?outcome=ok"),
         cancel: format!("{landing}?outcome=cancel"),
@@ -110,7 +110,7 @@ fn landing_target(p: &Pipeline, event: &PaymentEvent) -> String {
         .online_payment_landing
         .url
         .clone()
-        .unwrap_or_else(|| format!("{}/payments/{}", p.config.public_url.trim_end_matches('/'), event.id))
+        .unwrap_or_else(|| format!("{}/payments/{}", p.config.public_base(), event.id))
 }
 
 /// What the intermediary said when sending the citizen back.

@@ -14,21 +14,60 @@ use crate::pipeline::Pipeline;
 use crate::registry::Registry;
 use crate::store::StoreError;
 
-/// Settings of the HTTP API.
-#[derive(Debug, Clone, Default)]
+/// Settings of the HTTP API (the `[api]` section of `cassa.toml`).
+#[derive(Clone, clap::Args, serde::Serialize)]
 pub struct ApiConfig {
-    /// pagoPA Checkout, when citizens may pay through it.
-    pub checkout: Option<CheckoutConfig>,
-    /// Bearer tokens of operators: when any is set, the operators' endpoints (`/dlq…`,
-    /// `/connectors…`) require one of them.
+    /// pagoPA Checkout carts v2 base URL (UAT: `https://api.uat.platform.pagopa.it/checkout/ec/v2`).
+    #[arg(long, env = "CASSA_CHECKOUT_URL", default_value_t = CheckoutConfig::default().base_url)]
+    pub checkout_url: String,
+    /// pagoPA Checkout subscription key (a secret); Checkout is off while it is unset.
+    #[arg(long, env = "CASSA_CHECKOUT_SUBSCRIPTION_KEY", hide_env_values = true)]
+    pub checkout_subscription_key: Option<String>,
+    /// Time-out of one request to pagoPA Checkout, in milliseconds.
+    #[arg(long, env = "CASSA_CHECKOUT_TIMEOUT_MS", default_value_t = CheckoutConfig::default().timeout_ms)]
+    pub checkout_timeout_ms: u64,
+    /// Bearer tokens of operators, comma-separated (secrets): when set, the operators' endpoints (`/dlq…`, `/connectors…`) require one of them, and they pass for every tenant on the core's APIs; `cassa dlq` and `cassa connector` send `CASSA_ADMIN_TOKEN`.
+    #[arg(long, env = "CASSA_ADMIN_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub admin_tokens: Vec<String>,
-    /// Keys of the core's JWTs (`hs256:<secret>`, a PEM public key, or `@file`): when any is
-    /// set, the core-facing APIs need a JWT carrying the tenant, or an admin token.
+    /// Keys of the core's JWTs, comma-separated (secrets): `hs256:<shared secret>`, a PEM public key (RSA, EC, Ed25519) or `@/path/key.pem`. When set, the configuration, payments and applications APIs need `Authorization: Bearer` with the core's JWT carrying the `tenant_id` it acts for (only that tenant's data is visible), or an admin token.
+    #[arg(long, env = "CASSA_CORE_JWT_KEYS", value_delimiter = ',', hide_env_values = true)]
     pub core_jwt_keys: Vec<String>,
-    /// The `aud` the core's JWTs must name, when set.
+    /// The audience (`aud`) the core's JWTs must name, e.g. `cassa`; unset: not checked. Set it when the core signs other tokens (its users' sessions) with the same key.
+    #[arg(long, env = "CASSA_CORE_JWT_AUDIENCE")]
     pub core_jwt_audience: Option<String>,
-    /// The `iss` the core's JWTs must name, when set.
+    /// The issuer (`iss`) the core's JWTs must name; unset: not checked.
+    #[arg(long, env = "CASSA_CORE_JWT_ISSUER")]
     pub core_jwt_issuer: Option<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        crate::defaults::of()
+    }
+}
+
+impl std::fmt::Debug for ApiConfig {
+    /// Which are set, never the secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("checkout_url", &self.checkout_url)
+            .field("checkout", &self.checkout_subscription_key.is_some())
+            .field("admin_tokens", &self.admin_tokens.len())
+            .field("core_jwt_keys", &self.core_jwt_keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiConfig {
+    /// pagoPA Checkout, when citizens may pay through it (a subscription key is set).
+    pub fn checkout(&self) -> Option<CheckoutConfig> {
+        let subscription_key = self.checkout_subscription_key.clone().filter(|k| !k.is_empty())?;
+        Some(CheckoutConfig {
+            base_url: self.checkout_url.clone(),
+            subscription_key,
+            timeout_ms: self.checkout_timeout_ms,
+        })
+    }
 }
 
 /// Who may call what: the keys of the core's JWTs and the operators' tokens.
@@ -58,7 +97,7 @@ impl AppState {
     /// The API's state over `pipeline`, configured by `config`; the error says which setting
     /// is wrong.
     pub fn new(pipeline: Pipeline, config: ApiConfig) -> anyhow::Result<Self> {
-        let checkout = config.checkout.map(CheckoutClient::new).transpose()?;
+        let checkout = config.checkout().map(CheckoutClient::new).transpose()?;
         let core_keys = CoreKeys::parse(&config.core_jwt_keys)
             .map_err(anyhow::Error::msg)?
             .expecting(config.core_jwt_audience, config.core_jwt_issuer);

@@ -10,23 +10,62 @@ pub mod kafka;
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::Serialize;
 
 /// Names of the topics.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, clap::Args, Serialize)]
 pub struct Topics {
-    /// Application events from the core.
+    /// Name of the topic of application events.
+    #[arg(
+        id = "topic_applications",
+        long = "topic-applications",
+        env = "CASSA_TOPIC_APPLICATIONS",
+        default_value = "applications"
+    )]
+    #[serde(rename = "topic_applications")]
     pub applications: String,
-    /// Payment events (full current state).
+    /// Name of the topic of payment events.
+    #[arg(id = "topic_payments", long = "topic-payments", env = "CASSA_TOPIC_PAYMENTS", default_value = "payments")]
+    #[serde(rename = "topic_payments")]
     pub payments: String,
-    /// Messages that could not be processed, with the reason.
+    /// Name of the dead-letter topic.
+    #[arg(id = "topic_dlq", long = "topic-dlq", env = "CASSA_TOPIC_DLQ", default_value = "payments.dlq")]
+    #[serde(rename = "topic_dlq")]
     pub dlq: String,
 }
 
 impl Default for Topics {
     fn default() -> Self {
-        Self { applications: "applications".into(), payments: "payments".into(), dlq: "payments.dlq".into() }
+        crate::defaults::of()
+    }
+}
+
+/// Which bus, and how to reach it (the `[bus]` settings).
+#[derive(Debug, Clone, clap::Args, Serialize)]
+pub struct BusConfig {
+    /// Kafka brokers (`host:port,…`): when set, the bus is Kafka instead of the embedded log.
+    #[arg(long, env = "CASSA_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// Partitions of the topics cassa creates on Kafka.
+    #[arg(long, env = "CASSA_KAFKA_PARTITIONS", default_value_t = 6)]
+    pub kafka_partitions: i32,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        crate::defaults::of()
+    }
+}
+
+impl BusConfig {
+    /// Kafka's settings, when the bus is Kafka.
+    pub fn kafka(&self) -> Option<kafka::KafkaConfig> {
+        let brokers = self.kafka_brokers.as_deref().filter(|b| !b.is_empty())?;
+        Some(kafka::KafkaConfig {
+            brokers: brokers.to_owned(),
+            partitions: self.kafka_partitions,
+            ..Default::default()
+        })
     }
 }
 

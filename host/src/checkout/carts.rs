@@ -70,7 +70,7 @@ pub struct Opened {
 }
 
 fn public_base(p: &Pipeline) -> &str {
-    p.config.public_url.trim_end_matches('/')
+    p.config.public_base()
 }
 
 /// Applies `change` to payment `id` and stores the result with `note` in its history (see

@@ -1,12 +1,15 @@
-//! The pipeline's settings: what the stages need to know to do their work.
+//! The pipeline's settings (the `[pipeline]` section of `cassa.toml`): what the stages need to
+//! know to do their work. Each field is one setting: its doc comment is its help text, its
+//! `arg` attribute its flag, variable and one default ([`crate::settings`]).
 
-use serde::Deserialize;
+use serde::Serialize;
 
 use crate::bus::Topics;
 
 /// What the `payments` topic is keyed by.
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum KeyBy {
     /// The payment id: per-payment order, a busy service spread over all partitions.
     #[default]
@@ -16,66 +19,73 @@ pub enum KeyBy {
 }
 
 /// Settings of the pipeline.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, clap::Args, Serialize)]
 pub struct PipelineConfig {
-    /// Base URL of citizen-facing links (`/online-payment/{id}`, `/notice/{id}`, …).
-    pub public_url: String,
-    /// Base URL of the poller's `/update/{id}` links.
+    /// Base URL citizens reach this host at (links in payment events); default `http://<listen>`.
+    #[arg(long, env = "CASSA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Where this host listens, for the poller's `/update/{id}` links (set by the host, not a
+    /// setting).
+    #[arg(skip = String::from("http://127.0.0.1:8080"))]
+    #[serde(skip)]
     pub internal_url: String,
-    /// The stages named to run (see [`super::stage::STAGES`] for those that run by themselves).
+    /// The stages this process runs, from dispatcher, proxy, view, poller, updater (the view runs by default only with Kafka).
+    #[arg(long, env = "CASSA_STAGES", value_delimiter = ',', default_values_t = super::stage::default_names())]
     pub stages: Vec<String>,
     /// Topic names.
+    #[command(flatten)]
     pub topics: Topics,
-    /// Key of `payments` messages.
+    /// What `payments` messages are keyed by: `payment_id` (per-payment order, spread over partitions) or `service_id` (as OpenCity's own components).
+    #[arg(long, env = "CASSA_KEY_BY", value_enum, default_value_t = KeyBy::PaymentId)]
     pub key_by: KeyBy,
-    /// Attempts at `create` for transient failures before `CREATION_FAILED`.
+    /// Attempts at creating a debt position on transient failures before `CREATION_FAILED`; the delay doubles from `retry_base_ms`.
+    #[arg(long, env = "CASSA_CREATE_ATTEMPTS", default_value_t = 5)]
     pub create_attempts: u32,
-    /// First retry delay in milliseconds; doubles with each attempt.
+    /// First delay between creation attempts, in milliseconds.
+    #[arg(long, env = "CASSA_RETRY_BASE_MS", default_value_t = 200)]
     pub retry_base_ms: u64,
-    /// How often the poller looks for due payments, in milliseconds.
+    /// How often the poller looks for payments due for a status check, in milliseconds.
+    #[arg(long, env = "CASSA_POLL_INTERVAL_MS", default_value_t = 1_000)]
     pub poll_interval_ms: u64,
-    /// Most payments claimed per poll.
+    /// Most payments one poll claims.
+    #[arg(long, env = "CASSA_POLL_BATCH", default_value_t = 200)]
     pub poll_batch: i64,
-    /// How long a claimed payment is reserved for the claiming poller, in milliseconds.
+    /// How long a claimed payment stays reserved for the replica that claimed it, in milliseconds.
+    #[arg(long, env = "CASSA_POLL_LEASE_MS", default_value_t = 120_000)]
     pub poll_lease_ms: u64,
-    /// Concurrent connector calls per intermediary (connector).
+    /// Most calls at once to one intermediary.
+    #[arg(long, env = "CASSA_CONNECTOR_CONCURRENCY", default_value_t = 32)]
     pub connector_concurrency: usize,
-    /// Connector calls per second per intermediary; unlimited when unset.
-    pub connector_rate_per_second: Option<u32>,
-    /// First notification retry delay in milliseconds; doubles per attempt, at most an hour.
+    /// Most calls per second to one intermediary (unlimited when unset).
+    #[arg(long, env = "CASSA_CONNECTOR_RATE")]
+    pub connector_rate: Option<u32>,
+    /// First delay before notifying the core again after a failure, in milliseconds; doubles per attempt, at most an hour.
+    #[arg(long, env = "CASSA_NOTIFY_RETRY_BASE_MS", default_value_t = 5_000)]
     pub notify_retry_base_ms: u64,
-    /// Time-out of one notify request in milliseconds.
+    /// Time-out of one request to the core's notify endpoint, in milliseconds.
+    #[arg(long, env = "CASSA_NOTIFY_TIMEOUT_MS", default_value_t = 10_000)]
     pub notify_timeout_ms: u64,
-    /// Bearer token sent to the core's notify endpoint.
+    /// Bearer token sent to the core's notify endpoints (a secret).
+    #[arg(long, env = "CASSA_CORE_TOKEN", hide_env_values = true)]
     pub core_token: Option<String>,
-    /// Prefix of the consumer groups (`<prefix>-dispatcher`, `<prefix>-proxy`, `<prefix>-view`):
-    /// replicas of one deployment share it; deployments sharing a broker must not.
+    /// Prefix of the consumer groups; replicas of one deployment share it.
+    #[arg(long, env = "CASSA_GROUP_PREFIX", default_value = "cassa")]
     pub group_prefix: String,
-    /// Batches each bus-consuming stage handles at once on PostgreSQL (SQLite: one).
+    /// Batches each bus-consuming stage handles at once (SQLite: at most 2).
+    #[arg(long, env = "CASSA_BATCHES_IN_FLIGHT", default_value_t = 4)]
     pub batches_in_flight: usize,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self {
-            public_url: "http://127.0.0.1:8080".into(),
-            internal_url: "http://127.0.0.1:8080".into(),
-            stages: super::stage::default_names(),
-            topics: Topics::default(),
-            key_by: KeyBy::default(),
-            create_attempts: 5,
-            retry_base_ms: 200,
-            poll_interval_ms: 1_000,
-            poll_batch: 200,
-            poll_lease_ms: 120_000,
-            connector_concurrency: 32,
-            connector_rate_per_second: None,
-            notify_retry_base_ms: 5_000,
-            notify_timeout_ms: 10_000,
-            core_token: None,
-            group_prefix: "cassa".into(),
-            batches_in_flight: 4,
-        }
+        crate::defaults::of()
+    }
+}
+
+impl PipelineConfig {
+    /// The base of citizen-facing links (`/online-payment/{id}`, `/notice/{id}`, …), without a
+    /// trailing `/`: `public_url`, else where this host listens.
+    pub fn public_base(&self) -> &str {
+        self.public_url.as_deref().unwrap_or(&self.internal_url).trim_end_matches('/')
     }
 }

@@ -106,7 +106,7 @@ impl Pipeline {
 
     /// Where cassa's per-payment endpoints are.
     pub fn endpoints(&self) -> Endpoints {
-        Endpoints { public_base: self.config.public_url.clone(), internal_base: self.config.internal_url.clone() }
+        Endpoints { public_base: self.config.public_base().to_owned(), internal_base: self.config.internal_url.clone() }
     }
 
     /// The key of a payment's messages.

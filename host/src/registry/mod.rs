@@ -38,6 +38,33 @@ use crate::domain::Timestamp;
 use crate::runtime::{AdmissionError, Connector, Runtime};
 use crate::store::{Activation, Artifact, Pin, Removal, Store, StoreError};
 
+/// The connectors this host runs and how far they reach (the `[connectors]` section of
+/// `cassa.toml`).
+#[derive(Debug, Clone, clap::Args, serde::Serialize)]
+pub struct ConnectorSettings {
+    /// The connector of tenants whose configuration names none (as OpenCity's core sends them).
+    #[arg(long, env = "CASSA_DEFAULT_CONNECTOR", default_value = "sandbox")]
+    pub default_connector: String,
+    /// Limits per connector and per tenant, `;`-separated rules (a list in `cassa.toml`): `connector=<name>` or `tenant=<id>` (`*`: every other one), then any of `memory_mb=`, `cpu_ms=`, `wall_ms=` (one call; the tenant's rule beats the connector's, which beats `*` and the built-in 64 MiB, 2000 ms, 30000 ms), `concurrency=`, `calls_per_second=` (a connector's apply to its intermediary, a tenant's to all its calls; a call waits its turn at most its wall time, then fails with blame `tenant`). E.g. `connector=mypay memory_mb=128;tenant=* concurrency=8 calls_per_second=20`.
+    #[arg(long, env = "CASSA_LIMITS", value_delimiter = ';')]
+    pub limits: Vec<String>,
+    /// Keys connector uploads must be signed with, comma-separated `<publisher>:<key>` (the key as base64 of its 32 bytes, a PEM Ed25519 public key, or `@/path/key.pem`). When set, `cassa connector push` needs an ed25519 signature of the component's sha256 digest by one of them (`cassa connector sign`), and the artifact records the publisher.
+    #[arg(long, env = "CASSA_CONNECTOR_PUBLISHER_KEYS", value_delimiter = ',')]
+    pub connector_publisher_keys: Vec<String>,
+    /// Which non-public addresses connectors may reach: `loopback` (127.0.0.0/8 and ::1: the embedded sandbox intermediary this host serves), `none` (public addresses only: production without the sandbox), or `all` (every private network: intermediaries' test instances inside your network). Cloud metadata and the networks around the host stay out of reach unless `all`.
+    #[arg(long, env = "CASSA_CONNECTOR_PRIVATE_NETWORKS", default_value = "loopback", value_parser = ["none", "loopback", "all"])]
+    pub connector_private_networks: String,
+    /// Directory mode: every `*.wasm` dropped into this folder (with `<file>.sig` when signatures are required) is validated, stored and activated like an upload, once per content; unset: off.
+    #[arg(long, env = "CASSA_CONNECTOR_DIR")]
+    pub connector_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for ConnectorSettings {
+    fn default() -> Self {
+        crate::defaults::of()
+    }
+}
+
 /// How long a host waits before trying again to load an active version it could not load.
 const FAILED_RETRY: Duration = Duration::from_secs(10);
 
