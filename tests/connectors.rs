@@ -281,7 +281,7 @@ struct GpdCase;
 
 impl Case for GpdCase {
     type Fake = Gpd;
-    const CONNECTOR: &'static [u8] = cassa::embedded::PAGOPA_GPD_CONNECTOR;
+    const CONNECTOR: &'static [u8] = cassa::embedded::bundled("pagopa-gpd");
     const GOLDEN: (&'static str, &'static [&'static str]) =
         ("pagopa-gpd", &["create", "status", "notice-position", "notice", "receipt", "create-2", "cancel"]);
     const OUTAGES: &'static [u16] = &[500, 503, 429];
@@ -319,7 +319,7 @@ struct MypayCase;
 
 impl Case for MypayCase {
     type Fake = Mypay;
-    const CONNECTOR: &'static [u8] = cassa::embedded::MYPAY_CONNECTOR;
+    const CONNECTOR: &'static [u8] = cassa::embedded::bundled("mypay");
     const GOLDEN: (&'static str, &'static [&'static str]) =
         ("mypay", &["create", "status", "notice", "receipt", "create-2", "cancel"]);
     const OUTAGES: &'static [u16] = &[502, 503];
@@ -348,7 +348,7 @@ struct GovpayCase;
 
 impl Case for GovpayCase {
     type Fake = Govpay;
-    const CONNECTOR: &'static [u8] = cassa::embedded::GOVPAY_CONNECTOR;
+    const CONNECTOR: &'static [u8] = cassa::embedded::bundled("govpay");
     const GOLDEN: (&'static str, &'static [&'static str]) =
         ("govpay", &["create", "status", "notice", "receipt-pendenza", "receipt", "create-2", "cancel"]);
     const OUTAGES: &'static [u16] = &[500, 503];
@@ -394,7 +394,7 @@ struct IrisCase;
 
 impl Case for IrisCase {
     type Fake = Iris;
-    const CONNECTOR: &'static [u8] = cassa::embedded::IRIS_CONNECTOR;
+    const CONNECTOR: &'static [u8] = cassa::embedded::bundled("iris");
     const GOLDEN: (&'static str, &'static [&'static str]) =
         ("iris", &["create", "status", "notice", "receipt", "create-2", "cancel", "generate-iuv", "create-3"]);
     const OUTAGES: &'static [u16] = &[502, 503];
