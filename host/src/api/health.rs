@@ -2,7 +2,8 @@
 //!
 //! `/readyz` answers 200 when this host can do its work: the database answers and has every
 //! migration this binary knows, the bus answers, and connectors are loaded with the default one
-//! among them; otherwise 503, naming each check that failed.
+//! among them; otherwise 503, naming each check that failed. It also names the stages this host
+//! runs.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -36,6 +37,8 @@ pub struct Readiness {
     pub connectors: Check,
     /// The host is not shutting down.
     pub running: Check,
+    /// The stages this host runs (`stages`, and those that run by themselves).
+    pub stages: Vec<&'static str>,
 }
 
 fn check(result: Result<(), String>) -> Check {
@@ -83,6 +86,7 @@ pub async fn ready(State(p): State<Pipeline>) -> Response {
         bus: check(bus),
         connectors: check(connectors),
         running: check(running),
+        stages: crate::pipeline::stage::running(&p).map(|stage| stage.name).collect(),
     };
     let ready = [&readiness.database, &readiness.bus, &readiness.connectors, &readiness.running].iter().all(|c| c.ok);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
