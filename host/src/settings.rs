@@ -237,7 +237,7 @@ pub fn parse_file(text: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
             let alone = clap::Command::new("cassa").no_binary_name(true).arg(arg.clone().env(None));
             let given: Vec<String> = words.iter().map(|word| format!("--{long}={word}")).collect();
             if let Err(error) = alone.try_get_matches_from(given) {
-                problems.push(format!("`{key}`: {}", first_line(&error)));
+                problems.push(format!("`{key}`: {}", one_line(&error)));
             }
         }
         if values.insert(key.clone(), words).is_some() {
@@ -266,7 +266,7 @@ fn scalar(value: toml::Value) -> Result<String, String> {
 
 /// A clap error in one line (what is wrong, and the values it takes), without clap's `error: `
 /// and its pointer to `--help`.
-fn first_line(error: &clap::Error) -> String {
+fn one_line(error: &clap::Error) -> String {
     let text = error.to_string();
     let lines: Vec<&str> = text
         .lines()
@@ -297,8 +297,8 @@ impl Settings {
         for (key, words) in file {
             command = command.mut_arg(key, |arg| arg.default_values(words.clone()));
         }
-        let matches = command.try_get_matches_from(flags).map_err(|e| anyhow::anyhow!("{}", first_line(&e)))?;
-        let settings = Self::from_arg_matches(&matches).map_err(|e| anyhow::anyhow!("{}", first_line(&e)))?;
+        let matches = command.try_get_matches_from(flags).map_err(|e| anyhow::anyhow!("{}", one_line(&e)))?;
+        let settings = Self::from_arg_matches(&matches).map_err(|e| anyhow::anyhow!("{}", one_line(&e)))?;
         settings.check()?;
         Ok(settings)
     }

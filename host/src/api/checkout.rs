@@ -95,10 +95,6 @@ fn cart_shape(why: String) -> ApiError {
     )
 }
 
-fn public_base(p: &Pipeline) -> &str {
-    p.config.public_base()
-}
-
 /// `?lang=`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -165,9 +161,9 @@ async fn dues(app: &AppState, ids: &[Uuid], with_tokens: bool) -> Result<Vec<(Pa
             creditor_code: receiver.map(|r| r.tax_identification_number).unwrap_or_default(),
             status: event.status,
             notice_url: (event.payment.notice_code.is_some() && !event.status.is_final())
-                .then(|| format!("{}/notice/{}", public_base(p), event.id)),
+                .then(|| format!("{}/notice/{}", p.config.public_base(), event.id)),
             receipt_url: (event.status == PaymentStatus::Complete)
-                .then(|| format!("{}/receipt/{}", public_base(p), event.id)),
+                .then(|| format!("{}/receipt/{}", p.config.public_base(), event.id)),
             token: (with_tokens && payable).then(|| page_token(&key, event.id)),
         };
         dues.push((event, due));
@@ -326,7 +322,7 @@ pub async fn post_checkout(
             carts::open_cart(&app.pipeline, app.checkout.as_ref(), &request.payment_ids, request.email_notice, locale);
         return match opened.await {
             Ok(opened) => {
-                let result_url = format!("{}/checkout/{}", public_base(&app.pipeline), opened.cart_id);
+                let result_url = format!("{}/checkout/{}", app.pipeline.config.public_base(), opened.cart_id);
                 let body = CartOpened {
                     id: opened.cart_id,
                     checkout_url: opened.location.clone(),
@@ -442,6 +438,6 @@ pub async fn page_link(
 ) -> Result<Response, ApiError> {
     let id = super::payments::visible_payment(&app.pipeline, caller, &id).await?.event.id;
     let token = page_token(&app.link_key().await?, id);
-    let url = format!("{}/pay/{token}", public_base(&app.pipeline));
+    let url = format!("{}/pay/{token}", app.pipeline.config.public_base());
     Ok(Json(PageLink { url, token }).into_response())
 }

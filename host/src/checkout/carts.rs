@@ -69,10 +69,6 @@ pub struct Opened {
     pub location: String,
 }
 
-fn public_base(p: &Pipeline) -> &str {
-    p.config.public_base()
-}
-
 /// Applies `change` to payment `id` and stores the result with `note` in its history (see
 /// [`update_with_retry`]); nothing when `change` has nothing to do.
 async fn change_payment(
@@ -142,7 +138,7 @@ pub async fn open_cart(
         return Err(CartError::Unavailable("pagoPA Checkout is not configured on this host".into()));
     };
     let cart_id = new_cart_id();
-    let back = |outcome: Outcome| format!("{}/checkout/{cart_id}/{}", public_base(p), outcome.as_str());
+    let back = |outcome: Outcome| format!("{}/checkout/{cart_id}/{}", p.config.public_base(), outcome.as_str());
     let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).or(payer_email);
     let cart = Cart {
         payment_notices: notices,

@@ -94,11 +94,6 @@ pub const STAGES: &[Stage] = &[
     },
 ];
 
-/// The stage called `name`.
-pub fn named(name: &str) -> Option<&'static Stage> {
-    STAGES.iter().find(|s| s.name == name)
-}
-
 /// The names the `stages` setting may hold.
 pub fn nameable() -> Vec<&'static str> {
     STAGES.iter().filter(|s| s.nameable()).map(|s| s.name).collect()
@@ -147,8 +142,6 @@ mod tests {
 
     #[test]
     fn the_view_runs_with_an_external_bus_or_when_named_and_the_relay_only_with_an_external_bus() {
-        let view = named("view").map(|s| s.name);
-        assert_eq!(view, Some("view"));
         let run = |name: &str, named: &[&str], log: bool| {
             STAGES.iter().find(|s| s.name == name).is_some_and(|s| s.runs_with(&names(named), log))
         };
