@@ -118,11 +118,77 @@ async fn the_back_office_configures_a_tenant_and_a_service_and_never_sees_the_se
     assert_eq!(read["active"], false);
     let mut req = request(&uuid::Uuid::new_v4().to_string());
     req["tenant_id"] = tenant.into();
-    req["service_id"] = service.into();
-    let (_, created) = host.send("POST", "/payments", Some(req)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (_, payment) = host.send("GET", &format!("/payments/{}", created["id"].as_str().unwrap()), None).await;
-    assert_eq!(payment["status"], "CREATION_PENDING", "a deleted service must not be used");
+    req["service_id"] = service.clone().into();
+    let (status, refused) = host.send("POST", "/payments", Some(req)).await;
+    assert_eq!(status, 422, "a deleted service must not be used: {refused}");
+    assert!(refused.to_string().contains(&format!("service_id {service} is not active")), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_for_an_unconfigured_service_waits_visibly_and_is_created_once_configured() {
+    let host = Host::start().await;
+    let tenant = uuid::Uuid::new_v4().to_string();
+    let service = uuid::Uuid::new_v4().to_string();
+    let sandbox = format!("{}/sandbox", host.base);
+    let config = json!({"id": tenant, "active": true, "name": "Comune di Attesa", "tax_identification_number": "80001234568",
+        "base_url": sandbox, "fiscal_code": "80001234568", "api_key": "api-test-sandbox-key"});
+    let (status, saved) = host.send("PUT", &format!("/tenants/{tenant}"), Some(config)).await;
+    assert_eq!(status, 201, "{saved}");
+
+    // The payments API refuses a payment nobody could create, naming the field.
+    let mut req = request(&uuid::Uuid::new_v4().to_string());
+    req["tenant_id"] = tenant.clone().into();
+    req["service_id"] = service.clone().into();
+    let (status, refused) = host.send("POST", "/payments", Some(req.clone())).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["fields"][0]["field"], "service_id", "{refused}");
+    req["tenant_id"] = uuid::Uuid::new_v4().to_string().into();
+    let (status, bulk) =
+        host.send("POST", "/payments/bulk", Some(json!([req, request(&uuid::Uuid::new_v4().to_string())]))).await;
+    assert_eq!(status, 200, "{bulk}");
+    assert_eq!((bulk["created"].as_u64(), bulk["rejected"][0]["index"].as_u64()), (Some(1), Some(0)), "{bulk}");
+    let reasons = bulk["rejected"][0]["reasons"].to_string();
+    assert!(
+        reasons.contains("is not a configured tenant") && reasons.contains("is not a configured service"),
+        "{reasons}"
+    );
+
+    // An application the core sends for that service is accepted and waits, saying why.
+    let mut application: Value = serde_json::from_str(include_str!("examples/application_event.json")).unwrap();
+    let remote = uuid::Uuid::new_v4().to_string();
+    application["id"] = remote.clone().into();
+    application["tenant_id"] = tenant.clone().into();
+    application["service_id"] = service.clone().into();
+    let (status, _) = host.send("POST", "/applications", Some(application)).await;
+    assert!(status < 300, "{status}");
+    let started = Instant::now();
+    let (id, history) = loop {
+        let (_, found) = host.send("GET", &format!("/payments?remote_id={remote}"), None).await;
+        if let Some(id) = found[0]["id"].as_str() {
+            let (_, history) = host.send("GET", &format!("/payments/{id}/history"), None).await;
+            if history.to_string().contains("waiting for configuration") {
+                break (id.to_owned(), history);
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no waiting note for the application's payment");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(history.to_string().contains(&format!("service {service} is not configured")), "{history}");
+    let (_, payment) = host.send("GET", &format!("/payments/{id}"), None).await;
+    assert_eq!(payment["status"], "CREATION_PENDING");
+    let metrics = host.client.get(format!("{}/metrics", host.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(&format!("cassa_payments_waiting_config{{tenant=\"{tenant}\"}} 1")), "{metrics}");
+
+    // The configuration arrives: the payment is created at once, not at the next recheck.
+    let saved_at = Instant::now();
+    let (status, saved) = host
+        .send("PUT", &format!("/services/{service}"), Some(json!({"id": service, "tenant_id": tenant, "active": true})))
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    host.wait_status(&id, "PAYMENT_PENDING").await;
+    assert!(saved_at.elapsed() < Duration::from_secs(10), "created {:?} after its configuration", saved_at.elapsed());
+    let metrics = host.client.get(format!("{}/metrics", host.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(&format!("cassa_payments_waiting_config{{tenant=\"{tenant}\"}} 0")), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

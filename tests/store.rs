@@ -162,9 +162,9 @@ async fn a_batch_of_changes_applies_the_fresh_ones_and_skips_the_stale() {
         b2.status = PaymentStatus::CreationFailed;
         let publish = Some(("payments".to_owned(), "k".to_owned()));
         let changes = [
-            Change { event: a2, version: 1, publish: publish.clone(), note: None },
+            Change { event: a2, version: 1, publish: publish.clone(), note: None, retry: None },
             // Stale: b is at version 1, not 7.
-            Change { event: b2, version: 7, publish, note: Some("stale".into()) },
+            Change { event: b2, version: 7, publish, note: Some("stale".into()), retry: None },
         ];
         let outcomes = store.update_payments(&changes).await.unwrap();
         assert!(matches!(outcomes[0], Ok(2)), "{:?}: {outcomes:?}", store.backend());

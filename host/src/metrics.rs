@@ -18,6 +18,8 @@
 //! | `cassa_connector_call_duration_seconds` | histogram | `connector`, `operation` |
 //! | `cassa_limit_exceeded_total` | counter | `connector`, `tenant`, `limit` (`memory`, `cpu`, `wall`, `concurrency`, `calls_per_second`) |
 //! | `cassa_poller_due_payments` | gauge | — |
+//! | `cassa_payments_waiting_config` | gauge | `tenant` (payments waiting for a tenant or service configuration) |
+//! | `cassa_creations_uncertain` | gauge | — (creations whose position may exist upstream, still being found out) |
 //! | `cassa_payments` | gauge | `status` |
 //! | `cassa_notify_attempts_total`, `cassa_notify_failures_total` | counter | — |
 //! | `cassa_checkout_carts` | gauge | `status` |
@@ -47,6 +49,10 @@ pub const CONNECTOR_CALLS: &str = "cassa_connector_calls_total";
 pub const CONNECTOR_CALL_DURATION: &str = "cassa_connector_call_duration_seconds";
 /// Connector calls that exceeded one of their limits.
 pub const LIMIT_EXCEEDED: &str = "cassa_limit_exceeded_total";
+/// Payments waiting for a configuration, by tenant.
+pub const WAITING_CONFIG: &str = "cassa_payments_waiting_config";
+/// Creations whose position may exist upstream.
+pub const CREATIONS_UNCERTAIN: &str = "cassa_creations_uncertain";
 /// Payments whose status check is due.
 pub const POLLER_DUE: &str = "cassa_poller_due_payments";
 /// Payments by status.
@@ -111,6 +117,11 @@ fn describe() {
     describe_counter!(CONNECTOR_CALLS, "Calls to connectors, by outcome (`ok` or the kind of failure).");
     describe_histogram!(CONNECTOR_CALL_DURATION, Unit::Seconds, "Duration of connector calls.");
     describe_gauge!(POLLER_DUE, "Payments whose status check is due now.");
+    describe_gauge!(WAITING_CONFIG, "CREATION_PENDING payments waiting for their tenant or service configuration.");
+    describe_gauge!(
+        CREATIONS_UNCERTAIN,
+        "CREATION_PENDING payments whose position may exist upstream after an unanswered attempt."
+    );
     describe_gauge!(PAYMENTS, "Payments by status.");
     describe_counter!(NOTIFY_ATTEMPTS, "Requests to the core's notify endpoints.");
     describe_counter!(NOTIFY_FAILURES, "Requests to the core's notify endpoints that failed and will be retried.");
@@ -170,6 +181,9 @@ pub fn stage_of(group: &str) -> String {
     group.rsplit('-').next().unwrap_or(group).to_owned()
 }
 
+/// The tenants the waiting gauge showed at the last scrape.
+static WAITING_TENANTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 /// Reads the shared gauges from `store` and `bus` and renders every metric in Prometheus' text
 /// format: the size of the dead-letter topic `dlq`, and the consumer lag of each (stage, group,
 /// topic) in `lags` (the stages this host runs: one that never runs here would show the whole
@@ -185,6 +199,18 @@ pub async fn render(
     let backlog = if bus.outbox_is_log() { 0 } else { store.unpublished_count().await? };
     metrics::gauge!(OUTBOX_BACKLOG).set(backlog as f64);
     metrics::gauge!(POLLER_DUE).set(store.due_count(crate::domain::Timestamp::now()).await? as f64);
+    let waiting = store.waiting_creations().await?;
+    if let Ok(mut shown) = WAITING_TENANTS.lock() {
+        // A tenant no longer waiting shows zero rather than its last figure.
+        for tenant in shown.iter().filter(|t| !waiting.iter().any(|(w, _)| w == *t)) {
+            metrics::gauge!(WAITING_CONFIG, "tenant" => tenant.clone()).set(0.0);
+        }
+        *shown = waiting.iter().map(|(t, _)| t.clone()).collect();
+    }
+    for (tenant, n) in waiting {
+        metrics::gauge!(WAITING_CONFIG, "tenant" => tenant).set(n as f64);
+    }
+    metrics::gauge!(CREATIONS_UNCERTAIN).set(store.uncertain_creations().await? as f64);
     // Every status is set, at zero when none is in it, so a status emptied since the last
     // scrape does not keep its old figure.
     let payments = store.count_by_status().await?;

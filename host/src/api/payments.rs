@@ -87,14 +87,26 @@ pub struct Created {
 }
 
 async fn create_one(p: &Pipeline, request: PaymentRequest) -> Result<Created, Result<Vec<String>, ApiError>> {
-    // The service must be the tenant's own, when it is configured already.
-    if let Some(service) = p.store.service(request.service_id).await.map_err(|e| Err(e.into()))?
-        && service.owner != request.tenant_id.to_string()
-    {
-        return Err(Ok(vec![format!(
-            "service_id {} is not a service of tenant {}",
-            request.service_id, request.tenant_id
-        )]));
+    // The tenant and the service must be configured, and the service must be the tenant's own:
+    // a payment nobody can create is refused here rather than left waiting.
+    let tenant = p.store.tenant(request.tenant_id).await.map_err(|e| Err(e.into()))?;
+    let service = p.store.service(request.service_id).await.map_err(|e| Err(e.into()))?;
+    let mut reasons = Vec::new();
+    match tenant {
+        None => reasons.push(format!("tenant_id {} is not a configured tenant", request.tenant_id)),
+        Some(t) if !t.active => reasons.push(format!("tenant_id {} is not active", request.tenant_id)),
+        Some(_) => {}
+    }
+    match service {
+        None => reasons.push(format!("service_id {} is not a configured service", request.service_id)),
+        Some(s) if s.owner != request.tenant_id.to_string() => {
+            reasons.push(format!("service_id {} is not a service of tenant {}", request.service_id, request.tenant_id))
+        }
+        Some(s) if !s.active => reasons.push(format!("service_id {} is not active", request.service_id)),
+        Some(_) => {}
+    }
+    if !reasons.is_empty() {
+        return Err(Ok(reasons));
     }
     let event = request.into_event(Timestamp::now()).map_err(Ok)?;
     let key = p.key_of(&event);

@@ -4,6 +4,7 @@
 
 pub mod application;
 pub mod cart;
+pub mod creation;
 pub mod payment;
 pub mod request;
 pub mod schedule;

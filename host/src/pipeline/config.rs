@@ -18,6 +18,18 @@ pub enum KeyBy {
     ServiceId,
 }
 
+/// What happens to an application for a tenant or service that is not configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Unconfigured {
+    /// Its payment waits `CREATION_PENDING`, visible, and is created once the configuration is.
+    #[default]
+    Wait,
+    /// It goes to the DLQ with the reason, for a replay once the configuration is there.
+    DeadLetter,
+}
+
 /// Settings of the pipeline.
 #[derive(Debug, Clone, clap::Args, Serialize)]
 pub struct PipelineConfig {
@@ -38,12 +50,24 @@ pub struct PipelineConfig {
     /// What `payments` messages are keyed by: `payment_id` (per-payment order, spread over partitions) or `service_id` (as OpenCity's own components).
     #[arg(long, env = "CASSA_KEY_BY", value_enum, default_value_t = KeyBy::PaymentId)]
     pub key_by: KeyBy,
-    /// Attempts at creating a debt position on transient failures before `CREATION_FAILED`; the delay doubles from `retry_base_ms`.
+    /// Attempts at creating a debt position that fail before reaching the intermediary, before `CREATION_FAILED`; the delay doubles from `retry_base_ms`. A payment whose position may exist (an attempt reached the intermediary without a readable answer) is never failed for running out of attempts: it is tried every `retry_max_ms` until the intermediary answers.
     #[arg(long, env = "CASSA_CREATE_ATTEMPTS", default_value_t = 5)]
     pub create_attempts: u32,
     /// First delay between creation attempts, in milliseconds.
     #[arg(long, env = "CASSA_RETRY_BASE_MS", default_value_t = 200)]
     pub retry_base_ms: u64,
+    /// Longest delay between creation attempts, in milliseconds.
+    #[arg(long, env = "CASSA_RETRY_MAX_MS", default_value_t = 60_000)]
+    pub retry_max_ms: u64,
+    /// How often a payment whose tenant or service is not configured (or not active) is looked at again, in milliseconds; a configuration saved makes them due at once.
+    #[arg(long, env = "CASSA_UNCONFIGURED_RECHECK_MS", default_value_t = 30_000)]
+    pub unconfigured_recheck_ms: u64,
+    /// What the dispatcher does with an application whose tenant or service is not configured: `wait` (the payment is stored `CREATION_PENDING` and created once the configuration is active) or `dead_letter` (the application goes to the DLQ with the reason).
+    #[arg(long, env = "CASSA_UNCONFIGURED", value_enum, default_value_t = Unconfigured::Wait)]
+    pub unconfigured: Unconfigured,
+    /// Creation calls in flight at once over all tenants; each tenant with work gets an equal share, a tenant's own `concurrency` limit lowering it.
+    #[arg(long, env = "CASSA_CREATE_CONCURRENCY", default_value_t = 64)]
+    pub create_concurrency: usize,
     /// How often the poller looks for payments due for a status check, in milliseconds.
     #[arg(long, env = "CASSA_POLL_INTERVAL_MS", default_value_t = 1_000)]
     pub poll_interval_ms: u64,
@@ -83,6 +107,16 @@ impl Default for PipelineConfig {
 }
 
 impl PipelineConfig {
+    /// The creations' retry schedule and budget.
+    pub fn retry_policy(&self) -> crate::domain::creation::RetryPolicy {
+        crate::domain::creation::RetryPolicy {
+            attempts: self.create_attempts,
+            base_ms: self.retry_base_ms,
+            max_ms: self.retry_max_ms.max(self.retry_base_ms),
+            deferred_ms: self.unconfigured_recheck_ms,
+        }
+    }
+
     /// The base of citizen-facing links (`/online-payment/{id}`, `/notice/{id}`, …), without a
     /// trailing `/`: `public_url`, else where this host listens.
     pub fn public_base(&self) -> &str {

@@ -50,6 +50,7 @@ pub struct Pipeline {
     pub(super) http: reqwest::Client,
     pub(super) updater_kick: Arc<Notify>,
     pub(super) relay_kick: Arc<Notify>,
+    pub(super) creator_kick: Arc<Notify>,
     configs: Arc<std::sync::Mutex<HashMap<(Uuid, Uuid), CachedConfig>>>,
     /// Cancelled when the stages are told to stop: work that would fail only because the host
     /// is going away is left for the next start instead.
@@ -57,7 +58,7 @@ pub struct Pipeline {
 }
 
 /// A tenant and service configuration read recently, and when.
-type CachedConfig = (std::time::Instant, Option<(StoredConfig, StoredConfig)>);
+type CachedConfig = (std::time::Instant, Result<(StoredConfig, StoredConfig), String>);
 
 /// How long a configuration read from the store is reused. Changes made through this host's API
 /// apply at once; changes made through another replica within this time.
@@ -84,6 +85,7 @@ impl Pipeline {
             http,
             updater_kick: Arc::new(Notify::new()),
             relay_kick: Arc::new(Notify::new()),
+            creator_kick: Arc::new(Notify::new()),
             configs: Arc::default(),
         })
     }
@@ -117,11 +119,13 @@ impl Pipeline {
         }
     }
 
-    /// Drops cached configurations: call after changing one.
+    /// Drops cached configurations: call after changing one. Payments waiting for a
+    /// configuration are tried again at once (the store made them due).
     pub fn forget_configs(&self) {
         if let Ok(mut cache) = self.configs.lock() {
             cache.clear();
         }
+        self.creator_kick.notify_one();
     }
 
     /// Tells consumers and the notifier that the outbox has new rows.
@@ -129,6 +133,7 @@ impl Pipeline {
         self.bus.outbox_written();
         self.updater_kick.notify_one();
         self.relay_kick.notify_one();
+        self.creator_kick.notify_one();
     }
 
     /// Sends a message that could not be processed to the DLQ with the reason.
@@ -168,6 +173,12 @@ impl Pipeline {
     /// The active tenant and service configuration of a payment and its connector, or `None`
     /// when this host does not handle the payment.
     pub async fn configured(&self, event: &PaymentEvent) -> Result<Option<Configured>, PipelineError> {
+        Ok(self.configured_or_why(event).await?.ok())
+    }
+
+    /// The active tenant and service configuration of a payment and its connector, or why the
+    /// payment cannot be handled (yet): for its history and the operator.
+    pub async fn configured_or_why(&self, event: &PaymentEvent) -> Result<Result<Configured, String>, PipelineError> {
         let key = (event.tenant_id, event.service_id);
         let cached = self
             .configs
@@ -177,40 +188,49 @@ impl Pipeline {
         let pair = match cached {
             Some(pair) => pair,
             None => {
-                let pair =
-                    match (self.store.tenant(event.tenant_id).await?, self.store.service(event.service_id).await?) {
-                        // A service is used only by its own tenant: never another tenant's
-                        // configuration (and secrets) for this tenant's payment.
-                        (Some(tenant), Some(service)) if service.owner == tenant.id.to_string() => {
-                            Some((tenant, service))
-                        }
-                        _ => None,
-                    };
+                let tenant = self.store.tenant(event.tenant_id).await?;
+                let service = self.store.service(event.service_id).await?;
+                let pair = match (tenant, service) {
+                    // A service is used only by its own tenant: never another tenant's
+                    // configuration (and secrets) for this tenant's payment.
+                    (Some(tenant), Some(service)) if service.owner == tenant.id.to_string() => Ok((tenant, service)),
+                    (None, _) => Err(format!("tenant {} is not configured", event.tenant_id)),
+                    (_, None) => Err(format!("service {} is not configured", event.service_id)),
+                    (Some(_), Some(service)) => Err(format!(
+                        "service {} belongs to tenant {}, not to {}",
+                        event.service_id, service.owner, event.tenant_id
+                    )),
+                };
                 if let Ok(mut cache) = self.configs.lock() {
                     cache.insert(key, (std::time::Instant::now(), pair.clone()));
                 }
                 pair
             }
         };
-        let Some((tenant, service)) = pair else {
-            return Ok(None);
+        let (tenant, service) = match pair {
+            Ok(pair) => pair,
+            Err(why) => return Ok(Err(why)),
         };
-        if !tenant.active || !service.active {
-            return Ok(None);
+        if !tenant.active {
+            return Ok(Err(format!("tenant {} is not active", tenant.id)));
+        }
+        if !service.active {
+            return Ok(Err(format!("service {} is not active", service.id)));
         }
         let name = if tenant.owner.is_empty() {
             self.connectors.default_name().unwrap_or_default()
         } else {
             tenant.owner.clone()
         };
-        let Some((active, permits)) = self.connectors.get(&name) else {
+        let intermediary = intermediary_of(&tenant.config);
+        let Some((active, permits)) = self.connectors.get_at(&name, &intermediary) else {
             tracing::error!(tenant = %event.tenant_id, connector = %name, "the tenant's connector is not installed");
-            return Ok(None);
+            return Ok(Err(format!("connector `{name}` of tenant {} is not installed", tenant.id)));
         };
         // A pinned service or tenant keeps its version; the intermediary's gate is the same.
         let connector =
             self.connectors.pinned(&name, &tenant.id.to_string(), &service.id.to_string()).unwrap_or(active);
-        Ok(Some(Configured { tenant, service, connector, permits }))
+        Ok(Ok(Configured { tenant, service, connector, permits }))
     }
 
     /// The call scope of a payment.
@@ -253,6 +273,17 @@ pub fn connector_view(config: &Value) -> Value {
         ),
         other => other.clone(),
     }
+}
+
+/// Which intermediary a tenant's calls go to, as far as its configuration says: the hosts it
+/// allows, sorted (empty when the connector's own hosts are all there is). Tenants at different
+/// endpoints of one connector have gates of their own, so one endpoint hanging holds no place
+/// at the others.
+pub fn intermediary_of(config: &Value) -> String {
+    let mut hosts = allowed_hosts(config);
+    hosts.sort_unstable();
+    hosts.dedup();
+    hosts.join(",")
 }
 
 /// The hosts a tenant configuration allows its connector to reach: the host of every URL it

@@ -2,11 +2,13 @@
 //!
 //! Idempotent twice over: the payment id is derived from the application id, and the store keeps
 //! one payment per `remote_id`. Events for other statuses or versions are skipped; malformed ones
-//! go to the DLQ with the reason.
+//! go to the DLQ with the reason. An application whose tenant or service is not configured
+//! becomes a payment that waits for its configuration, or goes to the DLQ when the
+//! `unconfigured` setting says `dead_letter`.
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, PipelineError, consume};
+use super::{Pipeline, PipelineError, Unconfigured, consume};
 use crate::bus::Message;
 use crate::domain::{Dispatch, Timestamp, dispatch};
 
@@ -33,6 +35,12 @@ pub async fn handle_batch(pipeline: &Pipeline, batch: &[Message]) -> Result<(), 
                 pipeline.dead_letter(message, &format!("malformed application event: {reason}")).await?
             }
             Dispatch::Create(event) => {
+                if pipeline.config.unconfigured == Unconfigured::DeadLetter
+                    && let Err(why) = pipeline.configured_or_why(&event).await?
+                {
+                    pipeline.dead_letter(message, &format!("application for an unconfigured service: {why}")).await?;
+                    continue;
+                }
                 let key = pipeline.key_of(&event);
                 creates.push((*event, key));
             }

@@ -26,6 +26,7 @@ pub mod config;
 pub mod consume;
 pub mod context;
 pub mod dispatcher;
+pub mod fair;
 pub mod poller;
 pub mod proxy;
 pub mod relay;
@@ -36,7 +37,7 @@ pub mod view;
 use crate::domain::payment::PaymentEvent;
 use crate::store::StoreError;
 
-pub use config::{KeyBy, PipelineConfig};
+pub use config::{KeyBy, PipelineConfig, Unconfigured};
 pub use consume::{batches_in_flight, consume, pause, subscribe};
 pub use context::{Configured, Pipeline, allowed_hosts, connector_view};
 

@@ -1,43 +1,51 @@
-//! The proxy stage: for each `CREATION_PENDING` payment with an active tenant and service
-//! configuration, the connector's `create` opens the debt position; the payment becomes
-//! `PAYMENT_PENDING` with IUV, notice code and links, or `CREATION_FAILED` once the retry budget
-//! for transient failures is spent or the failure is permanent. Replays are ignored: only a
-//! payment still `CREATION_PENDING` in the store is created.
+//! The proxy stage: opens the debt position of every `CREATION_PENDING` payment through its
+//! connector's `create`; the payment becomes `PAYMENT_PENDING` with IUV, notice code and links,
+//! or `CREATION_FAILED` when the intermediary says no for good.
+//!
+//! Creation is durable, scheduled work per payment (the store's `creations`), not a retry loop
+//! inside a batch: every attempt is one call, its outcome recorded with the next attempt's time
+//! ([`crate::domain::creation::next_attempt`]), and due attempts are claimed like the poller's
+//! checks (several replicas share them). Claimed work waits in one queue per tenant and starts
+//! round-robin, each tenant with at most its share of the places ([`super::fair`]): one tenant's
+//! hanging intermediary, flood or limits delay no other tenant. A payment whose tenant or
+//! service is not configured waits, visibly (a note in its history, `cassa_payments_waiting_config`),
+//! and is created as soon as its configuration is saved.
+//!
+//! The stage also reads `payments`, to take in `CREATION_PENDING` payments another host's
+//! dispatcher wrote, and to start on new ones at once.
 
 use std::time::Duration;
 
-use futures::StreamExt as _;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-
-use super::{Pipeline, PipelineError, consume};
-use crate::bus::Message;
-use crate::domain::payment::{PaymentEvent, PaymentStatus};
-use crate::domain::{Timestamp, transitions};
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
 use uuid::Uuid;
 
-use crate::runtime::{CallError, CallScope, debt_position};
-use crate::store::{Change, StoredPayment};
+use super::fair::Fair;
+use super::{Pipeline, PipelineError, consume};
+use crate::bus::Message;
+use crate::domain::creation::{Attempt, Decision, next_attempt};
+use crate::domain::payment::{PaymentEvent, PaymentStatus};
+use crate::domain::{Timestamp, transitions};
+use crate::runtime::{CallError, CallScope, debt_position, wit};
+use crate::store::{Change, Creation, Retry, now_ms};
+
+/// How long a stopping host waits for the creation calls in flight before it gives them back.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs until `stop`.
 pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     let topic = pipeline.config.topics.payments.clone();
     let group = pipeline.group("proxy");
-    consume(&pipeline, &group, &topic, &stop, |batch| {
+    let feed = consume(&pipeline, &group, &topic, &stop, |batch| {
         let pipeline = pipeline.clone();
-        async move { handle_batch(&pipeline, batch).await }
-    })
-    .await;
+        async move { take_in(&pipeline, batch).await }
+    });
+    tokio::join!(feed, create_due(&pipeline, &stop));
 }
 
-/// Creates the debt positions of a batch concurrently (bounded), then writes every outcome in
-/// one transaction. The batch's payments are read in one query; only those still
-/// `CREATION_PENDING` in the store are created, so replays are ignored. What was decided is
-/// kept even when another payment of the batch failed: the batch read again finds those
-/// payments no longer `CREATION_PENDING`.
-async fn handle_batch(pipeline: &Pipeline, batch: Vec<Message>) -> Result<(), PipelineError> {
+/// Takes `CREATION_PENDING` payments of a batch into the store when another host's dispatcher
+/// wrote them (with their creation work), and wakes the creations up.
+async fn take_in(pipeline: &Pipeline, batch: Vec<Message>) -> Result<(), PipelineError> {
     let mut pending = Vec::new();
     for message in &batch {
         match PaymentEvent::from_json(&message.payload) {
@@ -50,109 +58,219 @@ async fn handle_batch(pipeline: &Pipeline, batch: Vec<Message>) -> Result<(), Pi
         return Ok(());
     }
     let ids: Vec<Uuid> = pending.iter().map(|e| e.id).collect();
-    let mut stored: HashMap<Uuid, StoredPayment> =
-        pipeline.store.payments_by_ids(&ids).await?.into_iter().map(|s| (s.event.id, s)).collect();
-    for event in &pending {
-        if let Entry::Vacant(slot) = stored.entry(event.id) {
-            // Written by somebody else's dispatcher: take it into the store first.
-            pipeline.store.upsert_foreign(event).await?;
-            if let Some(found) = pipeline.store.payment(event.id).await? {
-                slot.insert(found);
-            }
-        }
+    let known: std::collections::HashSet<Uuid> =
+        pipeline.store.payments_by_ids(&ids).await?.into_iter().map(|s| s.event.id).collect();
+    for event in pending.iter().filter(|e| !known.contains(&e.id)) {
+        pipeline.store.upsert_foreign(event).await?;
     }
-    let todo: Vec<StoredPayment> =
-        stored.into_values().filter(|s| s.event.status == PaymentStatus::CreationPending).collect();
-    let concurrency = pipeline.config.connector_concurrency.max(1) * 2;
-    let results: Vec<Result<Option<Change>, PipelineError>> = futures::stream::iter(todo.into_iter().map(|s| {
-        let pipeline = pipeline.clone();
-        async move { prepare(&pipeline, s.event, s.version).await }
-    }))
-    .buffer_unordered(concurrency)
-    .collect()
-    .await;
-    let mut changes = Vec::new();
-    let mut failed = None;
-    for result in results {
-        match result {
-            Ok(Some(change)) => changes.push(change),
-            Ok(None) => {}
-            Err(error) => failed = Some(error),
-        }
-    }
-    write(pipeline, &changes).await?;
-    failed.map_or(Ok(()), Err)
-}
-
-/// Writes the decided changes in one transaction.
-async fn write(pipeline: &Pipeline, changes: &[Change]) -> Result<(), PipelineError> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let outcomes = pipeline.store.update_payments(changes).await?;
-    for (change, outcome) in changes.iter().zip(outcomes) {
-        match outcome {
-            Ok(_) => super::payment_span(&change.event)
-                .in_scope(|| tracing::info!(status = %change.event.status, "payment updated")),
-            Err(error) => {
-                tracing::debug!(payment = %change.event.id, %error, "payment changed meanwhile; this change dropped")
-            }
-        }
-    }
-    pipeline.outbox_written();
+    pipeline.creator_kick.notify_one();
     Ok(())
 }
 
-/// Opens the debt position of a `CREATION_PENDING` payment stored at `version` and returns the
-/// change that records the outcome (`None` when this host does not handle the payment).
-pub async fn prepare(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> Result<Option<Change>, PipelineError> {
-    use tracing::Instrument as _;
-    let span = super::payment_span(&event);
-    create(pipeline, event, version).instrument(span).await
+/// What one attempt leaves to write.
+enum Outcome {
+    /// A new state of the payment (with its creation's next try when still pending).
+    Change(Box<Change>),
+    /// Only the creation's next try (nothing for the history).
+    Retry(Uuid, Retry),
+    /// Nothing: the payment is gone or no longer `CREATION_PENDING` (its work went with it).
+    Nothing,
 }
 
-async fn create(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> Result<Option<Change>, PipelineError> {
-    let Some(configured) = pipeline.configured(&event).await? else {
-        tracing::debug!(payment = %event.id, tenant = %event.tenant_id, service = %event.service_id, "no active configuration here; not handled");
-        return Ok(None);
+/// Claims due creations and runs them, fairly across tenants, until `stop`; then gives back
+/// what it has not finished.
+async fn create_due(pipeline: &Pipeline, stop: &CancellationToken) {
+    let config = &pipeline.config;
+    let places = config.create_concurrency.max(1);
+    let lease = Duration::from_millis(config.poll_lease_ms.max(1_000));
+    let interval = Duration::from_millis(config.poll_interval_ms.max(10));
+    let mut fair: Fair<Uuid, Creation> = Fair::new(places);
+    let mut running: JoinSet<(Uuid, Outcome)> = JoinSet::new();
+    while !stop.is_cancelled() {
+        // Claim while there is room: twice the places, a tenant's queue at most twice its share.
+        let held = fair.queued() + running.len();
+        let mut claimed_all = false;
+        if held < places * 2 {
+            let room = places * 2 - held;
+            let skip = fair.full(fair.share() * 2);
+            match pipeline.store.claim_creations(now_ms(), lease, room as i64, &skip).await {
+                Ok(claimed) => {
+                    claimed_all = claimed.len() == room;
+                    for creation in claimed {
+                        fair.push(creation.tenant_id, creation);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "proxy cannot claim due creations"),
+            }
+        }
+        let cap = |tenant: Uuid| pipeline.connectors.tenant_concurrency(&tenant.to_string());
+        while let Some((tenant, creation)) = fair.next(cap) {
+            let pipeline = pipeline.clone();
+            running.spawn(async move { (tenant, attempt(&pipeline, creation).await) });
+        }
+        if claimed_all && fair.queued() == 0 {
+            continue;
+        }
+        tokio::select! {
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                let mut finished = vec![done];
+                while let Some(more) = running.try_join_next() {
+                    finished.push(more);
+                }
+                record(pipeline, &mut fair, finished).await;
+            }
+            () = pipeline.creator_kick.notified() => {}
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => {}
+        }
+    }
+    // Stopping: what was not started is due again at once, for the next start or another
+    // replica; what is in flight gets a grace period, then is given back as possibly done
+    // upstream (the next attempt finds the position if it was opened).
+    let queued: Vec<Uuid> = fair.drain().into_iter().map(|c| c.payment_id).collect();
+    if let Err(error) = pipeline.store.release_creations(&queued, now_ms()).await {
+        tracing::warn!(%error, "queued creations not given back; their lease brings them back");
+    }
+    let deadline = tokio::time::Instant::now() + STOP_GRACE;
+    while !running.is_empty() {
+        match tokio::time::timeout_at(deadline, running.join_next()).await {
+            Ok(Some(done)) => record(pipeline, &mut fair, vec![done]).await,
+            Ok(None) => break,
+            Err(_) => {
+                tracing::info!(
+                    calls = running.len(),
+                    "creation calls still in flight at stop; their lease brings them back"
+                );
+                running.abort_all();
+                break;
+            }
+        }
+    }
+}
+
+/// Writes what finished attempts decided: the changes in one transaction, the bare retries in
+/// another.
+async fn record(
+    pipeline: &Pipeline,
+    fair: &mut Fair<Uuid, Creation>,
+    finished: Vec<Result<(Uuid, Outcome), tokio::task::JoinError>>,
+) {
+    let mut changes = Vec::new();
+    let mut retries = Vec::new();
+    for done in finished {
+        match done {
+            Ok((tenant, outcome)) => {
+                fair.done(tenant);
+                match outcome {
+                    Outcome::Change(change) => changes.push(*change),
+                    Outcome::Retry(id, retry) => retries.push((id, retry)),
+                    Outcome::Nothing => {}
+                }
+            }
+            // A panicked attempt: its lease brings the creation back. The tenant's place is
+            // not given back, so a tenant whose attempts keep panicking ends up with none.
+            Err(error) => tracing::error!(%error, "a creation attempt panicked"),
+        }
+    }
+    if !changes.is_empty() {
+        match pipeline.store.update_payments(&changes).await {
+            Ok(outcomes) => {
+                for (change, outcome) in changes.iter().zip(outcomes) {
+                    match outcome {
+                        Ok(_) => super::payment_span(&change.event)
+                            .in_scope(|| tracing::info!(status = %change.event.status, "payment updated")),
+                        Err(error) => {
+                            tracing::debug!(payment = %change.event.id, %error, "payment changed meanwhile; this change dropped")
+                        }
+                    }
+                }
+                pipeline.outbox_written();
+            }
+            Err(error) => tracing::warn!(%error, "creation outcomes not stored; their lease brings them back"),
+        }
+    }
+    if let Err(error) = pipeline.store.reschedule_creations(&retries).await {
+        tracing::warn!(%error, "creation retries not stored; their lease brings them back");
+    }
+}
+
+/// One attempt at creating the position of a claimed creation, and what to write.
+async fn attempt(pipeline: &Pipeline, creation: Creation) -> Outcome {
+    use tracing::Instrument as _;
+    let stored = match pipeline.store.payment(creation.payment_id).await {
+        Ok(Some(stored)) if stored.event.status == PaymentStatus::CreationPending => stored,
+        Ok(_) => return Outcome::Nothing,
+        Err(error) => {
+            tracing::warn!(payment = %creation.payment_id, %error, "payment not read; its lease brings it back");
+            return Outcome::Nothing;
+        }
+    };
+    let span = super::payment_span(&stored.event);
+    match decide(pipeline, &creation, stored.event, stored.version).instrument(span).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            tracing::warn!(payment = %creation.payment_id, %error, "creation attempt not decided; its lease brings it back");
+            Outcome::Nothing
+        }
+    }
+}
+
+/// How a failed `create` counts: definite, unreached, ambiguous or not an attempt at all.
+pub fn classify(error: &CallError, reached: bool, stopping: bool) -> Attempt {
+    match error {
+        CallError::TenantLimit { .. } => Attempt::Throttled,
+        _ if stopping && (error.is_transient() || reached) => Attempt::Throttled,
+        // Definite answers from the intermediary, or a connector that cannot make the request.
+        CallError::Connector(
+            wit::Error::Rejected(_)
+            | wit::Error::InvalidConfig(_)
+            | wit::Error::Unsupported(_)
+            | wit::Error::NotFound(_),
+        ) => Attempt::Refused,
+        // A request went out and no readable answer came back: it may have opened the position.
+        _ if reached => Attempt::Ambiguous,
+        _ if error.is_transient() => Attempt::Unreached,
+        // The connector failed before anything reached the intermediary (a trap, a limit, an
+        // egress refusal): the same call fails the same way.
+        _ => Attempt::Refused,
+    }
+}
+
+async fn decide(
+    pipeline: &Pipeline,
+    creation: &Creation,
+    event: PaymentEvent,
+    version: i64,
+) -> Result<Outcome, PipelineError> {
+    let policy = pipeline.config.retry_policy();
+    let now = Timestamp::now();
+    let configured = match pipeline.configured_or_why(&event).await? {
+        Ok(configured) => configured,
+        Err(why) => {
+            let Decision::RetryAt { at_ms, attempts, ambiguous } =
+                next_attempt(Attempt::Deferred, creation.attempts, creation.ambiguous, now_ms(), &policy)
+            else {
+                return Ok(Outcome::Nothing);
+            };
+            let retry = Retry { due_ms: at_ms, attempts, ambiguous, waiting: Some(why.clone()), last_error: None };
+            if creation.waiting.as_deref() == Some(why.as_str()) {
+                return Ok(Outcome::Retry(event.id, retry));
+            }
+            // Said once, in the history and the log, until the reason changes.
+            tracing::warn!(payment = %event.id, reason = %why, "payment waits for its configuration");
+            let note = format!("waiting for configuration: {why}");
+            return Ok(Outcome::Change(Box::new(Change {
+                event,
+                version,
+                publish: None,
+                note: Some(note),
+                retry: Some(retry),
+            })));
+        }
     };
     let scope =
         CallScope { intermediary: Some(configured.permits.clone()), ..pipeline.scope(&configured, Some(event.id)) };
-    let position = debt_position(&event);
-    let attempts = pipeline.config.create_attempts.max(1);
-    let mut attempt = 0;
-    let outcome = loop {
-        attempt += 1;
-        let result = configured.connector.create(&scope, position.clone()).await;
-        match result {
-            // Shutting down: the payment stays CREATION_PENDING, its batch uncommitted, and the
-            // next start creates it (creation is idempotent at the intermediary).
-            Err(error) if error.is_transient() && pipeline.is_stopping() => {
-                tracing::info!(payment = %event.id, attempt, %error, "transient failure while stopping; left for the next start");
-                return Err(PipelineError::Aborted);
-            }
-            // The tenant is over its own limits: its turn comes, so this spends no attempt.
-            Err(error @ CallError::TenantLimit { .. }) => {
-                attempt -= 1;
-                tracing::debug!(payment = %event.id, %error, "over the tenant's limits; trying again");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(pipeline.config.retry_base_ms.max(10))) => {}
-                    _ = pipeline.stopping.cancelled() => {}
-                }
-            }
-            Err(error) if error.is_transient() && attempt < attempts => {
-                let delay = pipeline.config.retry_base_ms.saturating_mul(1 << (attempt - 1).min(10));
-                tracing::info!(payment = %event.id, attempt, %error, "transient failure creating the debt position; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
-                    _ = pipeline.stopping.cancelled() => {}
-                }
-            }
-            other => break other,
-        }
-    };
-    let now = Timestamp::now();
-    // Which connector version served the call, in the payment's history.
+    let (result, reached) = configured.connector.create_reaching(&scope, debt_position(&event)).await;
     let info = configured.connector.info();
     let served_by = format!(
         "connector {} {} (sha256:{})",
@@ -160,8 +278,15 @@ async fn create(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> Resul
         info.version,
         configured.connector.digest().get(..12).unwrap_or_default()
     );
-    let (next, note) = match outcome {
-        Ok(created) => {
+    let attempt = match &result {
+        Ok(_) => Attempt::Created,
+        Err(error) => classify(error, reached, pipeline.is_stopping()),
+    };
+    let decision = next_attempt(attempt, creation.attempts, creation.ambiguous, now_ms(), &policy);
+    let key = pipeline.key_of(&event);
+    let publish = Some((pipeline.config.topics.payments.clone(), key));
+    Ok(match (decision, result) {
+        (Decision::Created, Ok(created)) => {
             crate::metrics::payment_created(&event.tenant_id.to_string());
             let receiver = Pipeline::receiver_of(&configured.tenant);
             let category = configured.service.config.get("pagopa_category").and_then(|c| c.as_str()).map(str::to_owned);
@@ -174,14 +299,50 @@ async fn create(pipeline: &Pipeline, event: PaymentEvent, version: i64) -> Resul
                 &pipeline.endpoints(),
                 now,
             );
-            (next, Some(format!("debt position created by {served_by}")))
+            let after = if creation.attempts > 0 {
+                format!(" after {} failed attempt(s)", creation.attempts)
+            } else {
+                String::new()
+            };
+            let note = format!("debt position created by {served_by}{after}");
+            Outcome::Change(Box::new(Change { event: next, version, publish, note: Some(note), retry: None }))
         }
-        Err(error) => {
-            let note = format!("{error} (blame {}, after {attempt} attempt(s), {served_by})", error.blame());
+        (Decision::Fail, Err(error)) => {
+            let note =
+                format!("{error} (blame {}, after {} attempt(s), {served_by})", error.blame(), creation.attempts + 1);
             tracing::warn!(payment = %event.id, %note, "debt position not created");
-            (transitions::creation_failed(&event, now), Some(note))
+            let next = transitions::creation_failed(&event, now);
+            Outcome::Change(Box::new(Change { event: next, version, publish, note: Some(note), retry: None }))
         }
-    };
-    let key = pipeline.key_of(&next);
-    Ok(Some(Change { event: next, version, publish: Some((pipeline.config.topics.payments.clone(), key)), note }))
+        (Decision::RetryAt { at_ms, attempts, ambiguous }, Err(error)) => {
+            let at = Timestamp::from_millis(at_ms).unwrap_or(now);
+            let retry =
+                Retry { due_ms: at_ms, attempts, ambiguous, waiting: None, last_error: Some(error.to_string()) };
+            if attempts == creation.attempts {
+                // Not an attempt (the tenant's turn, a stop): nothing for the history.
+                tracing::debug!(payment = %event.id, %error, "creation deferred");
+                return Ok(Outcome::Retry(event.id, retry));
+            }
+            let may_exist = if ambiguous { "; the position may exist upstream: the next attempt finds it" } else { "" };
+            let note = format!(
+                "attempt {attempts} failed: {error} (blame {}, {served_by}); next attempt at {at}{may_exist}",
+                error.blame()
+            );
+            tracing::info!(payment = %event.id, attempt = attempts, %error, ambiguous, "transient failure creating the debt position; retrying later");
+            // Every attempt in the history up to the budget, then one in sixty.
+            if attempts <= policy.attempts.max(1) || attempts % 60 == 0 {
+                Outcome::Change(Box::new(Change {
+                    event,
+                    version,
+                    publish: None,
+                    note: Some(note),
+                    retry: Some(retry),
+                }))
+            } else {
+                Outcome::Retry(event.id, retry)
+            }
+        }
+        // `next_attempt` decides `Created` only on success and never on it anything else.
+        (_, Ok(_)) | (Decision::Created, Err(_)) => Outcome::Nothing,
+    })
 }

@@ -11,6 +11,9 @@ use crate::runtime::{Connector, Gate, LimitPolicy, Limits};
 /// A connector and the gate of calls to its intermediary.
 pub type Installed = (Connector, Arc<Gate>);
 
+/// The gates of intermediary endpoints, by (connector, endpoint).
+type EndpointGates = HashMap<(String, String), Arc<Gate>>;
+
 /// The connectors this host can call, by name, and the operator's limits on their calls.
 #[derive(Clone, Default)]
 pub struct Connectors {
@@ -20,6 +23,8 @@ pub struct Connectors {
     /// Each tenant's gate, made at its first call, for tenants whose rule bounds concurrency or
     /// calls per second.
     tenant_gates: Arc<std::sync::Mutex<HashMap<String, Option<Arc<Gate>>>>>,
+    /// The gates of each connector's intermediary endpoints, by (connector, endpoint).
+    endpoint_gates: Arc<std::sync::Mutex<EndpointGates>>,
     /// The versions tenants and services are pinned to, by (`tenant`|`service`, id).
     pinned: Arc<RwLock<HashMap<(String, String), Connector>>>,
 }
@@ -65,6 +70,11 @@ impl Connectors {
         (limits, gate)
     }
 
+    /// The calls at once the operator allows `tenant`, when its rule bounds them.
+    pub fn tenant_concurrency(&self, tenant: &str) -> Option<usize> {
+        self.policy.tenant(tenant).concurrency
+    }
+
     /// Replaces the pinned versions: (`tenant`|`service`, id) → its version.
     pub fn set_pins(&self, pins: HashMap<(String, String), Connector>) {
         if let Ok(mut pinned) = self.pinned.write() {
@@ -94,6 +104,24 @@ impl Connectors {
     /// The connector named `name` and the permit pool limiting concurrent calls to it.
     pub fn get(&self, name: &str) -> Option<Installed> {
         self.by_name.read().ok()?.get(name).cloned()
+    }
+
+    /// The connector named `name` and the gate of its calls to one intermediary endpoint
+    /// (`intermediary`, as [`crate::pipeline::context::intermediary_of`] names it; empty: the
+    /// connector's own gate). Each endpoint's gate has the connector's bounds and is made at its
+    /// first call, so one endpoint that hangs holds no place at another.
+    pub fn get_at(&self, name: &str, intermediary: &str) -> Option<Installed> {
+        let (connector, gate) = self.get(name)?;
+        if intermediary.is_empty() {
+            return Some((connector, gate));
+        }
+        let gate = match self.endpoint_gates.lock() {
+            Ok(mut gates) => {
+                gates.entry((name.to_owned(), intermediary.to_owned())).or_insert_with(|| Arc::new(gate.like())).clone()
+            }
+            Err(_) => gate,
+        };
+        Some((connector, gate))
     }
 
     /// Every installed connector, by name.

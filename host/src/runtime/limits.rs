@@ -236,6 +236,16 @@ impl Gate {
         }
     }
 
+    /// A new gate with this one's bounds, its turns its own.
+    pub fn like(&self) -> Self {
+        Self::new(Some(self.concurrency), self.per_second)
+    }
+
+    /// Calls it lets through at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
     /// The gate of a rule, when it bounds anything.
     pub fn of(set: &LimitSet) -> Option<Self> {
         set.gates().then(|| Self::new(set.concurrency, set.calls_per_second))

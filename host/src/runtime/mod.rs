@@ -487,9 +487,19 @@ impl Connector {
 
     /// `create`: opens a debt position.
     pub async fn create(&self, scope: &CallScope, position: wit::DebtPosition) -> Result<wit::Created, CallError> {
+        self.create_reaching(scope, position).await.0
+    }
+
+    /// `create`, and whether any of its requests may have reached the intermediary: when one
+    /// did and the call failed anyway, the position may exist upstream.
+    pub async fn create_reaching(
+        &self,
+        scope: &CallScope,
+        position: wit::DebtPosition,
+    ) -> (Result<wit::Created, CallError>, bool) {
         let (ctx, secrets) = self.context(scope);
-        let result = self.call(scope, secrets, Op::Create(ctx, position)).await?;
-        self.finish(expect_result!(result, Created))
+        let (result, reached) = self.call_reaching(scope, secrets, Op::Create(ctx, position)).await;
+        (result.and_then(|result| self.finish(expect_result!(result, Created))), reached)
     }
 
     /// `status`: where a debt position stands.
@@ -577,6 +587,11 @@ impl Connector {
     /// Runs one operation in a fresh sandbox once the tenant's gate lets it, then counts and
     /// logs the outcome.
     async fn call(&self, scope: &CallScope, secrets: Secrets, op: Op) -> Result<OpResult, CallError> {
+        self.call_reaching(scope, secrets, op).await.0
+    }
+
+    /// [`Self::call`], and whether any request of the call may have reached the intermediary.
+    async fn call_reaching(&self, scope: &CallScope, secrets: Secrets, op: Op) -> (Result<OpResult, CallError>, bool) {
         let fields = self.fields(scope, &op);
         let limits = scope.limits.unwrap_or(self.limits);
         let started = Instant::now();
@@ -596,9 +611,13 @@ impl Connector {
                 Some(gate) => gate.enter(None).await.ok(),
                 None => None,
             };
-            self.run(scope, secrets, op, fields.clone(), &limits).await
+            Ok(self.run(scope, secrets, op, fields.clone(), &limits).await)
         }
         .await;
+        let (result, reached) = match result {
+            Ok((result, reached)) => (result, reached),
+            Err(refused) => (Err(refused), false),
+        };
         let elapsed_us = started.elapsed().as_micros() as u64;
         let outcome = match &result {
             Ok(done) => done.error().map_or("ok", |e| CallError::Connector(e.clone()).kind()),
@@ -628,10 +647,11 @@ impl Connector {
                 )
             }
         }
-        result
+        (result, reached)
     }
 
-    /// Runs one operation in a fresh sandbox under `limits`.
+    /// Runs one operation in a fresh sandbox under `limits`; also says whether a request of it
+    /// may have reached the intermediary.
     async fn run(
         &self,
         scope: &CallScope,
@@ -639,7 +659,7 @@ impl Connector {
         op: Op,
         fields: CallFields,
         limits: &Limits,
-    ) -> Result<OpResult, CallError> {
+    ) -> (Result<OpResult, CallError>, bool) {
         let policy = HostPolicy::new(self.declared_hosts.clone(), &scope.allowed_hosts);
         let tick = Duration::from_millis(self.shared.config.epoch_tick_ms.max(1));
         let cpu_ticks = (limits.cpu_ms / tick.as_millis().max(1) as u64).max(1);
@@ -677,7 +697,9 @@ impl Connector {
         };
         let state = store.data_mut();
         state.flush_output();
-        match outcome {
+        // A call cut off while a request was out may have reached the intermediary too.
+        let reached = state.reached || (outcome.is_err() && state.http_in_flight);
+        let result = match outcome {
             Ok(Ok(result)) => match result.error() {
                 // A failure after refused requests is the connector's doing, not the intermediary's.
                 Some(error) if !state.denied.is_empty() => {
@@ -691,7 +713,8 @@ impl Connector {
             } else {
                 CallError::WallTimeout { limit_ms: limits.wall_ms }
             }),
-        }
+        };
+        (result, reached)
     }
 }
 

@@ -63,6 +63,9 @@ pub struct CallState {
     pub denied: Vec<String>,
     /// Requests sent upstream.
     pub requests: u32,
+    /// Whether a request may have reached the intermediary: it was answered, timed out or its
+    /// answer was too large (a refused, malformed or unconnectable request reached nobody).
+    pub reached: bool,
     log_lines: usize,
     log_dropped: usize,
     stdout: CapturedOutput,
@@ -102,6 +105,7 @@ impl CallState {
             http_in_flight: false,
             denied: Vec::new(),
             requests: 0,
+            reached: false,
             log_lines: 0,
             log_dropped: 0,
             stdout,
@@ -211,6 +215,9 @@ impl http::Host for CallState {
         self.requests += 1;
         let result = self.egress.send(&self.policy, &self.secrets, outbound).await;
         self.http_in_flight = false;
+        if matches!(result, Ok(_) | Err(EgressError::Timeout | EgressError::TooLarge(_))) {
+            self.reached = true;
+        }
         let f = &self.fields;
         match result {
             Ok(response) => {

@@ -18,6 +18,8 @@ use uuid::Uuid;
 use crate::domain::{PaymentEvent, PaymentStatus, Timestamp};
 
 mod carts;
+mod creations;
+pub use creations::{Creation, Retry, now_ms};
 mod dead_letters;
 pub use dead_letters::{DeadLetter, dead_letter_id};
 mod gauges;
@@ -81,6 +83,8 @@ pub struct Change {
     pub publish: Option<(String, String)>,
     /// Why, for the history.
     pub note: Option<String>,
+    /// For a payment still `CREATION_PENDING`: its creation's next try.
+    pub retry: Option<Retry>,
 }
 
 /// Filters of `GET /payments`.
@@ -383,6 +387,8 @@ impl Store {
         self.history_many_in(&mut tx, &history).await?;
         let log: Vec<_> = new().map(|((_, key), json)| (topic, key.as_str(), json.as_str())).collect();
         self.append_many_in(&mut tx, &log).await?;
+        let events: Vec<&PaymentEvent> = new().map(|((event, _), _)| event).collect();
+        self.add_creations_in(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(inserted)
     }
@@ -432,6 +438,13 @@ impl Store {
             })
             .collect();
         self.append_many_in(&mut tx, &log).await?;
+        let settled: Vec<Uuid> =
+            done().filter(|(c, _)| c.event.status != PaymentStatus::CreationPending).map(|(c, _)| c.event.id).collect();
+        let retries: Vec<(Uuid, &Retry)> = done()
+            .filter(|(c, _)| c.event.status == PaymentStatus::CreationPending)
+            .filter_map(|(c, _)| c.retry.as_ref().map(|r| (c.event.id, r)))
+            .collect();
+        self.settle_creations_in(&mut tx, &settled, &retries).await?;
         tx.commit().await?;
         Ok(batch
             .iter()
@@ -530,6 +543,7 @@ impl Store {
             version,
             publish: publish.map(|(topic, key)| (topic.to_owned(), key.to_owned())),
             note: note.map(str::to_owned),
+            retry: None,
         };
         self.update_payments(std::slice::from_ref(&change)).await?.pop().unwrap_or(Err(StoreError::Conflict(event.id)))
     }
@@ -544,6 +558,7 @@ impl Store {
                 let inserted = !self.insert_rows_in(&mut tx, &[(event, json.as_str())]).await?.is_empty();
                 if inserted {
                     self.history_in(&mut tx, event, 1, &json, None).await?;
+                    self.add_creations_in(&mut tx, &[event]).await?;
                 }
                 tx.commit().await?;
                 Ok(inserted)
@@ -750,6 +765,8 @@ impl Store {
             .bind(Timestamp::now().millis())
             .execute(&self.pool)
             .await?;
+        // Payments waiting for a configuration are looked at again at once.
+        self.resume_waiting_creations(now_ms()).await?;
         Ok(())
     }
 }

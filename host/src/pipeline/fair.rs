@@ -1,0 +1,170 @@
+//! Fair turns across tenants: one queue per tenant, served round-robin, each tenant with at
+//! most its share of the places in flight. A tenant whose intermediary hangs, or that is over
+//! its own limits, keeps at most its share busy and waits in its own queue; the others go on at
+//! the pace of their own intermediaries. Pure bookkeeping: the proxy claims work into it and
+//! starts what [`Fair::next`] hands out.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+
+/// Per-tenant queues and what each tenant has in flight.
+#[derive(Debug)]
+pub struct Fair<T, W> {
+    queues: HashMap<T, VecDeque<W>>,
+    /// Tenants with queued work, in the order their turn comes.
+    ring: VecDeque<T>,
+    running: HashMap<T, usize>,
+    places: usize,
+}
+
+impl<T: Copy + Eq + Hash, W> Fair<T, W> {
+    /// Queues over `places` places in flight.
+    pub fn new(places: usize) -> Self {
+        Self { queues: HashMap::new(), ring: VecDeque::new(), running: HashMap::new(), places: places.max(1) }
+    }
+
+    /// Queues `work` of `tenant`.
+    pub fn push(&mut self, tenant: T, work: W) {
+        let queue = self.queues.entry(tenant).or_default();
+        if queue.is_empty() {
+            self.ring.push_back(tenant);
+        }
+        queue.push_back(work);
+    }
+
+    /// Work queued, not started.
+    pub fn queued(&self) -> usize {
+        self.queues.values().map(VecDeque::len).sum()
+    }
+
+    /// Work in flight.
+    pub fn running(&self) -> usize {
+        self.running.values().sum()
+    }
+
+    /// The places in flight one tenant may hold now: an equal share among the tenants with work
+    /// queued or in flight (all of them when it is the only one).
+    pub fn share(&self) -> usize {
+        let busy = self.running.keys().filter(|t| !self.queues.contains_key(*t)).count() + self.queues.len();
+        (self.places / busy.max(1)).max(1)
+    }
+
+    /// Tenants whose queue holds at least `depth` items: no more of their work is claimed.
+    pub fn full(&self, depth: usize) -> Vec<T> {
+        self.queues.iter().filter(|(_, q)| q.len() >= depth.max(1)).map(|(t, _)| *t).collect()
+    }
+
+    /// The next work to start, if a place is free: the first tenant in turn with work queued
+    /// and fewer in flight than its share and its own `cap`, which then goes to the back of the
+    /// turn.
+    pub fn next(&mut self, cap: impl Fn(T) -> Option<usize>) -> Option<(T, W)> {
+        if self.running() >= self.places {
+            return None;
+        }
+        let share = self.share();
+        for _ in 0..self.ring.len() {
+            let tenant = self.ring.pop_front()?;
+            let limit = cap(tenant).map_or(share, |c| c.clamp(1, share));
+            let running = self.running.get(&tenant).copied().unwrap_or(0);
+            if running >= limit {
+                self.ring.push_back(tenant);
+                continue;
+            }
+            let queue = self.queues.get_mut(&tenant)?;
+            let work = queue.pop_front()?;
+            if queue.is_empty() {
+                self.queues.remove(&tenant);
+            } else {
+                self.ring.push_back(tenant);
+            }
+            *self.running.entry(tenant).or_default() += 1;
+            return Some((tenant, work));
+        }
+        None
+    }
+
+    /// Work of `tenant` finished.
+    pub fn done(&mut self, tenant: T) {
+        if let Some(n) = self.running.get_mut(&tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.running.remove(&tenant);
+            }
+        }
+    }
+
+    /// Takes every queued item out (a stop gives them back).
+    pub fn drain(&mut self) -> Vec<W> {
+        self.ring.clear();
+        self.queues.drain().flat_map(|(_, q)| q).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_take_turns() {
+        let mut fair = Fair::new(10);
+        for n in 0..3 {
+            fair.push('a', n);
+        }
+        fair.push('b', 10);
+        fair.push('c', 20);
+        let order: Vec<_> = std::iter::from_fn(|| fair.next(|_| None)).collect();
+        assert_eq!(order, vec![('a', 0), ('b', 10), ('c', 20), ('a', 1), ('a', 2)]);
+    }
+
+    #[test]
+    fn a_tenant_whose_work_never_finishes_holds_at_most_its_share() {
+        let mut fair = Fair::new(4);
+        for n in 0..100 {
+            fair.push('h', n);
+        }
+        // Alone, the hanging tenant may use every place.
+        let started: Vec<_> = std::iter::from_fn(|| fair.next(|_| None)).collect();
+        assert_eq!(started.len(), 4);
+        // Another tenant arrives: its work starts as soon as a place frees, and the hanging
+        // tenant gets no place back while it holds more than its share.
+        fair.push('o', 1);
+        fair.push('o', 2);
+        assert_eq!(fair.next(|_| None), None, "every place is taken");
+        fair.done('h');
+        assert_eq!(fair.next(|_| None), Some(('o', 1)));
+        fair.done('h');
+        assert_eq!(fair.next(|_| None), Some(('o', 2)));
+        fair.done('o');
+        fair.done('o');
+        // The other tenant has nothing more: the places go back to the one with work.
+        assert_eq!(fair.next(|_| None).map(|(t, _)| t), Some('h'));
+    }
+
+    #[test]
+    fn a_tenant_over_its_own_concurrency_waits_in_its_queue_without_a_place() {
+        let mut fair = Fair::new(8);
+        for n in 0..5 {
+            fair.push('t', n);
+            fair.push('u', n);
+        }
+        let cap = |t: char| (t == 't').then_some(1);
+        let started: Vec<_> = std::iter::from_fn(|| fair.next(cap)).collect();
+        assert_eq!(started.iter().filter(|(t, _)| *t == 't').count(), 1);
+        assert_eq!(started.iter().filter(|(t, _)| *t == 'u').count(), 4, "u gets its share (8 / 2)");
+        assert_eq!(fair.queued(), 5);
+    }
+
+    #[test]
+    fn full_queues_are_named_and_a_stop_drains_them() {
+        let mut fair = Fair::new(2);
+        for n in 0..3 {
+            fair.push('a', n);
+        }
+        fair.push('b', 9);
+        assert_eq!(fair.full(3), vec!['a']);
+        let mut drained = fair.drain();
+        drained.sort_unstable();
+        assert_eq!(drained, vec![0, 1, 2, 9]);
+        assert_eq!(fair.queued(), 0);
+    }
+}
