@@ -98,6 +98,12 @@ async fn full_cycle(store: Store, backend: Backend) {
         assert_eq!(outcome["status"], "OK");
         assert_eq!(outcome["status_code"], "COMPLETE");
         assert!(outcome["data"].is_string());
+        let key = request.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("idempotency-key"));
+        assert!(
+            key.is_some_and(|(_, v)| uuid::Uuid::parse_str(v).is_ok()),
+            "no Idempotency-Key: {:?}",
+            request.headers
+        );
     }
     for application in &applications {
         let payment = store.payment_by_remote_id(*application).await.unwrap().expect("a payment per application").event;
@@ -256,4 +262,82 @@ async fn a_422_from_the_core_counts_as_delivered_and_is_recorded_with_its_body()
     let notes: Vec<String> =
         store.history(event.id).await.unwrap().into_iter().filter_map(|(_, _, note)| note).collect();
     assert!(notes.iter().any(|n| n.contains("422") && n.contains("Application isn't in correct state")), "{notes:?}");
+}
+
+/// A loopback "intermediary" that accepts connections and never answers.
+async fn hanging_intermediary() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Tenant H's intermediary hangs on every call; tenant G's answers at once. H's applications
+/// come first and outnumber the places; G's creations must not wait for them.
+async fn a_hanging_neighbour(store: Store) {
+    const HANGING: usize = 100;
+    const OTHERS: usize = 50;
+    let fake = SandboxFake::start().await.unwrap();
+    let core = EchoServer::start().await;
+    let host = TestPipeline::start(store.clone(), &fake).await;
+    let (hanging_tenant, hanging_service) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let mut config = fake.tenant_config_at(&hanging_intermediary().await);
+    config["name"] = "Comune Appeso".into();
+    config["tax_identification_number"] = "80001234568".into();
+    let stored = |id, owner: &str, config| cassa::store::StoredConfig { id, owner: owner.into(), config, active: true };
+    store.put_tenant(&stored(hanging_tenant, "sandbox", config)).await.unwrap();
+    store.put_service(&stored(hanging_service, &hanging_tenant.to_string(), serde_json::json!({}))).await.unwrap();
+    let topic = &host.pipeline.config.topics.applications;
+    for _ in 0..HANGING {
+        let (_, bytes) = application(&core.url());
+        let mut app: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        app["tenant_id"] = hanging_tenant.to_string().into();
+        app["service_id"] = hanging_service.to_string().into();
+        host.pipeline.bus.publish(topic, SERVICE, &serde_json::to_vec(&app).unwrap()).await.unwrap();
+    }
+    // The hanging tenant's calls are under way before the other tenant's applications arrive.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    let mut others = Vec::new();
+    for _ in 0..OTHERS {
+        let (id, bytes) = application(&core.url());
+        host.pipeline.bus.publish(topic, SERVICE, &bytes).await.unwrap();
+        others.push(id);
+    }
+    wait_for("the other tenant's payments PAYMENT_PENDING", Duration::from_secs(60), || async {
+        let mut pending = 0;
+        for id in &others {
+            let payment = store.payment_by_remote_id(*id).await.unwrap();
+            pending += usize::from(payment.is_some_and(|p| p.event.status == PaymentStatus::PaymentPending));
+        }
+        pending == OTHERS
+    })
+    .await;
+    let took = started.elapsed();
+    // Alone this takes well under a second; the hanging neighbour's calls last the wall-time
+    // limit (30 s) each, 5 × 30 s with retries: before creations were scheduled per tenant the
+    // other tenant waited minutes.
+    eprintln!("the other tenant's {OTHERS} creations took {took:?} beside a hanging intermediary");
+    assert!(took < Duration::from_secs(10), "the other tenant's creations took {took:?} beside a hanging intermediary");
+    // The hanging tenant's payments are still being created: none failed, none created.
+    let hanging: Vec<PaymentEvent> = in_status(&store, PaymentStatus::CreationPending).await;
+    assert_eq!(hanging.len(), HANGING, "the hanging tenant's payments wait");
+    assert!(hanging.iter().all(|p| p.tenant_id == hanging_tenant));
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenants_hanging_intermediary_does_not_delay_another_tenants_creations_on_sqlite() {
+    a_hanging_neighbour(Store::connect(&sqlite_url()).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenants_hanging_intermediary_does_not_delay_another_tenants_creations_on_postgres() {
+    let Some(url) = postgres_url().await else { return };
+    a_hanging_neighbour(Store::connect(&url).await.unwrap()).await;
 }

@@ -36,7 +36,21 @@ impl TestPipeline {
         bus: std::sync::Arc<dyn cassa::bus::Bus>,
         topics: cassa::bus::Topics,
     ) -> Self {
-        let runtime = runtime(Limits::default(), false);
+        Self::start_tuned(store, fake, bus, topics, Limits::default(), None, |_| {}).await
+    }
+
+    /// [`Self::start_with`] with the connector's calls under `limits`, the tenant's
+    /// intermediary at `base_url` (default: the fake) and the settings changed by `tune`.
+    pub async fn start_tuned(
+        store: cassa::store::Store,
+        fake: &cassa::conformance::SandboxFake,
+        bus: std::sync::Arc<dyn cassa::bus::Bus>,
+        topics: cassa::bus::Topics,
+        limits: Limits,
+        base_url: Option<&str>,
+        tune: impl FnOnce(&mut cassa::pipeline::PipelineConfig),
+    ) -> Self {
+        let runtime = runtime(limits, false);
         let connectors = cassa::registry::Connectors::default();
         connectors.install(runtime.load(SANDBOX).await.unwrap(), 16, None);
         let config = cassa::pipeline::PipelineConfig {
@@ -49,8 +63,13 @@ impl TestPipeline {
             topics,
             ..Default::default()
         };
+        let mut config = config;
+        tune(&mut config);
         let pipeline = cassa::pipeline::Pipeline::new(store.clone(), bus, connectors, config).unwrap();
-        let mut tenant = cassa::conformance::Fake::tenant_config(fake);
+        let mut tenant = match base_url {
+            Some(url) => cassa::conformance::Fake::tenant_config_at(fake, url),
+            None => cassa::conformance::Fake::tenant_config(fake),
+        };
         tenant["name"] = "Comune di Bugliano".into();
         tenant["tax_identification_number"] = "80001234568".into();
         store

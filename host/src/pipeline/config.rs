@@ -65,7 +65,7 @@ pub struct PipelineConfig {
     /// What the dispatcher does with an application whose tenant or service is not configured: `wait` (the payment is stored `CREATION_PENDING` and created once the configuration is active) or `dead_letter` (the application goes to the DLQ with the reason).
     #[arg(long, env = "CASSA_UNCONFIGURED", value_enum, default_value_t = Unconfigured::Wait)]
     pub unconfigured: Unconfigured,
-    /// Creation calls in flight at once over all tenants; each tenant with work gets an equal share, a tenant's own `concurrency` limit lowering it.
+    /// Creation calls in flight at once over all tenants: each tenant with work gets an equal share (at most half, so a newcomer beside a hanging tenant finds room; calls that hang may push the total to twice this), a tenant's own `concurrency` limit lowering it.
     #[arg(long, env = "CASSA_CREATE_CONCURRENCY", default_value_t = 64)]
     pub create_concurrency: usize,
     /// How often the poller looks for payments due for a status check, in milliseconds.

@@ -87,11 +87,12 @@ async fn create_due(pipeline: &Pipeline, stop: &CancellationToken) {
     let mut fair: Fair<Uuid, Creation> = Fair::new(places);
     let mut running: JoinSet<(Uuid, Outcome)> = JoinSet::new();
     while !stop.is_cancelled() {
-        // Claim while there is room: twice the places, a tenant's queue at most twice its share.
+        // Claim while there is room: three times the places, a tenant's queue at most twice its
+        // share, so one tenant's backlog never fills the room another tenant needs.
         let held = fair.queued() + running.len();
         let mut claimed_all = false;
-        if held < places * 2 {
-            let room = places * 2 - held;
+        if held < places * 3 {
+            let room = places * 3 - held;
             let skip = fair.full(fair.share() * 2);
             match pipeline.store.claim_creations(now_ms(), lease, room as i64, &skip).await {
                 Ok(claimed) => {

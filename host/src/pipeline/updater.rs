@@ -2,7 +2,8 @@
 //! `PAYMENT_FAILED` → `KO`, POSTed as a `PaymentOutcome` to each `links.notify[].url` not yet
 //! sent; then `sent_at` is recorded and emitted. A 422 (the application already left the
 //! payment states) counts as delivered and is recorded with its body; other failures are retried
-//! with a back-off that doubles up to an hour.
+//! with a back-off that doubles up to an hour. Every POST carries an `Idempotency-Key`, the same
+//! for each delivery of one outcome to one link ([`idempotency_key`]).
 
 use std::time::Duration;
 
@@ -46,6 +47,17 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     }
 }
 
+/// Namespace of notification idempotency keys (UUID v5).
+const IDEMPOTENCY: Uuid = Uuid::from_u128(0x6361_7373_612d_6e6f_7469_6679_0000_0001);
+
+/// The `Idempotency-Key` of the notification of `outcome` (its `status`, `OK` or `KO`) of
+/// payment `id` to `url`: the same for every delivery of that outcome to that link, so a core
+/// can drop the rare repeat (a crash between the POST and recording `sent_at`).
+pub fn idempotency_key(id: Uuid, outcome: &serde_json::Value, url: &str) -> String {
+    let status = outcome.get("status").and_then(serde_json::Value::as_str).unwrap_or_default();
+    Uuid::new_v5(&IDEMPOTENCY, format!("{id}|{status}|{url}").as_bytes()).to_string()
+}
+
 /// Delivers the outcome of one payment to every notify link not yet sent.
 pub async fn notify(pipeline: &Pipeline, id: Uuid) -> Result<(), PipelineError> {
     let Some(stored) = pipeline.store.payment(id).await? else {
@@ -74,7 +86,8 @@ async fn deliver(
             .http
             .post(&link.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(outcome.to_string());
+            .body(outcome.to_string())
+            .header("idempotency-key", idempotency_key(id, &outcome, &link.url));
         if let Some(token) = &pipeline.config.core_token {
             request = request.bearer_auth(token);
         }
