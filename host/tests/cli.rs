@@ -402,3 +402,129 @@ fn connector_sign_writes_a_signature_of_the_digest_that_the_publishers_key_verif
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("wrong.pem is not an Ed25519 PKCS#8 private key"));
 }
+
+#[test]
+fn kill_9_in_the_middle_of_a_run_with_a_separate_intermediary_loses_nothing_and_doubles_no_position() {
+    const APPLICATIONS: usize = 2000;
+    const FISCAL_CODE: &str = "80001234568";
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (port, sandbox_port) = (free(), free());
+    let data = std::env::temp_dir().join(format!("cassa-cli-kill9-{port}"));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let sandbox = format!("http://127.0.0.1:{sandbox_port}");
+    // The intermediary is its own process: it keeps its positions while the host is killed.
+    let mut intermediary = Command::new(support::CASSA)
+        .args(["sandbox", "--listen", &format!("127.0.0.1:{sandbox_port}"), "--api-key", "kill9-key"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(data.join("sandbox.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = reqwest::Client::new();
+    let up = |client: &reqwest::Client, url: String| {
+        let client = client.clone();
+        async move {
+            let started = Instant::now();
+            while client.get(&url).send().await.is_err() {
+                assert!(started.elapsed() < Duration::from_secs(30), "{url} did not come up");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let (tenant, service) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
+    // A short lease: what the killed host had claimed is taken up again soon.
+    let lease = [("CASSA_CREATE_LEASE_MS", "5000")];
+    let mut first = host_with(&data, port, "first", &lease);
+    let ids: Vec<uuid::Uuid> = rt.block_on(async {
+        up(&client, format!("{sandbox}/pay/x/y")).await;
+        up(&client, format!("{base}/healthz")).await;
+        let config = serde_json::json!({"id": tenant, "active": true, "name": "Comune di Uccisione",
+            "tax_identification_number": FISCAL_CODE, "base_url": sandbox, "fiscal_code": FISCAL_CODE, "api_key": "kill9-key"});
+        let reply = client.put(format!("{base}/tenants/{tenant}")).json(&config).send().await.unwrap();
+        assert!(reply.status().is_success(), "{}", reply.text().await.unwrap());
+        let config = serde_json::json!({"id": service, "tenant_id": tenant, "active": true});
+        let reply = client.put(format!("{base}/services/{service}")).json(&config).send().await.unwrap();
+        assert!(reply.status().is_success(), "{}", reply.text().await.unwrap());
+        let template: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/examples/application_event.json")).unwrap();
+        let applications: Vec<serde_json::Value> = (0..APPLICATIONS)
+            .map(|_| {
+                let mut app = template.clone();
+                app["id"] = uuid::Uuid::new_v4().to_string().into();
+                app["tenant_id"] = tenant.clone().into();
+                app["service_id"] = service.clone().into();
+                app["payment_data"]["notify"]["url"] = "http://127.0.0.1:9/unreachable".into();
+                app
+            })
+            .collect();
+        let reply = client.post(format!("{base}/applications")).json(&applications).send().await.unwrap();
+        assert_eq!(reply.status().as_u16(), 202);
+        // Kill once some, not all, debt positions exist.
+        let started = Instant::now();
+        loop {
+            let found = client.get(format!("{base}/payments?status=PAYMENT_PENDING&limit=1")).send().await.unwrap();
+            if found.json::<serde_json::Value>().await.unwrap().as_array().is_some_and(|a| !a.is_empty()) {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "no payment was created");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        applications.iter().map(|a| a["id"].as_str().unwrap().parse().unwrap()).collect()
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let url = format!("sqlite://{}?mode=rw", data.join("cassa.db").display());
+    let created_before = rt.block_on(async {
+        let store = cassa::store::Store::connect(&url).await.unwrap();
+        let filter = cassa::store::PaymentFilter {
+            status: Some(cassa::domain::PaymentStatus::PaymentPending),
+            limit: 100_000,
+            ..Default::default()
+        };
+        store.payments(&filter).await.unwrap().len()
+    });
+    let mut second = host_with(&data, port, "second", &lease);
+    rt.block_on(async {
+        up(&client, format!("{base}/healthz")).await;
+        let store = cassa::store::Store::connect(&url).await.unwrap();
+        let started = Instant::now();
+        loop {
+            let counts = store.count_by_status().await.unwrap();
+            let pending = counts.iter().find(|(s, _)| s == "PAYMENT_PENDING").map_or(0, |(_, n)| *n);
+            // Applications the first host had accepted but not dispatched are read again.
+            if pending as usize == APPLICATIONS {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(180), "not every application became a payment: {counts:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for id in &ids {
+            // 0 lost: every application has its payment, created once in its history …
+            let payment = store.payment_by_remote_id(*id).await.unwrap().expect("a payment per application").event;
+            let history = store.history(payment.id).await.unwrap();
+            let statuses: Vec<&str> = history.iter().map(|(_, status, _)| status.as_str()).collect();
+            let created = statuses.windows(2).filter(|w| w == &["CREATION_PENDING", "PAYMENT_PENDING"]).count();
+            assert_eq!(created, 1, "created once: {statuses:?}");
+            // … 0 doubled: its position at the intermediary is the one it records.
+            let position: serde_json::Value = client
+                .get(format!("{sandbox}/organizations/{FISCAL_CODE}/debt-positions/{}", payment.payment.iud))
+                .header("x-api-key", "kill9-key")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(position["iuv"].as_str(), payment.payment.iuv.as_deref(), "{position}");
+        }
+    });
+    let _ = second.kill();
+    let _ = second.wait();
+    let _ = intermediary.kill();
+    let _ = intermediary.wait();
+    eprintln!("{created_before} of {APPLICATIONS} payments were created before kill -9");
+    assert!(created_before < APPLICATIONS, "the kill came after the run had ended: make it bigger");
+}

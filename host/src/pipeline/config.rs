@@ -65,6 +65,9 @@ pub struct PipelineConfig {
     /// What the dispatcher does with an application whose tenant or service is not configured: `wait` (the payment is stored `CREATION_PENDING` and created once the configuration is active) or `dead_letter` (the application goes to the DLQ with the reason).
     #[arg(long, env = "CASSA_UNCONFIGURED", value_enum, default_value_t = Unconfigured::Wait)]
     pub unconfigured: Unconfigured,
+    /// How long a claimed creation stays reserved for the replica that claimed it, in milliseconds: after a crash its payments are taken up again once this has passed.
+    #[arg(long, env = "CASSA_CREATE_LEASE_MS", default_value_t = 60_000)]
+    pub create_lease_ms: u64,
     /// Creation calls in flight at once over all tenants: each tenant with work gets an equal share (at most half, so a newcomer beside a hanging tenant finds room; calls that hang may push the total to twice this), a tenant's own `concurrency` limit lowering it.
     #[arg(long, env = "CASSA_CREATE_CONCURRENCY", default_value_t = 64)]
     pub create_concurrency: usize,

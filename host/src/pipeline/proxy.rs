@@ -82,10 +82,13 @@ enum Outcome {
 async fn create_due(pipeline: &Pipeline, stop: &CancellationToken) {
     let config = &pipeline.config;
     let places = config.create_concurrency.max(1);
-    let lease = Duration::from_millis(config.poll_lease_ms.max(1_000));
+    let lease = Duration::from_millis(config.create_lease_ms.max(1_000));
     let interval = Duration::from_millis(config.poll_interval_ms.max(10));
     let mut fair: Fair<Uuid, Creation> = Fair::new(places);
-    let mut running: JoinSet<(Uuid, Outcome)> = JoinSet::new();
+    let mut running: JoinSet<Outcome> = JoinSet::new();
+    // The payments queued or in flight here; the tenant and payment of each task.
+    let mut held_here: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
+    let mut tasks: Tasks = std::collections::HashMap::new();
     while !stop.is_cancelled() {
         // Claim while there is room: three times the places, a tenant's queue at most twice its
         // share, so one tenant's backlog never fills the room another tenant needs.
@@ -97,8 +100,12 @@ async fn create_due(pipeline: &Pipeline, stop: &CancellationToken) {
             match pipeline.store.claim_creations(now_ms(), lease, room as i64, &skip).await {
                 Ok(claimed) => {
                     claimed_all = claimed.len() == room;
+                    // A lease that ran out while the payment waited here is claimed again:
+                    // it is worked on once.
                     for creation in claimed {
-                        fair.push(creation.tenant_id, creation);
+                        if held_here.insert(creation.payment_id) {
+                            fair.push(creation.tenant_id, creation);
+                        }
                     }
                 }
                 Err(error) => tracing::warn!(%error, "proxy cannot claim due creations"),
@@ -107,18 +114,21 @@ async fn create_due(pipeline: &Pipeline, stop: &CancellationToken) {
         let cap = |tenant: Uuid| pipeline.connectors.tenant_concurrency(&tenant.to_string());
         while let Some((tenant, creation)) = fair.next(cap) {
             let pipeline = pipeline.clone();
-            running.spawn(async move { (tenant, attempt(&pipeline, creation).await) });
+            let id = creation.payment_id;
+            let task = running.spawn(async move { attempt(&pipeline, creation).await });
+            tasks.insert(task.id(), (tenant, id));
         }
         if claimed_all && fair.queued() == 0 {
             continue;
         }
         tokio::select! {
-            Some(done) = running.join_next(), if !running.is_empty() => {
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
                 let mut finished = vec![done];
-                while let Some(more) = running.try_join_next() {
+                while let Some(more) = running.try_join_next_with_id() {
                     finished.push(more);
                 }
-                record(pipeline, &mut fair, finished).await;
+                let mut held = Held { fair: &mut fair, here: &mut held_here, tasks: &mut tasks };
+                record(pipeline, &mut held, finished).await;
             }
             () = pipeline.creator_kick.notified() => {}
             () = tokio::time::sleep(interval) => {}
@@ -134,8 +144,11 @@ async fn create_due(pipeline: &Pipeline, stop: &CancellationToken) {
     }
     let deadline = tokio::time::Instant::now() + STOP_GRACE;
     while !running.is_empty() {
-        match tokio::time::timeout_at(deadline, running.join_next()).await {
-            Ok(Some(done)) => record(pipeline, &mut fair, vec![done]).await,
+        match tokio::time::timeout_at(deadline, running.join_next_with_id()).await {
+            Ok(Some(done)) => {
+                let mut held = Held { fair: &mut fair, here: &mut held_here, tasks: &mut tasks };
+                record(pipeline, &mut held, vec![done]).await;
+            }
             Ok(None) => break,
             Err(_) => {
                 tracing::info!(
@@ -149,27 +162,40 @@ async fn create_due(pipeline: &Pipeline, stop: &CancellationToken) {
     }
 }
 
+/// The tenant and payment of each creation task.
+type Tasks = std::collections::HashMap<tokio::task::Id, (Uuid, Uuid)>;
+
+/// What this host holds of the creations: the fair queues, the payments queued or in flight,
+/// and the tasks.
+struct Held<'a> {
+    fair: &'a mut Fair<Uuid, Creation>,
+    here: &'a mut std::collections::HashSet<Uuid>,
+    tasks: &'a mut Tasks,
+}
+
 /// Writes what finished attempts decided: the changes in one transaction, the bare retries in
 /// another.
 async fn record(
     pipeline: &Pipeline,
-    fair: &mut Fair<Uuid, Creation>,
-    finished: Vec<Result<(Uuid, Outcome), tokio::task::JoinError>>,
+    held: &mut Held<'_>,
+    finished: Vec<Result<(tokio::task::Id, Outcome), tokio::task::JoinError>>,
 ) {
     let mut changes = Vec::new();
     let mut retries = Vec::new();
     for done in finished {
+        let task = match &done {
+            Ok((task, _)) => *task,
+            Err(error) => error.id(),
+        };
+        if let Some((tenant, id)) = held.tasks.remove(&task) {
+            held.fair.done(tenant);
+            held.here.remove(&id);
+        }
         match done {
-            Ok((tenant, outcome)) => {
-                fair.done(tenant);
-                match outcome {
-                    Outcome::Change(change) => changes.push(*change),
-                    Outcome::Retry(id, retry) => retries.push((id, retry)),
-                    Outcome::Nothing => {}
-                }
-            }
-            // A panicked attempt: its lease brings the creation back. The tenant's place is
-            // not given back, so a tenant whose attempts keep panicking ends up with none.
+            Ok((_, Outcome::Change(change))) => changes.push(*change),
+            Ok((_, Outcome::Retry(id, retry))) => retries.push((id, retry)),
+            Ok((_, Outcome::Nothing)) => {}
+            // A panicked attempt: its lease brings the creation back.
             Err(error) => tracing::error!(%error, "a creation attempt panicked"),
         }
     }
