@@ -1,50 +1,86 @@
 //! The poller: claims open payments whose `next_check_at` is due (several replicas never claim
 //! the same one) and checks each through its connector's `status`; the OpenCity schedule sets
 //! the next check, and 365 days after creation the payment expires. Calls to one intermediary
-//! are limited by its connector's permit pool.
+//! are limited by its endpoint's gate; tenants take turns ([`run`]).
 
 use std::time::Duration;
 
-use futures::StreamExt as _;
+use std::collections::HashMap;
+
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::change::{Next, update_with_retry};
-use super::{Pipeline, PipelineError, pause};
+use super::fair::Fair;
+use super::{Pipeline, PipelineError};
 use crate::domain::Timestamp;
 use crate::domain::payment::{PaymentEvent, PaymentStatus};
 use crate::domain::transitions::{self, Observed};
 use crate::runtime::{CallScope, debt_ref, wit};
 
-/// Runs until `stop`.
+/// Runs until `stop`: claims due checks into per-tenant queues and runs them fairly (each
+/// tenant at most its share of the places, [`super::fair`]), so one tenant's hanging
+/// intermediary delays no other tenant's checks; a check that hangs holds one place, not a
+/// batch.
 pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     let interval = Duration::from_millis(pipeline.config.poll_interval_ms.max(10));
     let lease = Duration::from_millis(pipeline.config.poll_lease_ms);
-    loop {
-        let due = pipeline.store.claim_due(Timestamp::now(), lease, pipeline.config.poll_batch).await;
-        match due {
-            Ok(ids) if !ids.is_empty() => {
-                let concurrency = pipeline.config.connector_concurrency.max(1) * 2;
-                let results: Vec<_> = futures::stream::iter(ids.into_iter().map(|id| {
-                    let pipeline = pipeline.clone();
-                    async move { check(&pipeline, id).await }
-                }))
-                .buffer_unordered(concurrency)
-                .collect()
-                .await;
-                for error in results.into_iter().filter_map(Result::err) {
-                    // The claim's lease brings the payment back later.
-                    tracing::warn!(%error, "status check failed");
+    let places = pipeline.config.connector_concurrency.max(1) * 2;
+    let batch = usize::try_from(pipeline.config.poll_batch.max(1)).unwrap_or(200);
+    let mut fair: Fair<Uuid, Uuid> = Fair::new(places);
+    let mut running: JoinSet<Result<Option<PaymentEvent>, PipelineError>> = JoinSet::new();
+    let mut tenants: HashMap<tokio::task::Id, Uuid> = HashMap::new();
+    while !stop.is_cancelled() {
+        let held = fair.queued() + running.len();
+        let mut claimed_all = false;
+        if held < batch.max(places * 3) {
+            let room = (batch.max(places * 3) - held).min(batch);
+            let skip = fair.full(fair.share() * 2);
+            match pipeline.store.claim_due_of(crate::store::now_ms(), lease, room as i64, &skip).await {
+                Ok(due) => {
+                    claimed_all = due.len() == room;
+                    for (id, tenant) in due {
+                        fair.push(tenant, id);
+                    }
                 }
-                continue;
+                Err(error) => tracing::warn!(%error, "poller cannot claim due payments"),
             }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "poller cannot claim due payments"),
         }
-        if !pause(&stop, interval).await {
-            return;
+        while let Some((tenant, id)) = fair.next(|_| None) {
+            let pipeline = pipeline.clone();
+            let task = running.spawn(async move { check(&pipeline, id).await });
+            tenants.insert(task.id(), tenant);
+        }
+        if claimed_all && fair.queued() == 0 {
+            continue;
+        }
+        tokio::select! {
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                let mut finished = vec![done];
+                while let Some(more) = running.try_join_next_with_id() {
+                    finished.push(more);
+                }
+                for done in finished {
+                    let task = match &done { Ok((task, _)) => *task, Err(error) => error.id() };
+                    if let Some(tenant) = tenants.remove(&task) {
+                        fair.done(tenant);
+                    }
+                    match done {
+                        // The claim's lease brings the payment back later.
+                        Ok((_, Err(error))) => tracing::warn!(%error, "status check failed"),
+                        Err(error) => tracing::error!(%error, "a status check panicked"),
+                        Ok(_) => {}
+                    }
+                }
+            }
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => {}
         }
     }
+    // Checks not started keep their lease and come back after it; those in flight finish.
+    fair.drain();
+    while running.join_next().await.is_some() {}
 }
 
 fn observed(status: wit::PaymentStatus) -> Observed {

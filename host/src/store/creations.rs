@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Backend, MULTI_ROW, Store, StoreError, multi_row, placeholders};
+use super::{Backend, MULTI_ROW, Store, StoreError, multi_row, not_in, placeholders};
 use crate::domain::{PaymentEvent, PaymentStatus};
 
 /// A claimed creation: whose, and what its earlier attempts left.
@@ -123,12 +123,7 @@ impl Store {
         skip: &[Uuid],
     ) -> Result<Vec<Creation>, StoreError> {
         let until = now_ms + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-        let skip_clause = if skip.is_empty() {
-            String::new()
-        } else {
-            let list: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 4)).collect();
-            format!(" AND tenant_id NOT IN ({})", list.join(", "))
-        };
+        let skip_clause = not_in("tenant_id", 4, skip.len());
         // SQLite has one writer at a time: the UPDATE itself is the claim.
         let lock = if self.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let sql = format!(

@@ -148,6 +148,15 @@ fn multi_row(prefix: &str, columns: usize, suffix: &str, rows: usize) -> String 
     sql
 }
 
+/// ` AND <column> NOT IN ($first, …)` for `n` values; empty for none.
+fn not_in(column: &str, first: usize, n: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    let list: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    format!(" AND {column} NOT IN ({})", list.join(", "))
+}
+
 /// `$1, $2, …, $n`, for `IN (…)` lists.
 fn placeholders(n: usize) -> String {
     (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
@@ -688,22 +697,41 @@ impl Store {
     /// Claims up to `limit` open payments due at `now` for one poller: their `next_check_at` is
     /// pushed `lease` ahead, so no other replica takes them while this one checks.
     pub async fn claim_due(&self, now: Timestamp, lease: Duration, limit: i64) -> Result<Vec<Uuid>, StoreError> {
-        let until = now.millis() + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-        let sql = match self.backend {
-            Backend::Postgres => {
-                "UPDATE payments SET next_check_at = $1 WHERE id IN (\
-                 SELECT id FROM payments WHERE next_check_at IS NOT NULL AND next_check_at <= $2 \
-                 ORDER BY next_check_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id"
-            }
-            // SQLite has one writer at a time: the UPDATE itself is the claim.
-            Backend::Sqlite => {
-                "UPDATE payments SET next_check_at = $1 WHERE id IN (\
-                 SELECT id FROM payments WHERE next_check_at IS NOT NULL AND next_check_at <= $2 \
-                 ORDER BY next_check_at LIMIT $3) RETURNING id"
-            }
-        };
-        let rows = sqlx::query(sql).bind(until).bind(now.millis()).bind(limit).fetch_all(&self.pool).await?;
-        ids(&rows)
+        let claimed = self.claim_due_of(now.millis(), lease, limit, &[]).await?;
+        Ok(claimed.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// [`Store::claim_due`] skipping the tenants in `skip` (their queues at this poller are
+    /// full), with each payment's tenant: `(payment, tenant)`.
+    pub async fn claim_due_of(
+        &self,
+        now_ms: i64,
+        lease: Duration,
+        limit: i64,
+        skip: &[Uuid],
+    ) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+        let until = now_ms + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let skip_clause = not_in("tenant_id", 4, skip.len());
+        // SQLite has one writer at a time: the UPDATE itself is the claim.
+        let lock = if self.backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE payments SET next_check_at = $1 WHERE id IN (\
+             SELECT id FROM payments WHERE next_check_at IS NOT NULL AND next_check_at <= $2{skip_clause} \
+             ORDER BY next_check_at LIMIT $3{lock}) RETURNING id, tenant_id"
+        );
+        let mut query = sqlx::query(&sql).bind(until).bind(now_ms).bind(limit);
+        for tenant in skip {
+            query = query.bind(tenant.to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                let tenant: String = r.try_get("tenant_id")?;
+                let parse = |s: &str| Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(e.to_string()));
+                Ok((parse(&id)?, parse(&tenant)?))
+            })
+            .collect()
     }
 
     /// A tenant configuration.
