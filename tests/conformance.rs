@@ -1,7 +1,7 @@
 //! The conformance suite itself: the `sandbox` connector passes all of it against the sandbox
 //! intermediary, and a connector that does not work fails it (so the suite is not vacuous).
 
-#![expect(clippy::unwrap_used, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use cassa::conformance::{self, SandboxFake};
 use cassa_tests::*;
@@ -38,4 +38,40 @@ async fn a_component_that_is_not_a_connector_fails_at_admission() {
     let fake = SandboxFake::start().await.unwrap();
     let report = conformance::run(&runtime, NOT_A_CONNECTOR, &fake, &mut |_| {}).await;
     assert_eq!((report.passed(), report.failed()), (0, 1));
+}
+
+/// `lookup` is optional: a connector that exports the `gateway` alone (as every one built
+/// before it existed) still loads and serves calls; the host knows it cannot find positions.
+/// The bundled connectors export it, and the sandbox's finds a position by its IUD.
+#[tokio::test]
+async fn a_connector_without_lookup_still_loads_and_the_sandbox_finds_positions_by_iud() {
+    let runtime = runtime(tight_limits(), false);
+    let old = runtime.load(GATEWAY_ONLY).await.expect("a 0.1.0 connector without lookup loads");
+    assert!(!old.can_find());
+    let scope = cassa::runtime::CallScope::default();
+    let created = old.create(&scope, cassa::runtime::debt_position(&sample_payment())).await.unwrap();
+    assert_eq!(created.notice_code, "301000000000000014");
+    let error = old.find(&scope, "p", "iud").await.unwrap_err();
+    assert_eq!(error.kind(), "unsupported", "{error}");
+
+    let sandbox = runtime.load(SANDBOX).await.unwrap();
+    assert!(sandbox.can_find());
+    let fake = SandboxFake::start().await.unwrap();
+    use cassa::conformance::Fake as _;
+    let scope = cassa::runtime::CallScope {
+        tenant_config: fake.tenant_config(),
+        service_config: fake.service_config(),
+        allowed_hosts: fake.allowed_hosts(),
+        ..Default::default()
+    };
+    let position = cassa::runtime::debt_position(&sample_payment());
+    assert!(sandbox.find(&scope, &position.payment_id, &position.iud).await.unwrap().is_none(), "nothing yet");
+    let created = sandbox.create(&scope, position.clone()).await.unwrap();
+    let found = sandbox.find(&scope, &position.payment_id, &position.iud).await.unwrap().expect("found by its IUD");
+    assert_eq!((found.iuv, found.notice_code), (created.iuv, created.notice_code));
+    assert_eq!(fake.positions_for(&position.iud).await, Some(1), "finding created nothing");
+}
+
+fn sample_payment() -> cassa::domain::PaymentEvent {
+    serde_json::from_str(include_str!("examples/payment_creation_pending.json")).unwrap()
 }

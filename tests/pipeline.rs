@@ -341,3 +341,61 @@ async fn one_tenants_hanging_intermediary_does_not_delay_another_tenants_creatio
     let Some(url) = postgres_url().await else { return };
     a_hanging_neighbour(Store::connect(&url).await.unwrap()).await;
 }
+
+/// Two payments whose positions exist upstream are marked `CREATION_FAILED` behind cassa's
+/// back (as when a connector refuses a request it had carried out); the citizen pays one. The
+/// sweep finds both through the connector's `lookup`: the paid one becomes `COMPLETE` and is
+/// notified, the other is cancelled upstream, and the history says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_finds_positions_behind_failed_creations_cancelling_the_unpaid_and_completing_the_paid() {
+    let store = Store::connect(&sqlite_url()).await.unwrap();
+    let fake = SandboxFake::start().await.unwrap();
+    let core = EchoServer::start().await;
+    let bus = Arc::new(EmbeddedBus::new(store.clone()));
+    let host = TestPipeline::start_tuned(store.clone(), &fake, bus, Topics::default(), Default::default(), None, |c| {
+        c.create_sweep_interval_ms = 200;
+    })
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (remote, bytes) = application(&core.url());
+        host.pipeline.bus.publish(&host.pipeline.config.topics.applications, SERVICE, &bytes).await.unwrap();
+        ids.push(remote);
+    }
+    wait_for("both payments PAYMENT_PENDING", Duration::from_secs(30), || async {
+        in_status(&store, PaymentStatus::PaymentPending).await.len() == 2
+    })
+    .await;
+    let mut failed = Vec::new();
+    for remote in &ids {
+        let stored = store.payment_by_remote_id(*remote).await.unwrap().unwrap();
+        let mut event = cassa::domain::transitions::creation_failed(&stored.event, cassa::domain::Timestamp::now());
+        event.payment.iuv = None;
+        event.payment.notice_code = None;
+        store.update_payment(&event, stored.version, None, Some("refused (simulated)")).await.unwrap();
+        failed.push(stored.event);
+    }
+    let (paid, unpaid) = (&failed[0], &failed[1]);
+    fake.pay(&debt_ref(paid).unwrap()).await.unwrap();
+    wait_for("the paid one COMPLETE and notified", Duration::from_secs(30), || async {
+        store.payment(paid.id).await.unwrap().unwrap().event.status == PaymentStatus::Complete
+            && !core.received().is_empty()
+    })
+    .await;
+    let local = fake.local.as_ref().unwrap();
+    wait_for("the unpaid one's position cancelled upstream", Duration::from_secs(30), || async {
+        local.position(cassa::conformance::SUITE_FISCAL_CODE, &unpaid.payment.iud).unwrap().status == "CANCELED"
+    })
+    .await;
+    let after = store.payment(unpaid.id).await.unwrap().unwrap().event;
+    assert_eq!(after.status, PaymentStatus::CreationFailed);
+    let history = store.history(unpaid.id).await.unwrap();
+    assert!(
+        history.iter().any(|(_, _, note)| note.as_deref().is_some_and(|n| n.contains("cancelled there"))),
+        "{history:?}"
+    );
+    let complete = store.payment(paid.id).await.unwrap().unwrap().event;
+    assert_eq!(complete.payment.iuv, paid.payment.iuv, "the position found is the one that was paid");
+    assert_eq!(core.received().len(), 1, "only the paid one is notified");
+    host.shutdown().await;
+}

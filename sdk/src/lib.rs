@@ -41,14 +41,15 @@ pub mod http;
 #[cfg(feature = "guest")]
 pub mod log;
 
-/// The WIT bindings of the `connector` world, generated from `wit/`.
+/// The WIT bindings of the `connector-with-lookup` world (the `connector` world and the
+/// optional `lookup`), generated from `wit/`.
 #[cfg(feature = "guest")]
 #[doc(hidden)]
 pub mod bindings {
     #![allow(missing_docs, clippy::all, reason = "generated code")]
     wit_bindgen::generate!({
         path: "../wit",
-        world: "connector",
+        world: "connector-with-lookup",
         pub_export_macro: true,
         export_macro_name: "__export_connector_world",
         default_bindings_module: "cassa_sdk::bindings",
@@ -123,6 +124,15 @@ pub trait Connector {
         let _ = (config, request);
         Err(unsupported("callback"))
     }
+
+    /// Finds the position the intermediary holds for `iud` (of cassa's payment `payment_id`)
+    /// without creating one: `Ok(None)` when it holds none. The host asks after a `create` that
+    /// got no readable answer and before giving a payment up; implement it whenever the
+    /// intermediary can be asked by IUD, so a payment is never failed while its position exists.
+    fn find(config: Self::Config, payment_id: String, iud: String) -> Result<Option<Created>, Error> {
+        let _ = (config, payment_id, iud);
+        Err(unsupported("find"))
+    }
 }
 
 /// The `unsupported` error for an operation this connector does not implement.
@@ -177,6 +187,13 @@ impl<T: Connector> bindings::exports::cassa::connector::gateway::Guest for Expor
     }
     fn callback(ctx: Context, request: CallbackRequest) -> Result<CallbackOutcome, Error> {
         T::callback(Self::config(&ctx)?, request)
+    }
+}
+
+#[cfg(feature = "guest")]
+impl<T: Connector> bindings::exports::cassa::connector::lookup::Guest for Exported<T> {
+    fn find(ctx: Context, payment_id: String, iud: String) -> Result<Option<Created>, Error> {
+        T::find(Self::config(&ctx)?, payment_id, iud)
     }
 }
 

@@ -9,6 +9,9 @@ pub const HOSTILE: &[u8] = include_bytes!(env!("CASSA_TEST_GUEST_HOSTILE_WASM"))
 /// A component that is no connector and imports an interface the host does not provide.
 pub const NOT_A_CONNECTOR: &[u8] = include_bytes!(env!("CASSA_TEST_GUEST_NOT_A_CONNECTOR_WASM"));
 
+/// A contract 0.1.0 connector built before `lookup` existed: it exports the `gateway` alone.
+pub const GATEWAY_ONLY: &[u8] = include_bytes!(env!("CASSA_TEST_GUEST_GATEWAY_ONLY_WASM"));
+
 /// The SOAP workload guest for the Wasm/native benchmark.
 pub const SOAP_BENCH: &[u8] = include_bytes!(env!("CASSA_TEST_GUEST_SOAP_BENCH_WASM"));
 

@@ -200,6 +200,14 @@ impl cassa_sdk::Connector for Sandbox {
         document(&tenant, &debt, "receipt", "application/xml", format!("ricevuta-{}.xml", debt.notice_code))
     }
 
+    fn find((tenant, _): Self::Config, _payment_id: String, iud: String) -> Result<Option<Created>, Error> {
+        let reply = authed(Request::get(&api(&tenant, &format!("/{iud}")))).send()?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        created(reply.error_for_status()?.json()?).map(Some)
+    }
+
     fn cancel((tenant, _): Self::Config, debt: DebtRef) -> Result<(), Error> {
         authed(Request::post(&api(&tenant, &format!("/{}/cancel", debt.iud)))).send()?.error_for_status()?;
         Ok(())

@@ -26,3 +26,6 @@ CREATE INDEX creations_waiting ON creations (tenant_id) WHERE waiting IS NOT NUL
 -- Payments already waiting for their creation when this migration runs.
 INSERT INTO creations (payment_id, tenant_id, service_id, due_at)
     SELECT id, tenant_id, service_id, updated_at FROM payments WHERE status = 'CREATION_PENDING';
+
+-- Recently failed creations, for the sweep that looks for their positions upstream.
+CREATE INDEX payments_failed ON payments (updated_at) WHERE status = 'CREATION_FAILED';

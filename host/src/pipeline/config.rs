@@ -65,6 +65,15 @@ pub struct PipelineConfig {
     /// What the dispatcher does with an application whose tenant or service is not configured: `wait` (the payment is stored `CREATION_PENDING` and created once the configuration is active) or `dead_letter` (the application goes to the DLQ with the reason).
     #[arg(long, env = "CASSA_UNCONFIGURED", value_enum, default_value_t = Unconfigured::Wait)]
     pub unconfigured: Unconfigured,
+    /// How long after its payment was created a creation whose position may exist stops opening one, in milliseconds: from then on the connector is only asked to find the position (`lookup`), and a payment the intermediary holds none for becomes `CREATION_FAILED`. Connectors without `lookup` keep trying `create`, which is idempotent by IUD.
+    #[arg(long, env = "CASSA_CREATE_GIVE_UP_MS", default_value_t = 86_400_000)]
+    pub create_give_up_ms: u64,
+    /// How often recently failed creations are looked for upstream (`lookup`): a position found unpaid is cancelled, one found paid makes its payment `COMPLETE` and notified. In milliseconds.
+    #[arg(long, env = "CASSA_CREATE_SWEEP_INTERVAL_MS", default_value_t = 300_000)]
+    pub create_sweep_interval_ms: u64,
+    /// How far back the sweep of failed creations looks, in milliseconds.
+    #[arg(long, env = "CASSA_CREATE_SWEEP_WINDOW_MS", default_value_t = 86_400_000)]
+    pub create_sweep_window_ms: u64,
     /// How long a claimed creation stays reserved for the replica that claimed it, in milliseconds: after a crash its payments are taken up again once this has passed.
     #[arg(long, env = "CASSA_CREATE_LEASE_MS", default_value_t = 60_000)]
     pub create_lease_ms: u64,

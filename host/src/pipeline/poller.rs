@@ -83,7 +83,8 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     while running.join_next().await.is_some() {}
 }
 
-fn observed(status: wit::PaymentStatus) -> Observed {
+/// What a connector's status means for the state diagram.
+pub(super) fn observed(status: wit::PaymentStatus) -> Observed {
     match status {
         wit::PaymentStatus::Pending => Observed::Pending,
         wit::PaymentStatus::Started => Observed::Started,

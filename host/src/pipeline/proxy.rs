@@ -25,6 +25,7 @@ use super::{Pipeline, PipelineError, consume};
 use crate::bus::Message;
 use crate::domain::creation::{Attempt, Decision, next_attempt};
 use crate::domain::payment::{PaymentEvent, PaymentStatus};
+use crate::domain::transitions::Observed;
 use crate::domain::{Timestamp, transitions};
 use crate::runtime::{CallError, CallScope, debt_position, wit};
 use crate::store::{Change, Creation, Retry, now_ms};
@@ -40,7 +41,92 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
         let pipeline = pipeline.clone();
         async move { take_in(&pipeline, batch).await }
     });
-    tokio::join!(feed, create_due(&pipeline, &stop));
+    tokio::join!(feed, create_due(&pipeline, &stop), sweep(&pipeline, &stop));
+}
+
+/// Most failed creations one sweep looks at.
+const SWEEP_BATCH: i64 = 200;
+
+/// Every `create_sweep_interval_ms`, looks upstream for the positions of payments that became
+/// `CREATION_FAILED` within `create_sweep_window_ms`: a connector may have refused a request it
+/// had carried out, or an operator may have created the position by hand.
+async fn sweep(pipeline: &Pipeline, stop: &CancellationToken) {
+    let every = Duration::from_millis(pipeline.config.create_sweep_interval_ms.max(100));
+    while super::pause(stop, every).await {
+        let window = i64::try_from(pipeline.config.create_sweep_window_ms).unwrap_or(i64::MAX);
+        let failed = match pipeline.store.failed_creations_since(now_ms().saturating_sub(window), SWEEP_BATCH).await {
+            Ok(failed) => failed,
+            Err(error) => {
+                tracing::warn!(%error, "the sweep of failed creations cannot read them");
+                continue;
+            }
+        };
+        for id in failed {
+            if stop.is_cancelled() {
+                return;
+            }
+            if let Err(error) = sweep_one(pipeline, id).await {
+                tracing::warn!(payment = %id, %error, "failed creation not swept; the next sweep tries again");
+            }
+        }
+    }
+}
+
+/// Looks upstream for the position of one `CREATION_FAILED` payment: found paid, the payment
+/// becomes `COMPLETE` (and the core is notified); found unpaid, the position is cancelled and
+/// the history says so.
+pub async fn sweep_one(pipeline: &Pipeline, id: Uuid) -> Result<Option<PaymentEvent>, PipelineError> {
+    super::change::update_with_retry(pipeline, id, |stored| async move {
+        let event = stored.event;
+        if event.status != PaymentStatus::CreationFailed {
+            return Ok(None);
+        }
+        let Ok(configured) = pipeline.configured_or_why(&event).await? else { return Ok(None) };
+        if !configured.connector.can_find() {
+            return Ok(None);
+        }
+        let scope =
+            CallScope { intermediary: Some(configured.permits.clone()), ..pipeline.scope(&configured, Some(event.id)) };
+        let Ok(Some(created)) = configured.connector.find(&scope, &event.id.to_string(), &event.payment.iud).await
+        else {
+            return Ok(None);
+        };
+        let now = Timestamp::now();
+        let receiver = Pipeline::receiver_of(&configured.tenant);
+        let category = configured.service.config.get("pagopa_category").and_then(|c| c.as_str()).map(str::to_owned);
+        let iuv = created.iuv.clone();
+        let pending =
+            transitions::created(&event, created.iuv, created.notice_code, receiver, category, &pipeline.endpoints(), now);
+        let Some(debt) = crate::runtime::debt_ref(&pending) else { return Ok(None) };
+        let status = match configured.connector.status(&scope, debt.clone()).await {
+            Ok(status) => super::poller::observed(status),
+            Err(error) => {
+                tracing::warn!(payment = %event.id, %iuv, %error, "position of a failed creation found; its status is unknown");
+                return Ok(None);
+            }
+        };
+        match status {
+            Observed::Paid { .. } => {
+                let complete = transitions::checked(&pending, Some(&status), &pipeline.endpoints(), now);
+                let note = format!("position IUV {iuv} found upstream after CREATION_FAILED, and paid");
+                tracing::warn!(payment = %event.id, %iuv, "a failed creation's position was paid: the payment is COMPLETE");
+                Ok(Some(super::change::Next::emitted(complete, Some(&note))))
+            }
+            Observed::Canceled | Observed::Expired | Observed::Failed(_) => Ok(None),
+            Observed::Pending | Observed::Started => match configured.connector.cancel(&scope, debt).await {
+                Ok(()) => {
+                    let note = format!("position IUV {iuv} found upstream after CREATION_FAILED; cancelled there");
+                    tracing::warn!(payment = %event.id, %iuv, "a failed creation's position was cancelled upstream");
+                    Ok(Some(super::change::Next { event, publish: false, note: Some(note) }))
+                }
+                Err(error) => {
+                    tracing::warn!(payment = %event.id, %iuv, %error, "a failed creation's position could not be cancelled; the next sweep tries again");
+                    Ok(None)
+                }
+            },
+        }
+    })
+    .await
 }
 
 /// Takes `CREATION_PENDING` payments of a batch into the store when another host's dispatcher
@@ -297,7 +383,48 @@ async fn decide(
     };
     let scope =
         CallScope { intermediary: Some(configured.permits.clone()), ..pipeline.scope(&configured, Some(event.id)) };
-    let (result, reached) = configured.connector.create_reaching(&scope, debt_position(&event)).await;
+    let connector = &configured.connector;
+    // After an attempt that may have opened the position, ask for it first (when the
+    // connector can find one): a position found is the answer, no second create needed. Past
+    // the give-up time only asking is left, and a position the intermediary does not hold
+    // ends the payment for certain.
+    let give_up = creation.ambiguous
+        && now_ms().saturating_sub(event.created_at.millis())
+            > i64::try_from(pipeline.config.create_give_up_ms).unwrap_or(i64::MAX);
+    let mut found = false;
+    let lookup = if creation.ambiguous && connector.can_find() {
+        match connector.find(&scope, &event.id.to_string(), &event.payment.iud).await {
+            Ok(Some(created)) => {
+                found = true;
+                Some((Ok(created), true))
+            }
+            Ok(None) if give_up => {
+                let note = format!(
+                    "given up after {} attempt(s): the intermediary holds no position for IUD {}",
+                    creation.attempts, event.payment.iud
+                );
+                tracing::warn!(payment = %event.id, %note, "debt position not created");
+                let next = transitions::creation_failed(&event, now);
+                let publish = Some((pipeline.config.topics.payments.clone(), pipeline.key_of(&event)));
+                return Ok(Outcome::Change(Box::new(Change {
+                    event: next,
+                    version,
+                    publish,
+                    note: Some(note),
+                    retry: None,
+                })));
+            }
+            Ok(None) | Err(CallError::Connector(wit::Error::Unsupported(_))) => None,
+            // Asking failed: the position may still exist.
+            Err(error) => Some((Err(error), true)),
+        }
+    } else {
+        None
+    };
+    let (result, reached) = match lookup {
+        Some(outcome) => outcome,
+        None => connector.create_reaching(&scope, debt_position(&event)).await,
+    };
     let info = configured.connector.info();
     let served_by = format!(
         "connector {} {} (sha256:{})",
@@ -331,7 +458,8 @@ async fn decide(
             } else {
                 String::new()
             };
-            let note = format!("debt position created by {served_by}{after}");
+            let how = if found { "found upstream, opened by an unanswered attempt," } else { "created" };
+            let note = format!("debt position {how} by {served_by}{after}");
             Outcome::Change(Box::new(Change { event: next, version, publish, note: Some(note), retry: None }))
         }
         (Decision::Fail, Err(error)) => {

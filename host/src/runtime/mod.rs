@@ -56,6 +56,8 @@ pub use bindings::cassa::connector::types as wit;
 /// The contract version this host implements; connectors must target a compatible one.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 const GATEWAY_EXPORT: &str = "cassa:connector/gateway@0.1.0";
+/// The optional export that finds a position without creating one.
+const LOOKUP_EXPORT: &str = "cassa:connector/lookup@0.1.0";
 
 /// Operator settings of the runtime.
 #[derive(Debug, Clone, Deserialize)]
@@ -157,9 +159,13 @@ impl Runtime {
         let instance_pre =
             self.shared.linker.instantiate_pre(&component).map_err(|e| AdmissionError::Imports(format!("{e:#}")))?;
         let pre = bindings::ConnectorPre::new(instance_pre).map_err(|e| AdmissionError::World(format!("{e:#}")))?;
+        let find = component
+            .get_export_index(None, LOOKUP_EXPORT)
+            .and_then(|lookup| component.get_export_index(Some(&lookup), "find"));
         let mut connector = Connector {
             shared: self.shared.clone(),
             pre,
+            find,
             digest,
             info: Arc::new(ConnectorInfo::placeholder()),
             declared_hosts: Arc::from(Vec::new()),
@@ -383,6 +389,8 @@ impl CallScope {
 pub struct Connector {
     shared: Arc<Shared>,
     pre: bindings::ConnectorPre<CallState>,
+    /// Where the optional `lookup.find` is, when the component exports it.
+    find: Option<wasmtime::component::ComponentExportIndex>,
     digest: String,
     info: Arc<ConnectorInfo>,
     /// The hosts `info` declares, parsed once.
@@ -404,6 +412,7 @@ enum Op {
     Receipt(wit::Context, wit::DebtRef),
     Cancel(wit::Context, wit::DebtRef),
     Callback(wit::Context, wit::CallbackRequest),
+    Find(wit::Context, String, String),
 }
 
 impl Op {
@@ -418,6 +427,7 @@ impl Op {
             Op::Receipt(..) => "receipt",
             Op::Cancel(..) => "cancel",
             Op::Callback(..) => "callback",
+            Op::Find(..) => "find",
         }
     }
 }
@@ -430,6 +440,7 @@ enum OpResult {
     Url(Result<String, wit::Error>),
     Document(Result<wit::Document, wit::Error>),
     Callback(Result<wit::CallbackOutcome, wit::Error>),
+    Found(Result<Option<wit::Created>, wit::Error>),
 }
 
 impl OpResult {
@@ -442,6 +453,7 @@ impl OpResult {
             OpResult::Url(r) => r.as_ref().err(),
             OpResult::Document(r) => r.as_ref().err(),
             OpResult::Callback(r) => r.as_ref().err(),
+            OpResult::Found(r) => r.as_ref().err(),
         }
     }
 }
@@ -540,6 +552,29 @@ impl Connector {
         let (ctx, secrets) = self.context(scope);
         let result = self.call(scope, secrets, Op::Cancel(ctx, debt)).await?;
         self.finish(expect_result!(result, Unit))
+    }
+
+    /// Whether it exports the optional `lookup` (finding a position without creating one).
+    pub fn can_find(&self) -> bool {
+        self.find.is_some()
+    }
+
+    /// `lookup.find`: the position the intermediary holds for `iud`, `None` when it holds none;
+    /// `unsupported` when the connector does not export `lookup`.
+    pub async fn find(
+        &self,
+        scope: &CallScope,
+        payment_id: &str,
+        iud: &str,
+    ) -> Result<Option<wit::Created>, CallError> {
+        if self.find.is_none() {
+            return Err(CallError::Connector(wit::Error::Unsupported(
+                "this connector does not export `cassa:connector/lookup`".into(),
+            )));
+        }
+        let (ctx, secrets) = self.context(scope);
+        let result = self.call(scope, secrets, Op::Find(ctx, payment_id.to_owned(), iud.to_owned())).await?;
+        self.finish(expect_result!(result, Found))
     }
 
     /// `callback`: interprets a pushed notification.
@@ -678,8 +713,21 @@ impl Connector {
         });
         let outcome = {
             let run = async {
-                let instance = self.pre.instantiate_async(&mut store).await?;
+                let raw = self.pre.instance_pre().instantiate_async(&mut store).await?;
+                let instance = bindings::Connector::new(&mut store, &raw)?;
                 let gateway = instance.cassa_connector_gateway();
+                if let Op::Find(c, payment, iud) = op {
+                    let Some(find) = &self.find else {
+                        return Err(wasmtime::Error::msg("the connector does not export lookup"));
+                    };
+                    type Find = wasmtime::component::TypedFunc<
+                        (wit::Context, String, String),
+                        (Result<Option<wit::Created>, wit::Error>,),
+                    >;
+                    let find: Find = raw.get_typed_func(&mut store, find)?;
+                    let (found,) = find.call_async(&mut store, (c, payment, iud)).await?;
+                    return Ok(OpResult::Found(found));
+                }
                 let store = &mut store;
                 wasmtime::Result::Ok(match op {
                     Op::Info => OpResult::Info(gateway.call_info(store).await?),
@@ -691,6 +739,7 @@ impl Connector {
                     Op::Receipt(c, d) => OpResult::Document(gateway.call_receipt(store, &c, &d).await?),
                     Op::Cancel(c, d) => OpResult::Unit(gateway.call_cancel(store, &c, &d).await?),
                     Op::Callback(c, r) => OpResult::Callback(gateway.call_callback(store, &c, &r).await?),
+                    Op::Find(..) => return Err(wasmtime::Error::msg("find is called through its own export")),
                 })
             };
             tokio::time::timeout(limits.wall(), run).await

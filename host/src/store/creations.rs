@@ -178,6 +178,19 @@ impl Store {
             .map_err(Into::into)
     }
 
+    /// Payments that became `CREATION_FAILED` at or after `since_ms`, most recent first (the
+    /// sweep looks for their positions upstream).
+    pub async fn failed_creations_since(&self, since_ms: i64, limit: i64) -> Result<Vec<Uuid>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM payments WHERE status = 'CREATION_FAILED' AND updated_at >= $1 ORDER BY updated_at DESC LIMIT $2",
+        )
+        .bind(since_ms)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        super::ids(&rows)
+    }
+
     /// Creations whose position may exist upstream without cassa knowing it yet.
     pub async fn uncertain_creations(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) FROM creations WHERE ambiguous = 1").fetch_one(self.pool()).await?;
