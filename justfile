@@ -33,6 +33,7 @@ bench:
     cargo bench -p cassa-tests --bench pipeline
     cargo bench -p cassa-tests --bench load_swap
     cargo bench -p cassa-tests --bench noisy_neighbour
+    cargo bench -p cassa-tests --bench slow_intermediary
 
 # Hot swap under load: 500 connector calls/s for 60 s through a push, an activation and a rollback.
 load-swap:

@@ -106,6 +106,17 @@ impl FaultyProxy {
     /// Starts one on a free port in front of `upstream`, failing each kind at the share given
     /// (percent): before, after, hang, garbage.
     pub async fn start(upstream: &str, shares: [u64; 4], hang: std::time::Duration) -> Self {
+        Self::start_slow(upstream, shares, hang, std::time::Duration::ZERO).await
+    }
+
+    /// [`Self::start`], every request also held `delay` before it is passed on (an
+    /// intermediary answering slowly).
+    pub async fn start_slow(
+        upstream: &str,
+        shares: [u64; 4],
+        hang: std::time::Duration,
+        delay: std::time::Duration,
+    ) -> Self {
         let faults = Arc::new(Mutex::new(Faults::default()));
         let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let client = reqwest::Client::new();
@@ -144,6 +155,9 @@ impl FaultyProxy {
                         return (axum::http::StatusCode::GATEWAY_TIMEOUT, "").into_response();
                     }
                     _ => {}
+                }
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
                 }
                 let (parts, body) = request.into_parts();
                 let body = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();

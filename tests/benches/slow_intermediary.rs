@@ -1,0 +1,143 @@
+//! `cargo bench -p cassa-tests --bench slow_intermediary` (part of `just bench`): ten tenants,
+//! each on its own loopback intermediary answering every request in 200 ms, create their
+//! payments alone, then again beside an eleventh tenant whose intermediary hangs on every call.
+//! Measured side by side in one run: the ten tenants' creation rate and p99 time from
+//! submission to `PAYMENT_PENDING`, and what the intermediaries' concurrency allows. One figure
+//! per line as `name: value unit`.
+//!
+//! `CASSA_BENCH_PAYMENTS` sets the applications per tenant (default 100).
+
+#![expect(clippy::unwrap_used, reason = "benchmark harness")]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use cassa::bus::Topics;
+use cassa::conformance::{Fake as _, SandboxFake};
+use cassa::domain::PaymentStatus;
+use cassa::runtime::Limits;
+use cassa::store::{Store, StoredConfig};
+use cassa_tests::{EchoServer, FaultyProxy, TestPipeline, application, sqlite_url};
+use serde_json::json;
+
+const TENANTS: usize = 10;
+/// Calls at once to one intermediary endpoint (the pipeline's connector gate).
+const GATE: usize = 16;
+const LATENCY: Duration = Duration::from_millis(200);
+
+/// A tenant and its service against `base_url`; returns their ids.
+async fn tenant(store: &Store, fake: &SandboxFake, base_url: &str) -> (uuid::Uuid, uuid::Uuid) {
+    let (tenant, service) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let mut config = fake.tenant_config_at(base_url);
+    config["name"] = "Comune".into();
+    config["tax_identification_number"] = "80001234568".into();
+    store.put_tenant(&StoredConfig { id: tenant, owner: "sandbox".into(), config, active: true }).await.unwrap();
+    let owner = tenant.to_string();
+    store.put_service(&StoredConfig { id: service, owner, config: json!({}), active: true }).await.unwrap();
+    (tenant, service)
+}
+
+/// One leg: `per_tenant` applications for each of `tenants`, after `hanging` applications of
+/// the hanging tenant when there is one; returns (rate of the tenants' creations in payments/s,
+/// p99 time to PAYMENT_PENDING).
+async fn leg(
+    host: &TestPipeline,
+    store: &Store,
+    core: &str,
+    tenants: &[(uuid::Uuid, uuid::Uuid)],
+    hanging: Option<(uuid::Uuid, uuid::Uuid)>,
+    per_tenant: usize,
+) -> (f64, Duration) {
+    let topic = &host.pipeline.config.topics.applications;
+    let publish = |tenant: uuid::Uuid, service: uuid::Uuid| {
+        let (remote, bytes) = application(core);
+        let mut app: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        app["tenant_id"] = tenant.to_string().into();
+        app["service_id"] = service.to_string().into();
+        (remote, serde_json::to_vec(&app).unwrap())
+    };
+    if let Some((tenant, service)) = hanging {
+        for _ in 0..per_tenant * 2 {
+            let (_, bytes) = publish(tenant, service);
+            host.pipeline.bus.publish(topic, "hang", &bytes).await.unwrap();
+        }
+        // Its calls are under way before the others arrive.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let started = Instant::now();
+    let mut submitted: HashMap<uuid::Uuid, Instant> = HashMap::new();
+    for round in 0..per_tenant {
+        for (tenant, service) in tenants {
+            let (remote, bytes) = publish(*tenant, *service);
+            host.pipeline.bus.publish(topic, &round.to_string(), &bytes).await.unwrap();
+            submitted.insert(remote, Instant::now());
+        }
+    }
+    let mut latencies = Vec::new();
+    let mut open: Vec<uuid::Uuid> = submitted.keys().copied().collect();
+    while !open.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(600), "{} payments never became PAYMENT_PENDING", open.len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut still = Vec::new();
+        for remote in open {
+            match store.payment_by_remote_id(remote).await.unwrap() {
+                Some(p) if p.event.status == PaymentStatus::PaymentPending => {
+                    latencies.push(submitted[&remote].elapsed())
+                }
+                _ => still.push(remote),
+            }
+        }
+        open = still;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
+    (submitted.len() as f64 / elapsed.as_secs_f64(), p99)
+}
+
+fn main() {
+    let per_tenant: usize = std::env::var("CASSA_BENCH_PAYMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = Store::connect(&sqlite_url()).await.unwrap();
+        let fake = SandboxFake::start().await.unwrap();
+        let core = EchoServer::start().await;
+        let bus = std::sync::Arc::new(cassa::bus::embedded::EmbeddedBus::new(store.clone()));
+        let host = TestPipeline::start_tuned(store.clone(), &fake, bus, Topics::default(), Limits::default(), None, |c| {
+            // Enough places for every intermediary's gate: the gates, not the places, bound the rate.
+            c.create_concurrency = 2 * (TENANTS + 1) * GATE;
+        })
+        .await;
+        let mut proxies = Vec::new();
+        let mut tenants = Vec::new();
+        for _ in 0..TENANTS {
+            let proxy = FaultyProxy::start_slow(&fake.base_url, [0, 0, 0, 0], Duration::ZERO, LATENCY).await;
+            tenants.push(tenant(&store, &fake, &proxy.url()).await);
+            proxies.push(proxy);
+        }
+        // The hanging intermediary accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hanging_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let hanging = tenant(&store, &fake, &hanging_url).await;
+
+        let allowed = (TENANTS * GATE) as f64 / LATENCY.as_secs_f64();
+        let (alone_rate, alone_p99) = leg(&host, &store, &core.url(), &tenants, None, per_tenant).await;
+        let (beside_rate, beside_p99) = leg(&host, &store, &core.url(), &tenants, Some(hanging), per_tenant).await;
+        println!("slow_intermediary_payments: {} per leg ({TENANTS} tenants × {per_tenant})", TENANTS * per_tenant);
+        println!("slow_intermediary_allowed_rate: {allowed:.0} payments/s ({TENANTS} intermediaries × {GATE} calls at once / 200 ms)");
+        println!("slow_intermediary_alone_rate: {alone_rate:.0} payments/s");
+        println!("slow_intermediary_alone_p99: {:.0} ms", alone_p99.as_secs_f64() * 1000.0);
+        println!("slow_intermediary_with_hanging_rate: {beside_rate:.0} payments/s");
+        println!("slow_intermediary_with_hanging_p99: {:.0} ms", beside_p99.as_secs_f64() * 1000.0);
+        println!("slow_intermediary_rate_ratio: {:.2} (with hanging / alone)", beside_rate / alone_rate);
+        println!("slow_intermediary_p99_ratio: {:.2} (with hanging / alone)", beside_p99.as_secs_f64() / alone_p99.as_secs_f64());
+        println!("slow_intermediary_rate_of_allowed: {:.0} %", 100.0 * alone_rate / allowed);
+        host.shutdown().await;
+    });
+}
