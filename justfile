@@ -34,6 +34,7 @@ bench:
     cargo bench -p cassa-tests --bench load_swap
     cargo bench -p cassa-tests --bench noisy_neighbour
     cargo bench -p cassa-tests --bench slow_intermediary
+    cargo bench -p cassa-tests --bench concurrent_slow_calls
 
 # Hot swap under load: 500 connector calls/s for 60 s through a push, an activation and a rollback.
 load-swap:

@@ -168,6 +168,7 @@ pub async fn start(args: &Settings, addr: SocketAddr, stop: CancellationToken) -
             ..EgressConfig::default()
         },
         compile_cache: Some(args.data_dir.join("compiled")),
+        max_instances: args.connectors.connector_instances.max(1),
         ..RuntimeConfig::default()
     })?;
     // The stages' settings as given; only where this host listens is known just now.

@@ -98,6 +98,9 @@ struct Shared {
     linker: Linker<CallState>,
     egress: Egress,
     config: RuntimeConfig,
+    /// One permit per instance slot of the pooling allocator: a call beyond them waits for one
+    /// (before its wall time starts) instead of failing to instantiate.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The process's one wasmtime engine and what every call needs.
@@ -142,7 +145,8 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("cannot link the connector imports: {e}"))?;
         let egress = Egress::new(config.egress.clone()).context("cannot build the outbound HTTP client")?;
         spawn_epoch_ticker(engine.weak(), Duration::from_millis(config.epoch_tick_ms.max(1)));
-        Ok(Self { shared: Arc::new(Shared { engine, linker, egress, config }) })
+        let slots = Arc::new(tokio::sync::Semaphore::new(config.max_instances.max(1) as usize));
+        Ok(Self { shared: Arc::new(Shared { engine, linker, egress, config, slots }) })
     }
 
     /// The engine, for precompilation and benchmarks.
@@ -646,6 +650,8 @@ impl Connector {
                 Some(gate) => gate.enter(None).await.ok(),
                 None => None,
             };
+            // The semaphore is never closed.
+            let _slot = self.shared.slots.acquire().await.ok();
             Ok(self.run(scope, secrets, op, fields.clone(), &limits).await)
         }
         .await;
