@@ -35,6 +35,7 @@ bench:
     cargo bench -p cassa-tests --bench noisy_neighbour
     cargo bench -p cassa-tests --bench slow_intermediary
     cargo bench -p cassa-tests --bench concurrent_slow_calls
+    cargo bench -p cassa-tests --bench due_selection
 
 # Hot swap under load: 500 connector calls/s for 60 s through a push, an activation and a rollback.
 load-swap:

@@ -1,0 +1,98 @@
+//! `cargo bench -p cassa-tests --bench due_selection` (part of `just bench`): the poller's
+//! due-batch selection (`claim_due_of`, batches of 200) with 1,000,000 open payments of 100
+//! tenants in SQLite and in PostgreSQL, a tenth of them due: the time per batch (p50, p99,
+//! max) with no tenant skipped and with five skipped (their queues full), and the time of one
+//! full pass claiming every due payment. One figure per line as `name: value unit`.
+//!
+//! `CASSA_BENCH_OPEN` sets the open payments (default 1000000).
+
+#![expect(clippy::unwrap_used, reason = "benchmark harness")]
+
+use std::time::{Duration, Instant};
+
+use cassa::store::{Backend, Store};
+use cassa_tests::sqlite_url;
+
+const BATCH: i64 = 200;
+const TENANTS: i64 = 100;
+
+/// `open` payments, one in ten due at `now`, the rest due over the next day.
+async fn fill(store: &Store, open: i64, now: i64) {
+    let select = "'PAYMENT_PENDING', $1, $1, \
+        CASE WHEN i % 10 = 0 THEN $1 - (i % 1000) ELSE $1 + 60000 + (i % 86400000) END, 1, '{}'";
+    let sql = match store.backend() {
+        Backend::Sqlite => format!(
+            "INSERT INTO payments (id, tenant_id, service_id, remote_id, status, created_at, updated_at, next_check_at, version, event) \
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $2) \
+             SELECT printf('00000000-0000-4000-8000-%012d', i), printf('00000000-0000-4000-a000-%012d', i % {TENANTS}), \
+             printf('00000000-0000-4000-b000-%012d', i % {TENANTS}), printf('00000000-0000-4000-9000-%012d', i), {select} FROM n"
+        ),
+        Backend::Postgres => format!(
+            "INSERT INTO payments (id, tenant_id, service_id, remote_id, status, created_at, updated_at, next_check_at, version, event) \
+             SELECT '00000000-0000-4000-8000-' || lpad(i::text, 12, '0'), '00000000-0000-4000-a000-' || lpad((i % {TENANTS})::text, 12, '0'), \
+             '00000000-0000-4000-b000-' || lpad((i % {TENANTS})::text, 12, '0'), '00000000-0000-4000-9000-' || lpad(i::text, 12, '0'), \
+             {select} FROM generate_series(0, $2 - 1) AS i"
+        ),
+    };
+    sqlx::query(&sql).bind(now).bind(open).execute(store.pool()).await.unwrap();
+    if store.backend() == Backend::Postgres {
+        sqlx::query("ANALYZE payments").execute(store.pool()).await.unwrap();
+    }
+}
+
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)]
+}
+
+async fn measure(label: &str, store: Store, open: i64) {
+    let now = cassa::store::now_ms();
+    let filled = Instant::now();
+    fill(&store, open, now).await;
+    println!("{label}_fill: {open} open payments in {:.1} s", filled.elapsed().as_secs_f64());
+    let lease = Duration::from_secs(600);
+    let skip: Vec<uuid::Uuid> = (0..5).map(|t| format!("00000000-0000-4000-a000-{t:012}").parse().unwrap()).collect();
+    for (name, skipped) in [("no_skip", &[][..]), ("five_skipped", &skip[..])] {
+        let mut samples = Vec::new();
+        for _ in 0..50 {
+            let started = Instant::now();
+            let claimed = store.claim_due_of(now, lease, BATCH, skipped).await.unwrap();
+            samples.push(started.elapsed());
+            assert_eq!(claimed.len() as i64, BATCH);
+        }
+        samples.sort_unstable();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "{label}_due_batch_{name}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (batches of {BATCH})",
+            ms(percentile(&samples, 0.5)),
+            ms(percentile(&samples, 0.99)),
+            ms(*samples.last().unwrap())
+        );
+    }
+    // The rest of the due payments, claimed batch by batch: one full pass.
+    let started = Instant::now();
+    let mut claimed = 100 * BATCH as usize;
+    loop {
+        let batch = store.claim_due_of(now, lease, BATCH, &[]).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        claimed += batch.len();
+    }
+    println!(
+        "{label}_full_poll_pass: {:.2} s to claim all {claimed} due payments ({} open)",
+        started.elapsed().as_secs_f64(),
+        open
+    );
+}
+
+fn main() {
+    let open: i64 = std::env::var("CASSA_BENCH_OPEN").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        measure("due_selection_sqlite", Store::connect(&sqlite_url()).await.unwrap(), open).await;
+        match cassa_tests::postgres_url().await {
+            Some(url) => measure("due_selection_postgres", Store::connect(&url).await.unwrap(), open).await,
+            None => println!("due_selection_postgres: skipped (no PostgreSQL)"),
+        }
+    });
+}
