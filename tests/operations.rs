@@ -111,8 +111,9 @@ async fn readyz_says_ready_when_database_bus_and_connectors_are_and_names_what_i
     for check in ["database", "bus", "connectors"] {
         assert_eq!(body[check]["ok"], true, "{check}");
     }
-    // The embedded default's stages, from the one list of stages (no view or relay on the log).
-    assert_eq!(body["stages"], json!(["dispatcher", "proxy", "poller", "updater"]), "{body}");
+    // The embedded default's stages, from the one list of stages (no view or relay on the log,
+    // and the trim of the log).
+    assert_eq!(body["stages"], json!(["dispatcher", "proxy", "poller", "updater", "trim"]), "{body}");
     assert_eq!(host.send("GET", "/healthz", None).await.0, 200);
 
     // A host with no connector loaded is up but not ready.

@@ -219,3 +219,35 @@ async fn an_artifact_active_or_pinned_is_never_removed_and_a_removed_one_is_neve
         assert!(store.pins().await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn the_log_loses_only_entries_every_consumer_has_passed_past_the_retention_and_payments_stay() {
+    for store in stores().await {
+        for n in 0..10 {
+            store.append("t.a", "k", &format!("{{\"n\": {n}}}")).await.unwrap();
+            store.append("t.dlq", "k", "{}").await.unwrap();
+        }
+        let payment = new_payment();
+        store.insert_payment(&payment, "t.a", "k").await.unwrap();
+        let ids: Vec<i64> = store.read_log("t.a", 0, 100).await.unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), 11);
+        // Two consumers of t.a: one at the 8th entry, one at the 4th; nobody consumes t.dlq.
+        store.commit_offset("g-one", "t.a", ids[7]).await.unwrap();
+        store.commit_offset("g-two", "t.a", ids[3]).await.unwrap();
+        let now = cassa::store::now_ms();
+        // Within the retention nothing goes.
+        assert_eq!(store.trim_log(now - 60_000, 100).await.unwrap(), 0);
+        // Past it, only what both consumers passed, in slices of the size asked for.
+        assert_eq!(store.trim_log(now + 1_000, 3).await.unwrap(), 3);
+        assert_eq!(store.trim_log(now + 1_000, 3).await.unwrap(), 1);
+        assert_eq!(store.trim_log(now + 1_000, 3).await.unwrap(), 0);
+        let left: Vec<i64> = store.read_log("t.a", 0, 100).await.unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(left, ids[4..].to_vec(), "the slowest consumer's unread entries stay");
+        // The consumer still reads on from where it was.
+        assert_eq!(store.read_log("t.a", ids[3], 100).await.unwrap().len(), 7);
+        assert_eq!(store.log_count("t.dlq").await.unwrap(), 10, "a topic nobody consumes is kept whole");
+        // Payments and their history are not the log.
+        assert!(store.payment(payment.id).await.unwrap().is_some());
+        assert_eq!(store.history(payment.id).await.unwrap().len(), 1);
+    }
+}

@@ -107,6 +107,12 @@ pub struct PipelineConfig {
     /// Prefix of the consumer groups; replicas of one deployment share it.
     #[arg(long, env = "CASSA_GROUP_PREFIX", default_value = "cassa")]
     pub group_prefix: String,
+    /// With the embedded bus (the store's log): how long a log entry is kept after every consumer of its topic has passed it, in milliseconds; then it is removed (payments and their history stay). A topic nobody consumes (the DLQ) is kept whole.
+    #[arg(long, env = "CASSA_LOG_RETENTION_MS", default_value_t = 604_800_000)]
+    pub log_retention_ms: u64,
+    /// How often the embedded log is trimmed, in milliseconds.
+    #[arg(long, env = "CASSA_LOG_TRIM_INTERVAL_MS", default_value_t = 60_000)]
+    pub log_trim_interval_ms: u64,
     /// Batches each bus-consuming stage handles at once (SQLite: at most 2).
     #[arg(long, env = "CASSA_BATCHES_IN_FLIGHT", default_value_t = 4)]
     pub batches_in_flight: usize,

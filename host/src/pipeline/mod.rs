@@ -9,6 +9,7 @@
 //! | [`poller`] | due rows of the payments table | status changes via the connector |
 //! | [`updater`] | due notifications | the core's notify endpoint, then `sent_at` |
 //! | [`relay`] | the store's outbox (external bus only) | Kafka |
+//! | [`trim`] | consumer positions (embedded bus only) | removes log entries every consumer has passed, past `log_retention_ms` |
 //!
 //! Every effect is idempotent and every consumer commits only after its effect is durable.
 //!
@@ -31,6 +32,7 @@ pub mod poller;
 pub mod proxy;
 pub mod relay;
 pub mod stage;
+pub mod trim;
 pub mod updater;
 pub mod view;
 

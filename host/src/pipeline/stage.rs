@@ -21,6 +21,8 @@ pub enum Runs {
     NamedOrExternalBus,
     /// Whenever the bus is an external one; the `stages` setting cannot name it.
     ExternalBus,
+    /// Whenever the bus is the store's own log; the `stages` setting cannot name it.
+    EmbeddedBus,
 }
 
 /// One stage of the pipeline.
@@ -45,12 +47,13 @@ impl Stage {
             Runs::Named { .. } => is_named,
             Runs::NamedOrExternalBus => is_named || !outbox_is_log,
             Runs::ExternalBus => !outbox_is_log,
+            Runs::EmbeddedBus => outbox_is_log,
         }
     }
 
     /// Whether the `stages` setting may name it.
     pub fn nameable(&self) -> bool {
-        !matches!(self.runs, Runs::ExternalBus)
+        !matches!(self.runs, Runs::ExternalBus | Runs::EmbeddedBus)
     }
 }
 
@@ -91,6 +94,12 @@ pub const STAGES: &[Stage] = &[
         runs: Runs::ExternalBus,
         consumes: None,
         run: |pipeline, stop| Box::pin(super::relay::run(pipeline, stop)),
+    },
+    Stage {
+        name: "trim",
+        runs: Runs::EmbeddedBus,
+        consumes: None,
+        run: |pipeline, stop| Box::pin(super::trim::run(pipeline, stop)),
     },
 ];
 
@@ -153,6 +162,7 @@ mod tests {
         assert!(run("relay", &[], false));
         assert!(run("proxy", &[" proxy "], true), "names are trimmed");
         assert!(!run("proxy", &["dispatcher"], false));
+        assert!(run("trim", &[], true) && !run("trim", &["trim"], false), "the trim runs with the embedded log only");
     }
 
     #[test]

@@ -344,6 +344,33 @@ impl Store {
         Ok(())
     }
 
+    /// Trims the embedded log: removes, topic by topic, the entries every consumer of that
+    /// topic has passed (the lowest committed position) that were written before `before_ms`,
+    /// at most `limit` per topic per call. A topic no consumer has committed on (the DLQ) is
+    /// kept whole. Returns how many entries went.
+    pub async fn trim_log(&self, before_ms: i64, limit: i64) -> Result<u64, StoreError> {
+        let floors = sqlx::query("SELECT topic, MIN(position) AS floor FROM consumer_offsets GROUP BY topic")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut removed = 0;
+        for row in floors {
+            let topic: String = row.try_get("topic")?;
+            let floor: i64 = row.try_get("floor")?;
+            let done = sqlx::query(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE topic = $1 AND id <= $2 \
+                 AND created_at < $3 ORDER BY id LIMIT $4)",
+            )
+            .bind(&topic)
+            .bind(floor)
+            .bind(before_ms)
+            .bind(limit)
+            .execute(&self.pool)
+            .await?;
+            removed += done.rows_affected();
+        }
+        Ok(removed)
+    }
+
     /// Outbox rows not yet published to an external bus, oldest first.
     pub async fn unpublished(&self, limit: i64) -> Result<Vec<LogRecord>, StoreError> {
         let rows =
