@@ -37,6 +37,10 @@ bench:
     cargo bench -p cassa-tests --bench concurrent_slow_calls
     cargo bench -p cassa-tests --bench due_selection
 
+# Soak: 1,000,000 payments through the embedded default (about half an hour): creation rate per 100,000, due selection at the end, database size before and after trimming the log.
+soak:
+    cargo bench -p cassa-tests --bench soak
+
 # Hot swap under load: 500 connector calls/s for 60 s through a push, an activation and a rollback.
 load-swap:
     cargo bench -p cassa-tests --bench load_swap

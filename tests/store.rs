@@ -162,9 +162,9 @@ async fn a_batch_of_changes_applies_the_fresh_ones_and_skips_the_stale() {
         b2.status = PaymentStatus::CreationFailed;
         let publish = Some(("payments".to_owned(), "k".to_owned()));
         let changes = [
-            Change { event: a2, version: 1, publish: publish.clone(), note: None, retry: None },
+            Change { event: a2, version: 1, publish: publish.clone(), note: None, retry: None, quiet: false },
             // Stale: b is at version 1, not 7.
-            Change { event: b2, version: 7, publish, note: Some("stale".into()), retry: None },
+            Change { event: b2, version: 7, publish, note: Some("stale".into()), retry: None, quiet: false },
         ];
         let outcomes = store.update_payments(&changes).await.unwrap();
         assert!(matches!(outcomes[0], Ok(2)), "{:?}: {outcomes:?}", store.backend());
@@ -249,5 +249,22 @@ async fn the_log_loses_only_entries_every_consumer_has_passed_past_the_retention
         // Payments and their history are not the log.
         assert!(store.payment(payment.id).await.unwrap().is_some());
         assert_eq!(store.history(payment.id).await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_quiet_change_moves_the_payment_on_without_a_history_row() {
+    for store in stores().await {
+        let payment = new_payment();
+        store.insert_payment(&payment, "t.p", "k").await.unwrap();
+        let mut checked = payment.clone();
+        checked.links.update.next_check_at = Some(Timestamp::now());
+        let version = store.update_payment_as(&checked, 1, None, None, true).await.unwrap();
+        assert_eq!(version, 2);
+        let stored = store.payment(payment.id).await.unwrap().unwrap();
+        assert_eq!((stored.version, stored.event.links.update.next_check_at), (2, checked.links.update.next_check_at));
+        assert_eq!(store.history(payment.id).await.unwrap().len(), 1, "only the insert is in the history");
+        store.update_payment(&checked, 2, None, Some("said")).await.unwrap();
+        assert_eq!(store.history(payment.id).await.unwrap().len(), 2);
     }
 }

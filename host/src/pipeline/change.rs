@@ -48,7 +48,9 @@ where
         let Some(next) = decide(stored).await? else { return Ok(Some(current)) };
         let key = pipeline.key_of(&next.event);
         let publish = next.publish.then_some((pipeline.config.topics.payments.as_str(), key.as_str()));
-        match pipeline.store.update_payment(&next.event, version, publish, next.note.as_deref()).await {
+        // A check that changed nothing but the next check leaves no history row.
+        let quiet = !next.publish && next.note.is_none() && next.event.status == from;
+        match pipeline.store.update_payment_as(&next.event, version, publish, next.note.as_deref(), quiet).await {
             Ok(_) => {
                 if next.publish {
                     pipeline.outbox_written();

@@ -378,6 +378,7 @@ async fn decide(
                 publish: None,
                 note: Some(note),
                 retry: Some(retry),
+                quiet: false,
             })));
         }
     };
@@ -412,6 +413,7 @@ async fn decide(
                     publish,
                     note: Some(note),
                     retry: None,
+                    quiet: false,
                 })));
             }
             Ok(None) | Err(CallError::Connector(wit::Error::Unsupported(_))) => None,
@@ -460,14 +462,28 @@ async fn decide(
             };
             let how = if found { "found upstream, opened by an unanswered attempt," } else { "created" };
             let note = format!("debt position {how} by {served_by}{after}");
-            Outcome::Change(Box::new(Change { event: next, version, publish, note: Some(note), retry: None }))
+            Outcome::Change(Box::new(Change {
+                event: next,
+                version,
+                publish,
+                note: Some(note),
+                retry: None,
+                quiet: false,
+            }))
         }
         (Decision::Fail, Err(error)) => {
             let note =
                 format!("{error} (blame {}, after {} attempt(s), {served_by})", error.blame(), creation.attempts + 1);
             tracing::warn!(payment = %event.id, %note, "debt position not created");
             let next = transitions::creation_failed(&event, now);
-            Outcome::Change(Box::new(Change { event: next, version, publish, note: Some(note), retry: None }))
+            Outcome::Change(Box::new(Change {
+                event: next,
+                version,
+                publish,
+                note: Some(note),
+                retry: None,
+                quiet: false,
+            }))
         }
         (Decision::RetryAt { at_ms, attempts, ambiguous }, Err(error)) => {
             let at = Timestamp::from_millis(at_ms).unwrap_or(now);
@@ -492,6 +508,7 @@ async fn decide(
                     publish: None,
                     note: Some(note),
                     retry: Some(retry),
+                    quiet: false,
                 }))
             } else {
                 Outcome::Retry(event.id, retry)

@@ -85,6 +85,9 @@ pub struct Change {
     pub note: Option<String>,
     /// For a payment still `CREATION_PENDING`: its creation's next try.
     pub retry: Option<Retry>,
+    /// Leaves no row in the history: a routine status check that only moved the next check
+    /// (a payment is checked hundreds of times over its year; its history keeps what changed).
+    pub quiet: bool,
 }
 
 /// Filters of `GET /payments`.
@@ -465,8 +468,10 @@ impl Store {
         }
         let applied: Vec<bool> = batch.iter().map(|c| updated.remove(&c.event.id)).collect();
         let done = || batch.iter().zip(&jsons).zip(&applied).filter(|(_, ok)| **ok).map(|(row, _)| row);
-        let history: Vec<_> =
-            done().map(|(c, json)| (&c.event, c.version + 1, json.as_str(), c.note.as_deref())).collect();
+        let history: Vec<_> = done()
+            .filter(|(c, _)| !c.quiet)
+            .map(|(c, json)| (&c.event, c.version + 1, json.as_str(), c.note.as_deref()))
+            .collect();
         self.history_many_in(&mut tx, &history).await?;
         let log: Vec<_> = done()
             .filter_map(|(c, json)| {
@@ -574,12 +579,25 @@ impl Store {
         publish: Option<(&str, &str)>,
         note: Option<&str>,
     ) -> Result<i64, StoreError> {
+        self.update_payment_as(event, version, publish, note, false).await
+    }
+
+    /// [`Store::update_payment`], leaving no history row when `quiet` ([`Change::quiet`]).
+    pub async fn update_payment_as(
+        &self,
+        event: &PaymentEvent,
+        version: i64,
+        publish: Option<(&str, &str)>,
+        note: Option<&str>,
+        quiet: bool,
+    ) -> Result<i64, StoreError> {
         let change = Change {
             event: event.clone(),
             version,
             publish: publish.map(|(topic, key)| (topic.to_owned(), key.to_owned())),
             note: note.map(str::to_owned),
             retry: None,
+            quiet,
         };
         self.update_payments(std::slice::from_ref(&change)).await?.pop().unwrap_or(Err(StoreError::Conflict(event.id)))
     }
