@@ -18,6 +18,7 @@ use crate::domain::Timestamp;
 use crate::domain::payment::{PaymentEvent, PaymentStatus};
 use crate::domain::transitions::{self, Observed};
 use crate::runtime::{CallScope, debt_ref, wit};
+use crate::store::Change;
 
 /// Runs until `stop`: claims due checks into per-tenant queues and runs them fairly (each
 /// tenant at most its share of the places, [`super::fair`]), so one tenant's hanging
@@ -29,7 +30,7 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     let places = pipeline.config.connector_concurrency.max(1) * 2;
     let batch = usize::try_from(pipeline.config.poll_batch.max(1)).unwrap_or(200);
     let mut fair: Fair<Uuid, Uuid> = Fair::new(places);
-    let mut running: JoinSet<Result<Option<PaymentEvent>, PipelineError>> = JoinSet::new();
+    let mut running: JoinSet<Result<Option<Change>, PipelineError>> = JoinSet::new();
     let mut tenants: HashMap<tokio::task::Id, Uuid> = HashMap::new();
     while !stop.is_cancelled() {
         let held = fair.queued() + running.len();
@@ -49,7 +50,7 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
         }
         while let Some((tenant, id)) = fair.next(|_| None) {
             let pipeline = pipeline.clone();
-            let task = running.spawn(async move { check(&pipeline, id).await });
+            let task = running.spawn(async move { prepare(&pipeline, id).await });
             tenants.insert(task.id(), tenant);
         }
         if claimed_all && fair.queued() == 0 {
@@ -61,18 +62,21 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
                 while let Some(more) = running.try_join_next_with_id() {
                     finished.push(more);
                 }
+                let mut changes = Vec::new();
                 for done in finished {
                     let task = match &done { Ok((task, _)) => *task, Err(error) => error.id() };
                     if let Some(tenant) = tenants.remove(&task) {
                         fair.done(tenant);
                     }
                     match done {
+                        Ok((_, Ok(Some(change)))) => changes.push(change),
+                        Ok((_, Ok(None))) => {}
                         // The claim's lease brings the payment back later.
                         Ok((_, Err(error))) => tracing::warn!(%error, "status check failed"),
                         Err(error) => tracing::error!(%error, "a status check panicked"),
-                        Ok(_) => {}
                     }
                 }
+                write(&pipeline, &changes).await;
             }
             () = tokio::time::sleep(interval) => {}
             () = stop.cancelled() => {}
@@ -96,6 +100,41 @@ pub(super) fn observed(status: wit::PaymentStatus) -> Observed {
         wit::PaymentStatus::Canceled => Observed::Canceled,
         wit::PaymentStatus::Failed(why) => Observed::Failed(why),
     }
+}
+
+/// Writes the outcomes of finished checks in one transaction. A payment changed meanwhile (a
+/// landing, a citizen's link) keeps its newer state; its own schedule brings the next check.
+async fn write(pipeline: &Pipeline, changes: &[Change]) {
+    if changes.is_empty() {
+        return;
+    }
+    match pipeline.store.update_payments(changes).await {
+        Ok(outcomes) => {
+            for (change, outcome) in changes.iter().zip(outcomes) {
+                if outcome.is_ok() && change.publish.is_some() {
+                    super::payment_span(&change.event)
+                        .in_scope(|| tracing::info!(to = %change.event.status, "payment status changed"));
+                }
+            }
+            if changes.iter().any(|c| c.publish.is_some()) {
+                pipeline.outbox_written();
+            }
+        }
+        Err(error) => tracing::warn!(%error, "status checks not stored; their lease brings them back"),
+    }
+}
+
+/// One status check of payment `id` by the poller: the change to write with the others of its
+/// round, `None` when there is nothing to write.
+async fn prepare(pipeline: &Pipeline, id: Uuid) -> Result<Option<Change>, PipelineError> {
+    use tracing::Instrument as _;
+    let Some(stored) = pipeline.store.payment(id).await? else { return Ok(None) };
+    let (from, version) = (stored.event.status, stored.version);
+    let span = super::payment_span(&stored.event);
+    let Some(next) = check_once(pipeline, id, stored.event).instrument(span).await? else { return Ok(None) };
+    let quiet = !next.publish && next.note.is_none() && next.event.status == from;
+    let publish = next.publish.then(|| (pipeline.config.topics.payments.clone(), pipeline.key_of(&next.event)));
+    Ok(Some(Change { event: next.event, version, publish, note: next.note, retry: None, quiet }))
 }
 
 /// Checks one payment now (the poller, `/update/{id}`, `/landing/{id}`); returns its state
