@@ -24,6 +24,12 @@ pub struct Next {
 }
 
 impl Next {
+    /// Whether writing it leaves no history row: a check from `from` that changed nothing but
+    /// the next check ([`crate::store::Change::quiet`]).
+    pub fn is_quiet(&self, from: crate::domain::PaymentStatus) -> bool {
+        !self.publish && self.note.is_none() && self.event.status == from
+    }
+
     /// `event`, emitted, with `note` in the history.
     pub fn emitted(event: PaymentEvent, note: Option<&str>) -> Self {
         Self { event, publish: true, note: note.map(str::to_owned) }
@@ -49,7 +55,7 @@ where
         let key = pipeline.key_of(&next.event);
         let publish = next.publish.then_some((pipeline.config.topics.payments.as_str(), key.as_str()));
         // A check that changed nothing but the next check leaves no history row.
-        let quiet = !next.publish && next.note.is_none() && next.event.status == from;
+        let quiet = next.is_quiet(from);
         match pipeline.store.update_payment_as(&next.event, version, publish, next.note.as_deref(), quiet).await {
             Ok(_) => {
                 if next.publish {

@@ -132,7 +132,7 @@ async fn prepare(pipeline: &Pipeline, id: Uuid) -> Result<Option<Change>, Pipeli
     let (from, version) = (stored.event.status, stored.version);
     let span = super::payment_span(&stored.event);
     let Some(next) = check_once(pipeline, id, stored.event).instrument(span).await? else { return Ok(None) };
-    let quiet = !next.publish && next.note.is_none() && next.event.status == from;
+    let quiet = next.is_quiet(from);
     let publish = next.publish.then(|| (pipeline.config.topics.payments.clone(), pipeline.key_of(&next.event)));
     Ok(Some(Change { event: next.event, version, publish, note: next.note, retry: None, quiet }))
 }

@@ -92,11 +92,8 @@ pub async fn sweep_one(pipeline: &Pipeline, id: Uuid) -> Result<Option<PaymentEv
             return Ok(None);
         };
         let now = Timestamp::now();
-        let receiver = Pipeline::receiver_of(&configured.tenant);
-        let category = configured.service.config.get("pagopa_category").and_then(|c| c.as_str()).map(str::to_owned);
         let iuv = created.iuv.clone();
-        let pending =
-            transitions::created(&event, created.iuv, created.notice_code, receiver, category, &pipeline.endpoints(), now);
+        let pending = with_position(pipeline, &configured, &event, created, now);
         let Some(debt) = crate::runtime::debt_ref(&pending) else { return Ok(None) };
         let status = match configured.connector.status(&scope, debt.clone()).await {
             Ok(status) => super::poller::observed(status),
@@ -161,6 +158,31 @@ enum Outcome {
     Retry(Uuid, Retry),
     /// Nothing: the payment is gone or no longer `CREATION_PENDING` (its work went with it).
     Nothing,
+}
+
+/// The outcome that writes `event` (decided from `version`) with `note` in its history.
+fn changed(
+    event: PaymentEvent,
+    version: i64,
+    publish: Option<(String, String)>,
+    note: Option<String>,
+    retry: Option<Retry>,
+) -> Outcome {
+    Outcome::Change(Box::new(Change { event, version, publish, note, retry, quiet: false }))
+}
+
+/// `event` with the position `created` opened for it: `PAYMENT_PENDING`, its creditor and
+/// category from its configuration.
+fn with_position(
+    pipeline: &Pipeline,
+    configured: &super::Configured,
+    event: &PaymentEvent,
+    created: wit::Created,
+    now: Timestamp,
+) -> PaymentEvent {
+    let receiver = Pipeline::receiver_of(&configured.tenant);
+    let category = configured.service.config.get("pagopa_category").and_then(|c| c.as_str()).map(str::to_owned);
+    transitions::created(event, created.iuv, created.notice_code, receiver, category, &pipeline.endpoints(), now)
 }
 
 /// Claims due creations and runs them, fairly across tenants, until `stop`; then gives back
@@ -372,14 +394,7 @@ async fn decide(
             // Said once, in the history and the log, until the reason changes.
             tracing::warn!(payment = %event.id, reason = %why, "payment waits for its configuration");
             let note = format!("waiting for configuration: {why}");
-            return Ok(Outcome::Change(Box::new(Change {
-                event,
-                version,
-                publish: None,
-                note: Some(note),
-                retry: Some(retry),
-                quiet: false,
-            })));
+            return Ok(changed(event, version, None, Some(note), Some(retry)));
         }
     };
     let scope =
@@ -407,14 +422,7 @@ async fn decide(
                 tracing::warn!(payment = %event.id, %note, "debt position not created");
                 let next = transitions::creation_failed(&event, now);
                 let publish = Some((pipeline.config.topics.payments.clone(), pipeline.key_of(&event)));
-                return Ok(Outcome::Change(Box::new(Change {
-                    event: next,
-                    version,
-                    publish,
-                    note: Some(note),
-                    retry: None,
-                    quiet: false,
-                })));
+                return Ok(changed(next, version, publish, Some(note), None));
             }
             Ok(None) | Err(CallError::Connector(wit::Error::Unsupported(_))) => None,
             // Asking failed: the position may still exist.
@@ -444,17 +452,7 @@ async fn decide(
     Ok(match (decision, result) {
         (Decision::Created, Ok(created)) => {
             crate::metrics::payment_created(&event.tenant_id.to_string());
-            let receiver = Pipeline::receiver_of(&configured.tenant);
-            let category = configured.service.config.get("pagopa_category").and_then(|c| c.as_str()).map(str::to_owned);
-            let next = transitions::created(
-                &event,
-                created.iuv,
-                created.notice_code,
-                receiver,
-                category,
-                &pipeline.endpoints(),
-                now,
-            );
+            let next = with_position(pipeline, &configured, &event, created, now);
             let after = if creation.attempts > 0 {
                 format!(" after {} failed attempt(s)", creation.attempts)
             } else {
@@ -462,28 +460,14 @@ async fn decide(
             };
             let how = if found { "found upstream, opened by an unanswered attempt," } else { "created" };
             let note = format!("debt position {how} by {served_by}{after}");
-            Outcome::Change(Box::new(Change {
-                event: next,
-                version,
-                publish,
-                note: Some(note),
-                retry: None,
-                quiet: false,
-            }))
+            changed(next, version, publish, Some(note), None)
         }
         (Decision::Fail, Err(error)) => {
             let note =
                 format!("{error} (blame {}, after {} attempt(s), {served_by})", error.blame(), creation.attempts + 1);
             tracing::warn!(payment = %event.id, %note, "debt position not created");
             let next = transitions::creation_failed(&event, now);
-            Outcome::Change(Box::new(Change {
-                event: next,
-                version,
-                publish,
-                note: Some(note),
-                retry: None,
-                quiet: false,
-            }))
+            changed(next, version, publish, Some(note), None)
         }
         (Decision::RetryAt { at_ms, attempts, ambiguous }, Err(error)) => {
             let at = Timestamp::from_millis(at_ms).unwrap_or(now);
@@ -502,14 +486,7 @@ async fn decide(
             tracing::info!(payment = %event.id, attempt = attempts, %error, ambiguous, "transient failure creating the debt position; retrying later");
             // Every attempt in the history up to the budget, then one in sixty.
             if attempts <= policy.attempts.max(1) || attempts % 60 == 0 {
-                Outcome::Change(Box::new(Change {
-                    event,
-                    version,
-                    publish: None,
-                    note: Some(note),
-                    retry: Some(retry),
-                    quiet: false,
-                }))
+                changed(event, version, None, Some(note), Some(retry))
             } else {
                 Outcome::Retry(event.id, retry)
             }
