@@ -273,6 +273,34 @@ async fn run_checks<F: Fake + Sync>(s: &mut Suite<'_, F>) {
     };
     s.pass("the same create sent twice yields the same debt position", r);
 
+    let name = "find answers the position of a created IUD and none for an unknown one, creating nothing";
+    let found = if s.connector.can_find() {
+        Some(s.connector.find(&good, &position.payment_id, &position.iud).await)
+    } else {
+        None
+    };
+    if let Some(Err(CallError::Connector(wit::Error::Unsupported(_)))) | None = found {
+        s.skip(name, "no lookup (find) implemented");
+    } else if let Some(found) = found {
+        let unknown = sample_position(1600);
+        let r = match found {
+            Ok(Some(found)) if found.iuv == created.iuv && found.notice_code == created.notice_code => {
+                match s.connector.find(&good, &unknown.payment_id, &unknown.iud).await {
+                    Ok(None) => match s.fake.positions_for(&unknown.iud).await {
+                        Some(0) | None => Ok(()),
+                        Some(n) => Err(format!("find of an unknown IUD left {n} position(s) behind")),
+                    },
+                    Ok(Some(other)) => Err(format!("find of an unknown IUD found IUV {}", other.iuv)),
+                    Err(e) => Err(format!("find of an unknown IUD: {}", call_error(e))),
+                }
+            }
+            Ok(Some(other)) => Err(format!("find gave IUV {} instead of {}", other.iuv, created.iuv)),
+            Ok(None) => Err("find did not find the position create opened".into()),
+            Err(e) => Err(call_error(e)),
+        };
+        s.pass(name, r);
+    }
+
     if info.can("begin-online") {
         let urls = wit::ReturnUrls {
             ok: "https://cassa.example/landing/ok".into(),

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `create` | `PUT {base}/pendenze/{idA2A}/{idPendenza}` — a `PUT` of the same IUD again updates the same pendenza |
 //! | `status` | `GET {base}/pendenze/{idA2A}/{idPendenza}` |
+//! | `find` | `GET {base}/pendenze/{idA2A}/{idPendenza}` (404: none) |
 //! | `notice` | `GET {base}/avvisi/{idDominio}/{numeroAvviso}` with `Accept: application/pdf` |
 //! | `receipt` | the pendenza's `rpp` for the contesto (`ccp`), then `GET {base}/rpp/{idDominio}/{iuv}/{ccp}/rt` as XML |
 //! | `cancel` | `PATCH {base}/pendenze/{idA2A}/{idPendenza}` `[{op: REPLACE, path: /stato, value: ANNULLATA}]` |
@@ -314,6 +315,13 @@ fn checked(reply: Response) -> Result<Response, Error> {
     })
 }
 
+/// The position GovPay assigned notice number `numero_avviso`.
+fn created_with(numero_avviso: String) -> Result<Created, Error> {
+    let iuv = cassa_sdk::iuv::iuv_from_notice_code(&numero_avviso)
+        .map_err(|e| Error::Protocol(format!("GovPay returned an invalid notice number {numero_avviso}: {e}")))?;
+    Ok(Created { iuv, notice_code: numero_avviso, remote_ref: None, online_url: None })
+}
+
 fn fetch(tenant: &Tenant, iud: &str) -> Result<Pendenza, Error> {
     checked(authed(Request::get(&pendenza_url(tenant, iud)), tenant).header("Accept", "application/json").send()?)?
         .json()
@@ -342,10 +350,21 @@ impl cassa_sdk::Connector for Govpay {
         let reply =
             checked(authed(Request::put(&url), &tenant).header("Accept", "application/json").json(&body)?.send()?)?;
         let created: PendenzaCreata = reply.json()?;
-        let iuv = cassa_sdk::iuv::iuv_from_notice_code(&created.numero_avviso).map_err(|e| {
-            Error::Protocol(format!("GovPay returned an invalid notice number {}: {e}", created.numero_avviso))
-        })?;
-        Ok(Created { iuv, notice_code: created.numero_avviso, remote_ref: None, online_url: None })
+        created_with(created.numero_avviso)
+    }
+
+    fn find((tenant, _): Self::Config, _payment_id: String, iud: String) -> Result<Option<Created>, Error> {
+        check_id(&iud).map_err(|why| Error::Rejected(format!("IUD `{iud}` {why}")))?;
+        match fetch(&tenant, &iud) {
+            Ok(pendenza) => {
+                let notice = pendenza
+                    .numero_avviso
+                    .ok_or_else(|| Error::Protocol(format!("GovPay holds pendenza {iud} without a notice number")))?;
+                created_with(notice).map(Some)
+            }
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     fn status((tenant, _): Self::Config, debt: DebtRef) -> Result<PaymentStatus, Error> {

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `create` | `POST {gpd_url}/organizations/{fc}/debtpositions?toPublish=true`; on 409 `GET …/debtpositions/{iupd}` |
 //! | `status` | `GET {gpd_url}/organizations/{fc}/debtpositions/{iupd}` |
+//! | `find` | `GET {gpd_url}/organizations/{fc}/debtpositions/{iud}` (404: none) |
 //! | `cancel` | `POST {gpd_url}/organizations/{fc}/debtpositions/{iupd}/invalidate` |
 //! | `notice` | the position, then `POST {notice_url}/notices/generate` → PDF |
 //! | `receipt` | `GET {receipts_url}/payments/{fc}/receipts/{iuv}` → XML |
@@ -558,6 +559,11 @@ impl cassa_sdk::Connector for PagopaGpd {
 
     fn status((tenant, _): Self::Config, debt: DebtRef) -> Result<PaymentStatus, Error> {
         map_status(&fetch_known(&tenant, &debt)?, &debt.iuv)
+    }
+
+    fn find((tenant, _): Self::Config, _payment_id: String, iud: String) -> Result<Option<Created>, Error> {
+        // The IUPD is the IUD (`new_position`): GPD holds at most one position under it.
+        fetch(&tenant, &iud)?.as_ref().map(created).transpose()
     }
 
     fn notice((tenant, service): Self::Config, debt: DebtRef) -> Result<Document, Error> {
