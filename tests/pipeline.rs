@@ -342,6 +342,84 @@ async fn one_tenants_hanging_intermediary_does_not_delay_another_tenants_creatio
     a_hanging_neighbour(Store::connect(&url).await.unwrap()).await;
 }
 
+/// Tenant H's and tenant G's payments are all `PAYMENT_PENDING` and due for a check, H's first;
+/// then H's intermediary starts hanging and G's citizens pay. The poller must bring G's
+/// payments to `COMPLETE` without waiting for H's checks, which hang for the wall-time limit.
+async fn a_hanging_neighbour_of_the_poller(store: Store) {
+    const HANGING: usize = 100;
+    const OTHERS: usize = 50;
+    let fake = SandboxFake::start().await.unwrap();
+    let core = EchoServer::start().await;
+    let host = TestPipeline::start(store.clone(), &fake).await;
+    let (hanging_tenant, hanging_service) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let stored = |id, owner: &str, config| cassa::store::StoredConfig { id, owner: owner.into(), config, active: true };
+    let tenant_at = |url: &str| {
+        let mut config = fake.tenant_config_at(url);
+        config["name"] = "Comune Appeso".into();
+        config["tax_identification_number"] = "80001234568".into();
+        stored(hanging_tenant, "sandbox", config)
+    };
+    store.put_tenant(&tenant_at(&fake.base_url)).await.unwrap();
+    store.put_service(&stored(hanging_service, &hanging_tenant.to_string(), serde_json::json!({}))).await.unwrap();
+    let topic = &host.pipeline.config.topics.applications;
+    let mut others = Vec::new();
+    for i in 0..HANGING + OTHERS {
+        let (id, bytes) = application(&core.url());
+        let mut app: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        if i < HANGING {
+            app["tenant_id"] = hanging_tenant.to_string().into();
+            app["service_id"] = hanging_service.to_string().into();
+        } else {
+            others.push(id);
+        }
+        host.pipeline.bus.publish(topic, SERVICE, &serde_json::to_vec(&app).unwrap()).await.unwrap();
+    }
+    wait_for("every payment PAYMENT_PENDING", Duration::from_secs(60), || async {
+        in_status(&store, PaymentStatus::PaymentPending).await.len() == HANGING + OTHERS
+    })
+    .await;
+    // H's intermediary hangs from now on; G's citizens pay.
+    store.put_tenant(&tenant_at(&hanging_intermediary().await)).await.unwrap();
+    host.pipeline.forget_configs();
+    for id in &others {
+        let payment = store.payment_by_remote_id(*id).await.unwrap().unwrap().event;
+        fake.pay(&debt_ref(&payment).unwrap()).await.unwrap();
+    }
+    // Every check due now, H's the longest overdue (claimed first).
+    let now = cassa::store::now_ms();
+    for (tenant, due) in [(hanging_tenant.to_string(), now - 60_000), (TENANT.to_owned(), now)] {
+        sqlx::query(&format!("UPDATE payments SET next_check_at = {due} WHERE tenant_id = '{tenant}'"))
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    wait_for("the other tenant's payments COMPLETE", Duration::from_secs(60), || async {
+        in_status(&store, PaymentStatus::Complete).await.len() == OTHERS
+    })
+    .await;
+    let took = started.elapsed();
+    // Alone this takes well under a second; each of H's checks hangs for the wall-time limit
+    // (30 s), and H's 100 were due first.
+    eprintln!("the other tenant's {OTHERS} checks took {took:?} beside a hanging intermediary");
+    assert!(took < Duration::from_secs(10), "the other tenant's checks took {took:?} beside a hanging intermediary");
+    let complete = in_status(&store, PaymentStatus::Complete).await;
+    assert!(complete.iter().all(|p| p.tenant_id.to_string() == TENANT));
+    assert_eq!(in_status(&store, PaymentStatus::PaymentPending).await.len(), HANGING, "H's payments wait, unharmed");
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenants_hanging_intermediary_does_not_delay_another_tenants_status_checks_on_sqlite() {
+    a_hanging_neighbour_of_the_poller(Store::connect(&sqlite_url()).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenants_hanging_intermediary_does_not_delay_another_tenants_status_checks_on_postgres() {
+    let Some(url) = postgres_url().await else { return };
+    a_hanging_neighbour_of_the_poller(Store::connect(&url).await.unwrap()).await;
+}
+
 /// Two payments whose positions exist upstream are marked `CREATION_FAILED` behind cassa's
 /// back (as when a connector refuses a request it had carried out); the citizen pays one. The
 /// sweep finds both through the connector's `lookup`: the paid one becomes `COMPLETE` and is

@@ -110,6 +110,44 @@ async fn two_pollers_never_claim_the_same_due_payment() {
 }
 
 #[tokio::test]
+async fn a_tenants_due_work_is_claimed_from_its_own_range_past_another_tenants_backlog() {
+    for store in stores().await {
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let now = Timestamp::now();
+        // A's checks are the longest overdue, and A has creations waiting too; B has a few.
+        for (tenant, checks, creations, overdue) in [(a, 50, 20, 60_000), (b, 3, 2, 1_000)] {
+            for i in 0..checks + creations {
+                let mut event = new_payment();
+                event.tenant_id = tenant;
+                if i < checks {
+                    event.status = PaymentStatus::PaymentPending;
+                    event.links.update.next_check_at = Timestamp::from_millis(now.millis() - overdue);
+                }
+                store.insert_payment(&event, "payments", "k").await.unwrap();
+            }
+        }
+        let lease = Duration::from_secs(60);
+        let later = now.millis() + 10_000;
+        let checks = store.claim_due_for(later, lease, 10, &[b]).await.unwrap();
+        assert_eq!(checks.len(), 3, "{:?}", store.backend());
+        assert!(checks.iter().all(|(_, tenant)| *tenant == b));
+        assert!(store.claim_due_for(later, lease, 10, &[b]).await.unwrap().is_empty(), "claimed once");
+        let creations = store.claim_creations_for(later, lease, 10, &[b]).await.unwrap();
+        assert_eq!(creations.len(), 2);
+        assert!(creations.iter().all(|c| c.tenant_id == b));
+        // Per tenant at most the limit, each tenant in turn.
+        let both = store.claim_due_for(later, lease, 10, &[a, b]).await.unwrap();
+        assert_eq!((both.len(), both.iter().all(|(_, t)| *t == a)), (10, true));
+        assert_eq!(store.claim_creations_for(later, lease, 5, &[a, b]).await.unwrap().len(), 5);
+        // The tenants asked in turn are the configured ones.
+        let config = StoredConfig { id: a, owner: "sandbox".into(), config: serde_json::json!({}), active: true };
+        store.put_tenant(&config).await.unwrap();
+        let tenants = store.tenant_ids().await.unwrap();
+        assert!(tenants.contains(&a) && !tenants.contains(&b), "{tenants:?}");
+    }
+}
+
+#[tokio::test]
 async fn offsets_only_move_forward_and_configs_round_trip() {
     for store in stores().await {
         assert_eq!(store.offset("dispatcher", "applications").await.unwrap(), 0);

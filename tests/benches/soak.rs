@@ -5,7 +5,8 @@
 //! time at the end, and the database's size before and after the log is trimmed. One figure per
 //! line as `name: value unit`.
 //!
-//! `CASSA_BENCH_PAYMENTS` sets the payments (default 1000000).
+//! `CASSA_BENCH_PAYMENTS` sets the payments (default 1000000); `CASSA_BENCH_PROGRESS` prints
+//! the creations and the overdue checks every 10 s on stderr.
 
 #![expect(clippy::unwrap_used, reason = "benchmark harness")]
 
@@ -62,6 +63,8 @@ fn main() {
         let topic = host.pipeline.config.topics.applications.clone();
         let started = Instant::now();
         let (mut published, mut step_started, mut next_step) = (0, Instant::now(), STEP.min(total));
+        let progress = std::env::var_os("CASSA_BENCH_PROGRESS").is_some();
+        let (mut last_progress, mut done_before) = (Instant::now(), 0);
         loop {
             let done = created(&store).await;
             while published < total && published < done + AHEAD {
@@ -79,6 +82,17 @@ fn main() {
                     break;
                 }
                 next_step = (next_step + STEP).min(total);
+            }
+            if progress && last_progress.elapsed() >= Duration::from_secs(10) {
+                let now = cassa::store::now_ms();
+                let overdue =
+                    scalar(&store, &format!("SELECT COUNT(*) FROM payments WHERE next_check_at < {now}")).await;
+                eprintln!(
+                    "soak progress at {:.0} s: {done} created ({:.0}/s), {overdue} checks overdue",
+                    started.elapsed().as_secs_f64(),
+                    (done - done_before) as f64 / last_progress.elapsed().as_secs_f64()
+                );
+                (last_progress, done_before) = (Instant::now(), done);
             }
             assert!(started.elapsed() < Duration::from_secs(4 * 3600), "the soak did not finish in four hours");
             tokio::time::sleep(Duration::from_millis(200)).await;

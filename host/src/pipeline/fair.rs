@@ -1,11 +1,13 @@
 //! Fair turns across tenants: one queue per tenant, served round-robin, each tenant with at
 //! most its share of the places in flight. A tenant whose intermediary hangs, or that is over
 //! its own limits, keeps at most its share busy and waits in its own queue; the others go on at
-//! the pace of their own intermediaries. Pure bookkeeping: the proxy claims work into it and
-//! starts what [`Fair::next`] hands out.
+//! the pace of their own intermediaries. Pure bookkeeping: the proxy and the poller claim work
+//! into it and start what [`Fair::next`] hands out; while some tenants' queues are full they
+//! claim for the others one tenant at a time, those a [`Probe`] names.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
+use std::time::{Duration, Instant};
 
 /// Per-tenant queues and what each tenant has in flight.
 #[derive(Debug)]
@@ -102,6 +104,71 @@ impl<T: Copy + Eq + Hash, W> Fair<T, W> {
     }
 }
 
+/// Which tenants to ask for due work one by one while some tenants' queues are full (asking
+/// for "due, not theirs" would read past every due row of theirs): the known tenants that are
+/// not full, in turns, leaving out for a while those found with nothing due.
+#[derive(Debug)]
+pub struct Probe<T> {
+    tenants: Vec<T>,
+    refreshed: Option<Instant>,
+    quiet: HashMap<T, Instant>,
+    next: usize,
+}
+
+impl<T: Copy + Eq + Hash> Default for Probe<T> {
+    fn default() -> Self {
+        Self { tenants: Vec::new(), refreshed: None, quiet: HashMap::new(), next: 0 }
+    }
+}
+
+/// How long the list of known tenants is used before it is read again.
+pub const TENANTS_FRESH: Duration = Duration::from_secs(10);
+
+impl<T: Copy + Eq + Hash> Probe<T> {
+    /// Whether the known tenants should be read again.
+    pub fn stale(&self, now: Instant) -> bool {
+        self.refreshed.is_none_or(|at| now.saturating_duration_since(at) >= TENANTS_FRESH)
+    }
+
+    /// The tenants there are.
+    pub fn set_tenants(&mut self, tenants: Vec<T>, now: Instant) {
+        self.tenants = tenants;
+        self.refreshed = Some(now);
+        self.quiet.retain(|_, until| *until > now);
+    }
+
+    /// At most `max` tenants to ask, in turns: neither in `skip` nor found idle lately.
+    pub fn candidates(&mut self, skip: &[T], now: Instant, max: usize) -> Vec<T> {
+        let n = self.tenants.len();
+        let mut asked = Vec::new();
+        for i in 0..n {
+            if asked.len() >= max {
+                break;
+            }
+            let tenant = self.tenants[(self.next + i) % n];
+            if skip.contains(&tenant) || self.quiet.get(&tenant).is_some_and(|until| *until > now) {
+                continue;
+            }
+            asked.push(tenant);
+        }
+        self.next = if n == 0 { 0 } else { (self.next + asked.len().max(1)) % n };
+        asked
+    }
+
+    /// What asking `asked` brought: the tenants of the work claimed. A tenant asked that had
+    /// nothing due is left out for `quiet_for`.
+    pub fn found(&mut self, asked: &[T], claimed: &[T], now: Instant, quiet_for: Duration) {
+        for tenant in asked {
+            if !claimed.contains(tenant) {
+                self.quiet.insert(*tenant, now + quiet_for);
+            }
+        }
+    }
+}
+
+/// Most tenants asked one by one in a round.
+pub const ASKED_PER_ROUND: usize = 32;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +237,25 @@ mod tests {
         drained.sort_unstable();
         assert_eq!(drained, vec![0, 1, 2, 9]);
         assert_eq!(fair.queued(), 0);
+    }
+
+    #[test]
+    fn the_probe_asks_tenants_in_turn_leaving_out_the_full_and_the_idle() {
+        let now = Instant::now();
+        let mut probe = Probe::default();
+        assert!(probe.stale(now));
+        probe.set_tenants(vec!['a', 'b', 'c', 'd'], now);
+        assert!(!probe.stale(now));
+        assert!(probe.stale(now + TENANTS_FRESH));
+        // 'a' is full: never asked.
+        assert_eq!(probe.candidates(&['a'], now, 2), vec!['b', 'c']);
+        // 'b' had nothing due: left out for a second; the turn goes on.
+        probe.found(&['b', 'c'], &['c'], now, Duration::from_secs(1));
+        assert_eq!(probe.candidates(&['a'], now, 2), vec!['c', 'd']);
+        assert_eq!(probe.candidates(&['a'], now, 10), vec!['c', 'd']);
+        assert_eq!(probe.candidates(&['a'], now + Duration::from_secs(1), 10), vec!['c', 'd', 'b']);
+        // Nobody to ask.
+        assert!(probe.candidates(&['a', 'b', 'c', 'd'], now, 10).is_empty());
+        assert!(Probe::<char>::default().candidates(&[], now, 10).is_empty());
     }
 }

@@ -39,6 +39,10 @@ pub mod view;
 use crate::domain::payment::PaymentEvent;
 use crate::store::StoreError;
 
+/// How long a stopping host waits for the connector calls in flight (creations, checks) before
+/// it gives them back to their leases.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub use config::{KeyBy, PipelineConfig, Unconfigured};
 pub use consume::{batches_in_flight, consume, pause, subscribe};
 pub use context::{Configured, Pipeline, allowed_hosts, connector_view};
@@ -60,4 +64,21 @@ pub enum PipelineError {
 /// The span every log line about `event` is written in: tenant, service, payment and event ids.
 pub fn payment_span(event: &PaymentEvent) -> tracing::Span {
     tracing::info_span!("payment", tenant = %event.tenant_id, service = %event.service_id, payment = %event.id, event = %event.event_id)
+}
+
+/// The tenants to ask for due work in this round (reading the known tenants again when
+/// `probe`'s list is stale; a store that cannot answer leaves the old list).
+pub(crate) async fn ask(
+    probe: &mut fair::Probe<uuid::Uuid>,
+    store: &crate::store::Store,
+    skip: &[uuid::Uuid],
+) -> Vec<uuid::Uuid> {
+    let now = std::time::Instant::now();
+    if probe.stale(now) {
+        match store.tenant_ids().await {
+            Ok(tenants) => probe.set_tenants(tenants, now),
+            Err(error) => tracing::warn!(%error, "cannot read the tenants to claim their due work"),
+        }
+    }
+    probe.candidates(skip, now, fair::ASKED_PER_ROUND)
 }

@@ -30,6 +30,7 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     let places = pipeline.config.connector_concurrency.max(1) * 2;
     let batch = usize::try_from(pipeline.config.poll_batch.max(1)).unwrap_or(200);
     let mut fair: Fair<Uuid, Uuid> = Fair::new(places);
+    let mut probe = super::fair::Probe::default();
     let mut running: JoinSet<Result<Option<Change>, PipelineError>> = JoinSet::new();
     let mut tenants: HashMap<tokio::task::Id, Uuid> = HashMap::new();
     while !stop.is_cancelled() {
@@ -38,7 +39,21 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
         if held < batch.max(places * 3) {
             let room = (batch.max(places * 3) - held).min(batch);
             let skip = fair.full(fair.share() * 2);
-            match pipeline.store.claim_due_of(crate::store::now_ms(), lease, room as i64, &skip).await {
+            let now = crate::store::now_ms();
+            let due = if skip.is_empty() {
+                pipeline.store.claim_due_of(now, lease, room as i64, &[]).await
+            } else {
+                // Some tenants' queues are full: ask the others one by one.
+                let asked = super::ask(&mut probe, &pipeline.store, &skip).await;
+                let per = i64::try_from(room / asked.len().max(1)).unwrap_or(1).max(1);
+                let due = pipeline.store.claim_due_for(now, lease, per, &asked).await;
+                if let Ok(due) = &due {
+                    let tenants: Vec<Uuid> = due.iter().map(|(_, t)| *t).collect();
+                    probe.found(&asked, &tenants, std::time::Instant::now(), interval);
+                }
+                due
+            };
+            match due {
                 Ok(due) => {
                     claimed_all = due.len() == room;
                     for (id, tenant) in due {
@@ -82,9 +97,27 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
             () = stop.cancelled() => {}
         }
     }
-    // Checks not started keep their lease and come back after it; those in flight finish.
+    // Checks not started keep their lease and come back after it; those in flight get a grace
+    // period (a check changes nothing upstream: one cut short is simply done again).
     fair.drain();
-    while running.join_next().await.is_some() {}
+    let deadline = tokio::time::Instant::now() + super::STOP_GRACE;
+    let mut changes = Vec::new();
+    while !running.is_empty() {
+        match tokio::time::timeout_at(deadline, running.join_next()).await {
+            Ok(Some(Ok(Ok(Some(change))))) => changes.push(change),
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => {
+                tracing::info!(
+                    checks = running.len(),
+                    "status checks still in flight at stop; their lease brings them back"
+                );
+                running.abort_all();
+                break;
+            }
+        }
+    }
+    write(&pipeline, &changes).await;
 }
 
 /// What a connector's status means for the state diagram.

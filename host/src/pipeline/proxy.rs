@@ -30,9 +30,6 @@ use crate::domain::{Timestamp, transitions};
 use crate::runtime::{CallError, CallScope, debt_position, wit};
 use crate::store::{Change, Creation, Retry, now_ms};
 
-/// How long a stopping host waits for the creation calls in flight before it gives them back.
-const STOP_GRACE: Duration = Duration::from_secs(5);
-
 /// Runs until `stop`.
 pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     let topic = pipeline.config.topics.payments.clone();
@@ -193,6 +190,7 @@ async fn create_due(pipeline: &Pipeline, stop: &CancellationToken) {
     let lease = Duration::from_millis(config.create_lease_ms.max(1_000));
     let interval = Duration::from_millis(config.poll_interval_ms.max(10));
     let mut fair: Fair<Uuid, Creation> = Fair::new(places);
+    let mut probe = super::fair::Probe::default();
     let mut running: JoinSet<Outcome> = JoinSet::new();
     // The payments queued or in flight here; the tenant and payment of each task.
     let mut held_here: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
@@ -205,7 +203,20 @@ async fn create_due(pipeline: &Pipeline, stop: &CancellationToken) {
         if held < places * 3 {
             let room = places * 3 - held;
             let skip = fair.full(fair.share() * 2);
-            match pipeline.store.claim_creations(now_ms(), lease, room as i64, &skip).await {
+            let claimed = if skip.is_empty() {
+                pipeline.store.claim_creations(now_ms(), lease, room as i64, &[]).await
+            } else {
+                // Some tenants' queues are full: ask the others one by one.
+                let asked = super::ask(&mut probe, &pipeline.store, &skip).await;
+                let per = i64::try_from(room / asked.len().max(1)).unwrap_or(1).max(1);
+                let claimed = pipeline.store.claim_creations_for(now_ms(), lease, per, &asked).await;
+                if let Ok(claimed) = &claimed {
+                    let tenants: Vec<Uuid> = claimed.iter().map(|c| c.tenant_id).collect();
+                    probe.found(&asked, &tenants, std::time::Instant::now(), interval);
+                }
+                claimed
+            };
+            match claimed {
                 Ok(claimed) => {
                     claimed_all = claimed.len() == room;
                     // A lease that ran out while the payment waited here is claimed again:
@@ -250,7 +261,7 @@ async fn create_due(pipeline: &Pipeline, stop: &CancellationToken) {
     if let Err(error) = pipeline.store.release_creations(&queued, now_ms()).await {
         tracing::warn!(%error, "queued creations not given back; their lease brings them back");
     }
-    let deadline = tokio::time::Instant::now() + STOP_GRACE;
+    let deadline = tokio::time::Instant::now() + super::STOP_GRACE;
     while !running.is_empty() {
         match tokio::time::timeout_at(deadline, running.join_next_with_id()).await {
             Ok(Some(done)) => {

@@ -139,6 +139,33 @@ impl Store {
         rows.iter().map(creation).collect()
     }
 
+    /// Claims, for each of `tenants` in turn, at most `per_tenant` of its due creations (a
+    /// range of `creations_due_by_tenant` each), like [`Store::claim_creations`]: the claim of
+    /// a host whose other tenants' queues are full.
+    pub async fn claim_creations_for(
+        &self,
+        now_ms: i64,
+        lease: Duration,
+        per_tenant: i64,
+        tenants: &[Uuid],
+    ) -> Result<Vec<Creation>, StoreError> {
+        let until = now_ms + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let lock = if self.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE creations SET due_at = $1 WHERE payment_id IN (\
+             SELECT payment_id FROM creations WHERE tenant_id = $4 AND due_at <= $2 ORDER BY due_at LIMIT $3{lock}) \
+             RETURNING payment_id, tenant_id, attempts, ambiguous, waiting"
+        );
+        let mut claimed = Vec::new();
+        for tenant in tenants {
+            let query = sqlx::query(&sql).bind(until).bind(now_ms).bind(per_tenant).bind(tenant.to_string());
+            for row in query.fetch_all(self.pool()).await? {
+                claimed.push(creation(&row)?);
+            }
+        }
+        Ok(claimed)
+    }
+
     /// Makes claimed creations due again at once (a host stopping gives back what it had not
     /// started).
     pub async fn release_creations(&self, ids: &[Uuid], now_ms: i64) -> Result<(), StoreError> {

@@ -779,6 +779,45 @@ impl Store {
             .collect()
     }
 
+    /// Claims, for each of `tenants` in turn, at most `per_tenant` of its due payments (each
+    /// a range of the `payments_due_by_tenant` index), like [`Store::claim_due_of`]: the claim
+    /// of a host whose other tenants' queues are full, which must not read past their due rows.
+    pub async fn claim_due_for(
+        &self,
+        now_ms: i64,
+        lease: Duration,
+        per_tenant: i64,
+        tenants: &[Uuid],
+    ) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+        let until = now_ms + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let lock = if self.backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE payments SET next_check_at = $1 WHERE id IN (\
+             SELECT id FROM payments WHERE tenant_id = $4 AND next_check_at IS NOT NULL AND next_check_at <= $2 \
+             ORDER BY next_check_at LIMIT $3{lock}) RETURNING id"
+        );
+        let mut claimed = Vec::new();
+        for tenant in tenants {
+            let rows: Vec<String> = sqlx::query_scalar(&sql)
+                .bind(until)
+                .bind(now_ms)
+                .bind(per_tenant)
+                .bind(tenant.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+            for id in rows {
+                claimed.push((Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?, *tenant));
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// The ids of every configured tenant.
+    pub async fn tenant_ids(&self) -> Result<Vec<Uuid>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM tenants").fetch_all(&self.pool).await?;
+        ids.iter().map(|id| Uuid::parse_str(id).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
+    }
+
     /// A tenant configuration.
     pub async fn tenant(&self, id: Uuid) -> Result<Option<StoredConfig>, StoreError> {
         self.config("tenants", "connector", id).await
