@@ -65,28 +65,40 @@ async fn leg(
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let started = Instant::now();
+    let started_ms = cassa::store::now_ms();
     let mut submitted: HashMap<uuid::Uuid, Instant> = HashMap::new();
+    // Published a round of every tenant at a time, so the publisher is not what paces the
+    // creations.
     for round in 0..per_tenant {
+        let mut batch = Vec::new();
         for (tenant, service) in tenants {
             let (remote, bytes) = publish(*tenant, *service);
-            host.pipeline.bus.publish(topic, &round.to_string(), &bytes).await.unwrap();
+            batch.push((round.to_string(), bytes));
             submitted.insert(remote, Instant::now());
         }
+        host.pipeline.bus.publish_batch(topic, &batch).await.unwrap();
     }
-    // One query a round: what is PAYMENT_PENDING now, the time to it of each one seen first.
+    // One query a round for what became PAYMENT_PENDING lately (an `updated_at` is the whole
+    // second the proxy decided in, which can be a little before it wrote): the time to it of
+    // each one seen first.
     let mut latencies = Vec::new();
     let mut seen: std::collections::HashSet<uuid::Uuid> = std::collections::HashSet::new();
+    let mut round = started_ms;
     while seen.len() < submitted.len() {
         let open = submitted.len() - seen.len();
         assert!(started.elapsed() < Duration::from_secs(600), "{open} payments never became PAYMENT_PENDING");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let pending: Vec<String> =
-            sqlx::query_scalar("SELECT remote_id FROM payments WHERE status = 'PAYMENT_PENDING'")
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let since = round - 2_000;
+        round = cassa::store::now_ms();
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT remote_id FROM payments WHERE status = 'PAYMENT_PENDING' AND updated_at >= $1")
+                .bind(since)
                 .fetch_all(store.pool())
                 .await
                 .unwrap();
-        for remote in pending.iter().filter_map(|r| r.parse::<uuid::Uuid>().ok()) {
-            if let Some(at) = submitted.get(&remote)
+        for remote in rows {
+            if let Ok(remote) = remote.parse::<uuid::Uuid>()
+                && let Some(at) = submitted.get(&remote)
                 && seen.insert(remote)
             {
                 latencies.push(at.elapsed());
