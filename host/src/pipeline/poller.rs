@@ -41,7 +41,7 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
             let skip = fair.full(fair.share() * 2);
             let now = crate::store::now_ms();
             let due = if skip.is_empty() {
-                pipeline.store.claim_due_of(now, lease, room as i64, &[]).await
+                pipeline.store.claim_due_of(now, lease, room as i64).await
             } else {
                 // Some tenants' queues are full: ask the others one by one.
                 let asked = super::ask(&mut probe, &pipeline.store, &skip).await;

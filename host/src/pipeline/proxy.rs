@@ -204,7 +204,7 @@ async fn create_due(pipeline: &Pipeline, stop: &CancellationToken) {
             let room = places * 3 - held;
             let skip = fair.full(fair.share() * 2);
             let claimed = if skip.is_empty() {
-                pipeline.store.claim_creations(now_ms(), lease, room as i64, &[]).await
+                pipeline.store.claim_creations(now_ms(), lease, room as i64).await
             } else {
                 // Some tenants' queues are full: ask the others one by one.
                 let asked = super::ask(&mut probe, &pipeline.store, &skip).await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Backend, MULTI_ROW, Store, StoreError, multi_row, not_in, placeholders};
+use super::{Backend, MULTI_ROW, PER_TENANT_CHUNK, Store, StoreError, multi_row, per_tenant_select, placeholders};
 use crate::domain::{PaymentEvent, PaymentStatus};
 
 /// A claimed creation: whose, and what its earlier attempts left.
@@ -112,29 +112,18 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` creations due at `now`, oldest first, skipping the tenants in
-    /// `skip` (their queues here are full): each is pushed `lease` ahead, so no other replica
+    /// Claims up to `limit` creations due at `now`, oldest first: each is pushed `lease` ahead, so no other replica
     /// takes it while this one works on it, and a crash gives it back when the lease ends.
-    pub async fn claim_creations(
-        &self,
-        now_ms: i64,
-        lease: Duration,
-        limit: i64,
-        skip: &[Uuid],
-    ) -> Result<Vec<Creation>, StoreError> {
+    pub async fn claim_creations(&self, now_ms: i64, lease: Duration, limit: i64) -> Result<Vec<Creation>, StoreError> {
         let until = now_ms + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-        let skip_clause = not_in("tenant_id", 4, skip.len());
         // SQLite has one writer at a time: the UPDATE itself is the claim.
         let lock = if self.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let sql = format!(
             "UPDATE creations SET due_at = $1 WHERE payment_id IN (\
-             SELECT payment_id FROM creations WHERE due_at <= $2{skip_clause} ORDER BY due_at LIMIT $3{lock}) \
+             SELECT payment_id FROM creations WHERE due_at <= $2 ORDER BY due_at LIMIT $3{lock}) \
              RETURNING payment_id, tenant_id, attempts, ambiguous, waiting"
         );
-        let mut query = sqlx::query(&sql).bind(until).bind(now_ms).bind(limit);
-        for tenant in skip {
-            query = query.bind(tenant.to_string());
-        }
+        let query = sqlx::query(&sql).bind(until).bind(now_ms).bind(limit);
         let rows = query.fetch_all(self.pool()).await?;
         rows.iter().map(creation).collect()
     }
@@ -150,15 +139,17 @@ impl Store {
         tenants: &[Uuid],
     ) -> Result<Vec<Creation>, StoreError> {
         let until = now_ms + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-        let lock = if self.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let sql = format!(
-            "UPDATE creations SET due_at = $1 WHERE payment_id IN (\
-             SELECT payment_id FROM creations WHERE tenant_id = $4 AND due_at <= $2 ORDER BY due_at LIMIT $3{lock}) \
-             RETURNING payment_id, tenant_id, attempts, ambiguous, waiting"
-        );
         let mut claimed = Vec::new();
-        for tenant in tenants {
-            let query = sqlx::query(&sql).bind(until).bind(now_ms).bind(per_tenant).bind(tenant.to_string());
+        for chunk in tenants.chunks(PER_TENANT_CHUNK) {
+            let sql = format!(
+                "UPDATE creations SET due_at = $1 WHERE payment_id IN ({}) \
+                 RETURNING payment_id, tenant_id, attempts, ambiguous, waiting",
+                per_tenant_select(self.backend(), "creations", "payment_id", "due_at <= $2", "due_at", chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(until).bind(now_ms).bind(per_tenant);
+            for tenant in chunk {
+                query = query.bind(tenant.to_string());
+            }
             for row in query.fetch_all(self.pool()).await? {
                 claimed.push(creation(&row)?);
             }
