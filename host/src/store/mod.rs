@@ -187,32 +187,6 @@ fn to_ms(t: Option<Timestamp>) -> Option<i64> {
     t.map(|t| t.millis())
 }
 
-/// How often SQLite's write-ahead log is copied into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-
-/// Copies SQLite's write-ahead log into the database every [`CHECKPOINT_EVERY`] until the pool
-/// closes, passively: it never waits for, or holds up, a writer or a reader. Done inside a
-/// commit (SQLite's default), a checkpoint lands on whichever statement crosses the log's
-/// threshold, and the poller's claim was one of them: 30 ms instead of 5 every fiftieth batch.
-async fn checkpoints(pool: AnyPool) {
-    let mut failing = false;
-    loop {
-        tokio::time::sleep(CHECKPOINT_EVERY).await;
-        if pool.is_closed() {
-            return;
-        }
-        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-            Ok(_) => failing = false,
-            // Said once per spell of failures; the next round tries again.
-            Err(error) if !failing => {
-                failing = true;
-                tracing::warn!(%error, "SQLite checkpoint failed; the write-ahead log grows until one succeeds");
-            }
-            Err(_) => {}
-        }
-    }
-}
-
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://…`) and applies the migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
@@ -235,9 +209,6 @@ impl Store {
                         sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-                        // Checkpoints run beside the writers ([`checkpoints`]), not inside
-                        // whichever commit crosses the WAL's threshold.
-                        sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
@@ -247,9 +218,6 @@ impl Store {
             .with_context(|| format!("cannot connect to the database at `{}`", redact_url(url)))?;
         let store = Self { pool, backend, sealer: None };
         store.migrate().await?;
-        if backend == Backend::Sqlite {
-            tokio::spawn(checkpoints(store.pool.clone()));
-        }
         Ok(store)
     }
 
