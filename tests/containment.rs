@@ -161,6 +161,41 @@ async fn a_request_outside_the_allow_list_is_refused_and_reported() {
     still_serves(&connector).await;
 }
 
+/// 400 requests of a 4 MiB URL to a host outside the allow-list in one call: each is refused
+/// (over the URL cap, before the destination is even looked at) without the URL going into a
+/// log or an error (the first logged, cut short, then one count); to an allowed host the same
+/// URL is refused too, never sent, blamed on the connector.
+#[tokio::test]
+async fn a_flood_of_refused_requests_with_huge_urls_leaves_a_few_lines_and_a_bounded_error() {
+    let echo = EchoServer::start().await;
+    let (logs, _guard) = CapturedLogs::start();
+    // Copying 400 URLs of 4 MiB out of the guest takes more than the tight CPU limit.
+    let runtime = runtime(Limits::default(), false);
+    let connector = hostile(&runtime).await;
+    let scope = hostile_scope("refused_flood", &format!("{}/steal", echo.url()), &["mypay.regione.veneto.it"]);
+    let error = connector.status(&scope, any_debt()).await.unwrap_err();
+    let CallError::EgressDenied { denied, .. } = &error else { panic!("{error:?}") };
+    assert!(denied.len() < 4096, "the error holds {} bytes", denied.len());
+    assert!(denied.contains("and 397 more"), "{denied}");
+    assert_eq!(error.blame(), Blame::Guest);
+    let text = logs.text();
+    let mine: Vec<&str> =
+        text.lines().filter(|l| l.contains("/steal/aaaa") || l.contains("refused in one call")).collect();
+    // The first refusal, the count, and the call's failure (its error names the first three).
+    assert_eq!(mine.len(), 3, "{mine:?}");
+    assert!(mine.iter().all(|l| l.len() < 4096), "a log line holds the URL");
+    assert!(mine.iter().any(|l| l.contains("refused=400")), "{mine:?}");
+    assert!(echo.received().is_empty());
+
+    // Allowed host, same URL: over the URL cap, so not sent at all.
+    let allowed = hostile_scope("refused_flood", &format!("{}/big", echo.url()), &[&echo.addr.to_string()]);
+    let error = connector.status(&allowed, any_debt()).await.unwrap_err();
+    assert!(matches!(&error, CallError::EgressDenied { denied, .. } if denied.contains("URL of 4194")), "{error:?}");
+    assert_eq!(error.blame(), Blame::Guest);
+    assert!(echo.received().is_empty(), "an oversized request was sent");
+    still_serves(&connector).await;
+}
+
 #[tokio::test]
 async fn a_name_resolving_to_a_private_address_is_refused_after_resolution() {
     let echo = EchoServer::start().await;
@@ -210,13 +245,17 @@ fn small_caps_runtime() -> cassa::runtime::Runtime {
 }
 
 #[tokio::test]
-async fn an_oversized_request_is_not_sent() {
+async fn an_oversized_request_is_not_sent_and_is_blamed_on_the_connector() {
     let echo = EchoServer::start().await;
     let runtime = small_caps_runtime();
     let connector = hostile(&runtime).await;
     let scope = hostile_scope("upload", &format!("{}/upload", echo.url()), &[&echo.addr.to_string()]);
     let error = connector.status(&scope, any_debt()).await.unwrap_err();
-    assert!(matches!(&error, CallError::Connector(wit::Error::Protocol(m)) if m.contains("too large")), "{error:?}");
+    assert!(
+        matches!(&error, CallError::EgressDenied { denied, .. } if denied.contains("request body of 65536 bytes")),
+        "{error:?}"
+    );
+    assert_eq!(error.blame(), Blame::Guest, "the connector made the request, not the intermediary");
     assert!(echo.received().is_empty(), "the oversized request went out");
     still_serves(&connector).await;
 }

@@ -376,9 +376,36 @@ pub enum EgressError {
     /// Took too long.
     #[error("timed out")]
     Timeout,
-    /// Over a size cap.
+    /// The response was over a size cap.
     #[error("too large: {0}")]
     TooLarge(String),
+    /// The request was over a size cap, so it was not sent.
+    #[error("request too large: {0}")]
+    RequestTooLarge(String),
+}
+
+/// Longest URL a connector may send, in bytes: intermediaries' URLs are short, and a refused or
+/// failed request's URL goes into logs and errors.
+pub const MAX_URL_BYTES: usize = 8 * 1024;
+/// Most headers on one request.
+pub const MAX_HEADERS: usize = 64;
+/// Most bytes of one request's header names and values together.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Why `request` may not be sent whatever its destination: a URL, headers or body over the caps.
+pub fn oversized(request: &OutboundRequest, max_body: usize) -> Option<String> {
+    let header_bytes: usize = request.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if request.url.len() > MAX_URL_BYTES {
+        Some(format!("URL of {} bytes exceeds {MAX_URL_BYTES} bytes", request.url.len()))
+    } else if request.headers.len() > MAX_HEADERS {
+        Some(format!("{} headers exceed {MAX_HEADERS}", request.headers.len()))
+    } else if header_bytes > MAX_HEADER_BYTES {
+        Some(format!("headers of {header_bytes} bytes exceed {MAX_HEADER_BYTES} bytes"))
+    } else if request.body.len() > max_body {
+        Some(format!("request body of {} bytes exceeds {max_body} bytes", request.body.len()))
+    } else {
+        None
+    }
 }
 
 /// The shared outbound client: one connection pool for every connector call.
@@ -414,12 +441,8 @@ impl Egress {
         secrets: &Secrets,
         request: OutboundRequest,
     ) -> Result<InboundResponse, EgressError> {
-        if request.body.len() > self.config.max_request_bytes {
-            return Err(EgressError::TooLarge(format!(
-                "request body of {} bytes exceeds {} bytes",
-                request.body.len(),
-                self.config.max_request_bytes
-            )));
+        if let Some(why) = oversized(&request, self.config.max_request_bytes) {
+            return Err(EgressError::RequestTooLarge(why));
         }
         let url = secrets.fill(request.url.as_bytes()).map_err(EgressError::InvalidRequest)?;
         let url = String::from_utf8(url).map_err(|_| EgressError::InvalidRequest("URL is not UTF-8".into()))?;
@@ -591,5 +614,22 @@ mod tests {
         assert_eq!(filled, b"Basic Y2Fzc2E6czNjcjN0fX12YWx1ZQ==");
         assert_eq!(secrets.fill_header(b"plain {{secret:password}}").unwrap(), b"plain s3cr3t}}value");
         assert!(secrets.fill_header(b"Basic {{base64:cassa").is_err());
+    }
+
+    #[test]
+    fn a_request_over_a_size_cap_is_named_and_one_within_passes() {
+        let request = |url: usize, headers: usize, value: usize, body: usize| OutboundRequest {
+            method: "GET".into(),
+            url: format!("https://gpd.example/{}", "a".repeat(url)),
+            headers: (0..headers).map(|i| (format!("x-{i}"), "v".repeat(value))).collect(),
+            body: vec![0; body],
+            timeout_ms: None,
+        };
+        assert_eq!(oversized(&request(100, 10, 100, 1000), 4096), None);
+        let why = oversized(&request(MAX_URL_BYTES, 0, 0, 0), 4096).unwrap();
+        assert!(why.starts_with("URL of 8212 bytes"), "{why}");
+        assert!(oversized(&request(10, MAX_HEADERS + 1, 1, 0), 4096).unwrap().contains("65 headers"));
+        assert!(oversized(&request(10, 2, MAX_HEADER_BYTES, 0), 4096).unwrap().contains("headers of"));
+        assert!(oversized(&request(10, 0, 0, 4097), 4096).unwrap().contains("request body of 4097 bytes"));
     }
 }

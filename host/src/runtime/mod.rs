@@ -752,13 +752,25 @@ impl Connector {
         };
         let state = store.data_mut();
         state.flush_output();
+        if state.refused > 1 {
+            let f = &state.fields;
+            tracing::warn!(
+                target: "cassa::egress", tenant = %f.tenant, connector = %f.connector, payment = %f.payment,
+                refused = state.refused, "outbound requests refused in one call (the first is logged above)"
+            );
+        }
         // A call cut off while a request was out may have reached the intermediary too.
         let reached = state.reached || (outcome.is_err() && state.http_in_flight);
         let result = match outcome {
             Ok(Ok(result)) => match result.error() {
                 // A failure after refused requests is the connector's doing, not the intermediary's.
                 Some(error) if !state.denied.is_empty() => {
-                    Err(CallError::EgressDenied { denied: state.denied.join("; "), error: error.clone() })
+                    let mut denied = state.denied.join("; ");
+                    let more = state.refused as usize - state.denied.len().min(state.refused as usize);
+                    if more > 0 {
+                        denied.push_str(&format!("; and {more} more"));
+                    }
+                    Err(CallError::EgressDenied { denied, error: error.clone() })
                 }
                 _ => Ok(result),
             },

@@ -59,8 +59,11 @@ pub struct CallState {
     pub cpu_exceeded: bool,
     /// Whether an outbound request is being waited for.
     pub http_in_flight: bool,
-    /// Requests the egress policy refused, as `METHOD host: why`.
+    /// The first requests the egress policy refused ([`DENIED_KEPT`]), as `METHOD url: why`
+    /// with the URL cut to [`URL_IN_LOGS`] characters.
     pub denied: Vec<String>,
+    /// Requests the egress policy refused in all (the log says the first, then the count).
+    pub refused: u32,
     /// Requests sent upstream.
     pub requests: u32,
     /// Whether a request may have reached the intermediary: it was answered, timed out or its
@@ -104,6 +107,7 @@ impl CallState {
             cpu_exceeded: false,
             http_in_flight: false,
             denied: Vec::new(),
+            refused: 0,
             requests: 0,
             reached: false,
             log_lines: 0,
@@ -200,10 +204,23 @@ impl log::Host for CallState {
     }
 }
 
+/// Refused requests of one call whose URL and reason are kept for its error.
+pub const DENIED_KEPT: usize = 3;
+/// Characters of a connector's URL that go into a log line or an error.
+pub const URL_IN_LOGS: usize = 256;
+
+/// `url` for a log line: at most [`URL_IN_LOGS`] characters, and how long it was when cut.
+pub fn url_for_log(url: &str) -> String {
+    match url.char_indices().nth(URL_IN_LOGS) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &url[..cut], url.len()),
+        None => url.to_owned(),
+    }
+}
+
 impl http::Host for CallState {
     async fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
-        let method = request.method.clone();
-        let url_for_log = request.url.clone();
+        let method = url_for_log(&request.method);
+        let url_for_log = url_for_log(&request.url);
         let outbound = OutboundRequest {
             method: request.method,
             url: request.url,
@@ -228,12 +245,19 @@ impl http::Host for CallState {
                 Ok(http::Response { status: response.status, headers: response.headers, body: response.body })
             }
             Err(error) => {
-                if let EgressError::Denied(why) = &error {
-                    tracing::warn!(
-                        target: "cassa::egress", tenant = %f.tenant, connector = %f.connector, payment = %f.payment,
-                        %method, url = %url_for_log, reason = %why, "outbound request refused"
-                    );
-                    self.denied.push(format!("{method} {url_for_log}: {why}"));
+                if let EgressError::Denied(why) | EgressError::RequestTooLarge(why) = &error {
+                    // The connector's own doing, like a refusal: the first of a call is logged,
+                    // the count goes in one line at its end.
+                    self.refused = self.refused.saturating_add(1);
+                    if self.refused == 1 {
+                        tracing::warn!(
+                            target: "cassa::egress", tenant = %f.tenant, connector = %f.connector, payment = %f.payment,
+                            %method, url = %url_for_log, reason = %why, "outbound request refused"
+                        );
+                    }
+                    if self.denied.len() < DENIED_KEPT {
+                        self.denied.push(format!("{method} {url_for_log}: {why}"));
+                    }
                 } else {
                     tracing::debug!(
                         target: "cassa::egress", tenant = %f.tenant, connector = %f.connector, %method,
@@ -245,7 +269,7 @@ impl http::Host for CallState {
                     EgressError::InvalidRequest(m) => http::HttpError::InvalidRequest(m),
                     EgressError::Connect(m) => http::HttpError::Connect(m),
                     EgressError::Timeout => http::HttpError::Timeout,
-                    EgressError::TooLarge(m) => http::HttpError::TooLarge(m),
+                    EgressError::TooLarge(m) | EgressError::RequestTooLarge(m) => http::HttpError::TooLarge(m),
                 })
             }
         }

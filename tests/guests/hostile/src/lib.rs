@@ -12,6 +12,7 @@
 //! | `secret` | reports the tenant `api_key` it sees, posts it to `url` and reports the echo |
 //! | `flood` | writes 5000 log lines and 5000 stdout lines, then answers `pending` |
 //! | `stdout` | prints one line to stdout and one to stderr, then answers `pending` |
+//! | `refused_flood` | sends 400 `GET`s to `url` followed by a 4 MiB path, then reports how many failed |
 
 use cassa_sdk::http::Request;
 use cassa_sdk::{Capabilities, ConnectorInfo, Created, DebtPosition, DebtRef, Error, PaymentStatus};
@@ -85,6 +86,21 @@ impl cassa_sdk::Connector for Hostile {
                 match Request::post(&url).body(vec![b'u'; 64 * 1024]).send_raw() {
                     Ok(reply) => Err(Error::Rejected(format!("uploaded to {url}: HTTP {}", reply.status))),
                     Err(e) => Err(cassa_sdk::http::transport_error(e)),
+                }
+            }
+            "refused_flood" => {
+                let url = format!("{}/{}", field(&ctx.service_config, "url"), "a".repeat(4 << 20));
+                let mut failed = 0;
+                let mut last = None;
+                for _ in 0..400 {
+                    if let Err(e) = Request::get(&url).send_raw() {
+                        failed += 1;
+                        last = Some(e);
+                    }
+                }
+                match last {
+                    Some(e) => Err(cassa_sdk::http::transport_error(e)),
+                    None => Err(Error::Rejected(format!("{failed} of 400 failed"))),
                 }
             }
             "panic" => panic!("hostile guest panics on purpose"),
