@@ -141,17 +141,21 @@ impl<T: Copy + Eq + Hash> Probe<T> {
     pub fn candidates(&mut self, skip: &[T], now: Instant, max: usize) -> Vec<T> {
         let n = self.tenants.len();
         let mut asked = Vec::new();
+        let mut after_last = self.next;
         for i in 0..n {
             if asked.len() >= max {
                 break;
             }
-            let tenant = self.tenants[(self.next + i) % n];
+            let at = (self.next + i) % n;
+            let tenant = self.tenants[at];
             if skip.contains(&tenant) || self.quiet.get(&tenant).is_some_and(|until| *until > now) {
                 continue;
             }
             asked.push(tenant);
+            after_last = at + 1;
         }
-        self.next = if n == 0 { 0 } else { (self.next + asked.len().max(1)) % n };
+        // The next round starts after the last one asked: every tenant gets its turn.
+        self.next = if n == 0 { 0 } else { after_last % n };
         asked
     }
 
@@ -251,9 +255,12 @@ mod tests {
         assert_eq!(probe.candidates(&['a'], now, 2), vec!['b', 'c']);
         // 'b' had nothing due: left out for a second; the turn goes on.
         probe.found(&['b', 'c'], &['c'], now, Duration::from_secs(1));
-        assert_eq!(probe.candidates(&['a'], now, 2), vec!['c', 'd']);
-        assert_eq!(probe.candidates(&['a'], now, 10), vec!['c', 'd']);
-        assert_eq!(probe.candidates(&['a'], now + Duration::from_secs(1), 10), vec!['c', 'd', 'b']);
+        assert_eq!(probe.candidates(&['a'], now, 2), vec!['d', 'c'], "the turn starts after 'c'");
+        assert_eq!(probe.candidates(&['a'], now, 10), vec!['d', 'c']);
+        assert_eq!(probe.candidates(&['a'], now + Duration::from_secs(1), 10), vec!['d', 'b', 'c']);
+        // One a round: the turn goes past the skipped and on to every other tenant.
+        let one: Vec<_> = (0..3).flat_map(|_| probe.candidates(&['a'], now + Duration::from_secs(1), 1)).collect();
+        assert_eq!(one, vec!['d', 'b', 'c'], "{one:?}");
         // Nobody to ask.
         assert!(probe.candidates(&['a', 'b', 'c', 'd'], now, 10).is_empty());
         assert!(Probe::<char>::default().candidates(&[], now, 10).is_empty());
