@@ -286,19 +286,11 @@ async fn a_hanging_neighbour(store: Store) {
     let core = EchoServer::start().await;
     let host = TestPipeline::start(store.clone(), &fake).await;
     let (hanging_tenant, hanging_service) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-    let mut config = fake.tenant_config_at(&hanging_intermediary().await);
-    config["name"] = "Comune Appeso".into();
-    config["tax_identification_number"] = "80001234568".into();
-    let stored = |id, owner: &str, config| cassa::store::StoredConfig { id, owner: owner.into(), config, active: true };
-    store.put_tenant(&stored(hanging_tenant, "sandbox", config)).await.unwrap();
-    store.put_service(&stored(hanging_service, &hanging_tenant.to_string(), serde_json::json!({}))).await.unwrap();
+    put_tenant_at(&store, &fake, hanging_tenant, hanging_service, &hanging_intermediary().await).await;
     let topic = &host.pipeline.config.topics.applications;
     for _ in 0..HANGING {
-        let (_, bytes) = application(&core.url());
-        let mut app: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        app["tenant_id"] = hanging_tenant.to_string().into();
-        app["service_id"] = hanging_service.to_string().into();
-        host.pipeline.bus.publish(topic, SERVICE, &serde_json::to_vec(&app).unwrap()).await.unwrap();
+        let (_, bytes) = application_of(&core.url(), hanging_tenant, hanging_service);
+        host.pipeline.bus.publish(topic, SERVICE, &bytes).await.unwrap();
     }
     // The hanging tenant's calls are under way before the other tenant's applications arrive.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -352,34 +344,24 @@ async fn a_hanging_neighbour_of_the_poller(store: Store) {
     let core = EchoServer::start().await;
     let host = TestPipeline::start(store.clone(), &fake).await;
     let (hanging_tenant, hanging_service) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-    let stored = |id, owner: &str, config| cassa::store::StoredConfig { id, owner: owner.into(), config, active: true };
-    let tenant_at = |url: &str| {
-        let mut config = fake.tenant_config_at(url);
-        config["name"] = "Comune Appeso".into();
-        config["tax_identification_number"] = "80001234568".into();
-        stored(hanging_tenant, "sandbox", config)
-    };
-    store.put_tenant(&tenant_at(&fake.base_url)).await.unwrap();
-    store.put_service(&stored(hanging_service, &hanging_tenant.to_string(), serde_json::json!({}))).await.unwrap();
+    put_tenant_at(&store, &fake, hanging_tenant, hanging_service, &fake.base_url).await;
     let topic = &host.pipeline.config.topics.applications;
     let mut others = Vec::new();
-    for i in 0..HANGING + OTHERS {
+    for _ in 0..HANGING {
+        let (_, bytes) = application_of(&core.url(), hanging_tenant, hanging_service);
+        host.pipeline.bus.publish(topic, SERVICE, &bytes).await.unwrap();
+    }
+    for _ in 0..OTHERS {
         let (id, bytes) = application(&core.url());
-        let mut app: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        if i < HANGING {
-            app["tenant_id"] = hanging_tenant.to_string().into();
-            app["service_id"] = hanging_service.to_string().into();
-        } else {
-            others.push(id);
-        }
-        host.pipeline.bus.publish(topic, SERVICE, &serde_json::to_vec(&app).unwrap()).await.unwrap();
+        host.pipeline.bus.publish(topic, SERVICE, &bytes).await.unwrap();
+        others.push(id);
     }
     wait_for("every payment PAYMENT_PENDING", Duration::from_secs(60), || async {
         in_status(&store, PaymentStatus::PaymentPending).await.len() == HANGING + OTHERS
     })
     .await;
     // H's intermediary hangs from now on; G's citizens pay.
-    store.put_tenant(&tenant_at(&hanging_intermediary().await)).await.unwrap();
+    put_tenant_at(&store, &fake, hanging_tenant, hanging_service, &hanging_intermediary().await).await;
     host.pipeline.forget_configs();
     for id in &others {
         let payment = store.payment_by_remote_id(*id).await.unwrap().unwrap().event;

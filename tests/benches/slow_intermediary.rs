@@ -14,26 +14,20 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use cassa::bus::Topics;
-use cassa::conformance::{Fake as _, SandboxFake};
+use cassa::conformance::SandboxFake;
 use cassa::runtime::Limits;
-use cassa::store::{Store, StoredConfig};
-use cassa_tests::{EchoServer, FaultyProxy, TestPipeline, application, sqlite_url};
-use serde_json::json;
+use cassa::store::Store;
+use cassa_tests::{EchoServer, FaultyProxy, TestPipeline, application_of, put_tenant_at, sqlite_url};
 
 const TENANTS: usize = 10;
 /// Calls at once to one intermediary endpoint (the pipeline's connector gate).
 const GATE: usize = 16;
 const LATENCY: Duration = Duration::from_millis(200);
 
-/// A tenant and its service against `base_url`; returns their ids.
+/// A new tenant and its service against `base_url`; returns their ids.
 async fn tenant(store: &Store, fake: &SandboxFake, base_url: &str) -> (uuid::Uuid, uuid::Uuid) {
     let (tenant, service) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-    let mut config = fake.tenant_config_at(base_url);
-    config["name"] = "Comune".into();
-    config["tax_identification_number"] = "80001234568".into();
-    store.put_tenant(&StoredConfig { id: tenant, owner: "sandbox".into(), config, active: true }).await.unwrap();
-    let owner = tenant.to_string();
-    store.put_service(&StoredConfig { id: service, owner, config: json!({}), active: true }).await.unwrap();
+    put_tenant_at(store, fake, tenant, service, base_url).await;
     (tenant, service)
 }
 
@@ -49,13 +43,7 @@ async fn leg(
     per_tenant: usize,
 ) -> (f64, Duration) {
     let topic = &host.pipeline.config.topics.applications;
-    let publish = |tenant: uuid::Uuid, service: uuid::Uuid| {
-        let (remote, bytes) = application(core);
-        let mut app: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        app["tenant_id"] = tenant.to_string().into();
-        app["service_id"] = service.to_string().into();
-        (remote, serde_json::to_vec(&app).unwrap())
-    };
+    let publish = |tenant, service| application_of(core, tenant, service);
     if let Some((tenant, service)) = hanging {
         for _ in 0..per_tenant * 2 {
             let (_, bytes) = publish(tenant, service);

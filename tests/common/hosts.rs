@@ -113,6 +113,32 @@ pub fn application(core: &str) -> (uuid::Uuid, Vec<u8>) {
     (id, serde_json::to_vec(&app).unwrap())
 }
 
+/// [`application`] of tenant `tenant` and its service `service`.
+pub fn application_of(core: &str, tenant: uuid::Uuid, service: uuid::Uuid) -> (uuid::Uuid, Vec<u8>) {
+    let (id, bytes) = application(core);
+    let mut app: Value = serde_json::from_slice(&bytes).unwrap();
+    app["tenant_id"] = tenant.to_string().into();
+    app["service_id"] = service.to_string().into();
+    (id, serde_json::to_vec(&app).unwrap())
+}
+
+/// Stores (or replaces) tenant `tenant` of the sandbox connector against the intermediary at
+/// `base_url`, and its service `service`, both active.
+pub async fn put_tenant_at(
+    store: &cassa::store::Store,
+    fake: &cassa::conformance::SandboxFake,
+    tenant: uuid::Uuid,
+    service: uuid::Uuid,
+    base_url: &str,
+) {
+    let mut config = cassa::conformance::Fake::tenant_config_at(fake, base_url);
+    config["name"] = "Comune di Prova".into();
+    config["tax_identification_number"] = "80001234568".into();
+    let stored = |id, owner: String, config| cassa::store::StoredConfig { id, owner, config, active: true };
+    store.put_tenant(&stored(tenant, "sandbox".into(), config)).await.unwrap();
+    store.put_service(&stored(service, tenant.to_string(), json!({}))).await.unwrap();
+}
+
 /// Topic names unique to one test, so tests can share a broker.
 pub fn unique_topics() -> cassa::bus::Topics {
     let tag = uuid::Uuid::new_v4().simple().to_string();

@@ -112,19 +112,19 @@ pub struct Probe<T> {
     tenants: Vec<T>,
     refreshed: Option<Instant>,
     quiet: HashMap<T, Instant>,
+    quiet_for: Duration,
     next: usize,
-}
-
-impl<T: Copy + Eq + Hash> Default for Probe<T> {
-    fn default() -> Self {
-        Self { tenants: Vec::new(), refreshed: None, quiet: HashMap::new(), next: 0 }
-    }
 }
 
 /// How long the list of known tenants is used before it is read again.
 pub const TENANTS_FRESH: Duration = Duration::from_secs(10);
 
 impl<T: Copy + Eq + Hash> Probe<T> {
+    /// A probe that leaves a tenant found with nothing due out for `quiet_for`.
+    pub fn new(quiet_for: Duration) -> Self {
+        Self { tenants: Vec::new(), refreshed: None, quiet: HashMap::new(), quiet_for, next: 0 }
+    }
+
     /// Whether the known tenants should be read again.
     pub fn stale(&self, now: Instant) -> bool {
         self.refreshed.is_none_or(|at| now.saturating_duration_since(at) >= TENANTS_FRESH)
@@ -160,11 +160,11 @@ impl<T: Copy + Eq + Hash> Probe<T> {
     }
 
     /// What asking `asked` brought: the tenants of the work claimed. A tenant asked that had
-    /// nothing due is left out for `quiet_for`.
-    pub fn found(&mut self, asked: &[T], claimed: &[T], now: Instant, quiet_for: Duration) {
+    /// nothing due is left out for the probe's `quiet_for`.
+    pub fn found(&mut self, asked: &[T], claimed: &[T], now: Instant) {
         for tenant in asked {
             if !claimed.contains(tenant) {
-                self.quiet.insert(*tenant, now + quiet_for);
+                self.quiet.insert(*tenant, now + self.quiet_for);
             }
         }
     }
@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn the_probe_asks_tenants_in_turn_leaving_out_the_full_and_the_idle() {
         let now = Instant::now();
-        let mut probe = Probe::default();
+        let mut probe = Probe::new(Duration::from_secs(1));
         assert!(probe.stale(now));
         probe.set_tenants(vec!['a', 'b', 'c', 'd'], now);
         assert!(!probe.stale(now));
@@ -254,7 +254,7 @@ mod tests {
         // 'a' is full: never asked.
         assert_eq!(probe.candidates(&['a'], now, 2), vec!['b', 'c']);
         // 'b' had nothing due: left out for a second; the turn goes on.
-        probe.found(&['b', 'c'], &['c'], now, Duration::from_secs(1));
+        probe.found(&['b', 'c'], &['c'], now);
         assert_eq!(probe.candidates(&['a'], now, 2), vec!['d', 'c'], "the turn starts after 'c'");
         assert_eq!(probe.candidates(&['a'], now, 10), vec!['d', 'c']);
         assert_eq!(probe.candidates(&['a'], now + Duration::from_secs(1), 10), vec!['d', 'b', 'c']);
@@ -263,6 +263,6 @@ mod tests {
         assert_eq!(one, vec!['d', 'b', 'c'], "{one:?}");
         // Nobody to ask.
         assert!(probe.candidates(&['a', 'b', 'c', 'd'], now, 10).is_empty());
-        assert!(Probe::<char>::default().candidates(&[], now, 10).is_empty());
+        assert!(Probe::<char>::new(Duration::ZERO).candidates(&[], now, 10).is_empty());
     }
 }

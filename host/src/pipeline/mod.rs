@@ -66,13 +66,24 @@ pub fn payment_span(event: &PaymentEvent) -> tracing::Span {
     tracing::info_span!("payment", tenant = %event.tenant_id, service = %event.service_id, payment = %event.id, event = %event.event_id)
 }
 
-/// The tenants to ask for due work in this round (reading the known tenants again when
-/// `probe`'s list is stale; a store that cannot answer leaves the old list).
-pub(crate) async fn ask(
+/// Claims up to `room` due items of a fair runner: oldest first (`all`) while no tenant's
+/// queue is full; otherwise, not to read past the full tenants' due rows, tenant by tenant
+/// (`per_tenant`, a share of `room` each) for the tenants `probe` names, those found with
+/// nothing due left out a while. The list of tenants is read again when stale (a
+/// store that cannot answer leaves the old one).
+pub(crate) async fn claim_fairly<W>(
     probe: &mut fair::Probe<uuid::Uuid>,
     store: &crate::store::Store,
     skip: &[uuid::Uuid],
-) -> Vec<uuid::Uuid> {
+    room: usize,
+    all: impl AsyncFnOnce(i64) -> Result<Vec<W>, StoreError>,
+    per_tenant: impl AsyncFnOnce(i64, &[uuid::Uuid]) -> Result<Vec<W>, StoreError>,
+    tenant_of: impl Fn(&W) -> uuid::Uuid,
+) -> Result<Vec<W>, StoreError> {
+    let room = i64::try_from(room).unwrap_or(i64::MAX);
+    if skip.is_empty() {
+        return all(room).await;
+    }
     let now = std::time::Instant::now();
     if probe.stale(now) {
         match store.tenant_ids().await {
@@ -80,5 +91,10 @@ pub(crate) async fn ask(
             Err(error) => tracing::warn!(%error, "cannot read the tenants to claim their due work"),
         }
     }
-    probe.candidates(skip, now, fair::ASKED_PER_ROUND)
+    let asked = probe.candidates(skip, now, fair::ASKED_PER_ROUND);
+    let per = (room / i64::try_from(asked.len().max(1)).unwrap_or(1)).max(1);
+    let claimed = per_tenant(per, &asked).await?;
+    let tenants: Vec<uuid::Uuid> = claimed.iter().map(tenant_of).collect();
+    probe.found(&asked, &tenants, std::time::Instant::now());
+    Ok(claimed)
 }

@@ -30,7 +30,7 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
     let places = pipeline.config.connector_concurrency.max(1) * 2;
     let batch = usize::try_from(pipeline.config.poll_batch.max(1)).unwrap_or(200);
     let mut fair: Fair<Uuid, Uuid> = Fair::new(places);
-    let mut probe = super::fair::Probe::default();
+    let mut probe = super::fair::Probe::new(interval);
     let mut running: JoinSet<Result<Option<Change>, PipelineError>> = JoinSet::new();
     let mut tenants: HashMap<tokio::task::Id, Uuid> = HashMap::new();
     while !stop.is_cancelled() {
@@ -40,19 +40,17 @@ pub async fn run(pipeline: Pipeline, stop: CancellationToken) {
             let room = (batch.max(places * 3) - held).min(batch);
             let skip = fair.full(fair.share() * 2);
             let now = crate::store::now_ms();
-            let due = if skip.is_empty() {
-                pipeline.store.claim_due_of(now, lease, room as i64).await
-            } else {
-                // Some tenants' queues are full: ask the others one by one.
-                let asked = super::ask(&mut probe, &pipeline.store, &skip).await;
-                let per = i64::try_from(room / asked.len().max(1)).unwrap_or(1).max(1);
-                let due = pipeline.store.claim_due_for(now, lease, per, &asked).await;
-                if let Ok(due) = &due {
-                    let tenants: Vec<Uuid> = due.iter().map(|(_, t)| *t).collect();
-                    probe.found(&asked, &tenants, std::time::Instant::now(), interval);
-                }
-                due
-            };
+            let store = &pipeline.store;
+            let due = super::claim_fairly(
+                &mut probe,
+                store,
+                &skip,
+                room,
+                async |n| store.claim_due_of(now, lease, n).await,
+                async |per, asked| store.claim_due_for(now, lease, per, asked).await,
+                |(_, tenant)| *tenant,
+            )
+            .await;
             match due {
                 Ok(due) => {
                     claimed_all = due.len() == room;

@@ -190,7 +190,7 @@ async fn create_due(pipeline: &Pipeline, stop: &CancellationToken) {
     let lease = Duration::from_millis(config.create_lease_ms.max(1_000));
     let interval = Duration::from_millis(config.poll_interval_ms.max(10));
     let mut fair: Fair<Uuid, Creation> = Fair::new(places);
-    let mut probe = super::fair::Probe::default();
+    let mut probe = super::fair::Probe::new(interval);
     let mut running: JoinSet<Outcome> = JoinSet::new();
     // The payments queued or in flight here; the tenant and payment of each task.
     let mut held_here: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
@@ -203,19 +203,17 @@ async fn create_due(pipeline: &Pipeline, stop: &CancellationToken) {
         if held < places * 3 {
             let room = places * 3 - held;
             let skip = fair.full(fair.share() * 2);
-            let claimed = if skip.is_empty() {
-                pipeline.store.claim_creations(now_ms(), lease, room as i64).await
-            } else {
-                // Some tenants' queues are full: ask the others one by one.
-                let asked = super::ask(&mut probe, &pipeline.store, &skip).await;
-                let per = i64::try_from(room / asked.len().max(1)).unwrap_or(1).max(1);
-                let claimed = pipeline.store.claim_creations_for(now_ms(), lease, per, &asked).await;
-                if let Ok(claimed) = &claimed {
-                    let tenants: Vec<Uuid> = claimed.iter().map(|c| c.tenant_id).collect();
-                    probe.found(&asked, &tenants, std::time::Instant::now(), interval);
-                }
-                claimed
-            };
+            let (now, store) = (now_ms(), &pipeline.store);
+            let claimed = super::claim_fairly(
+                &mut probe,
+                store,
+                &skip,
+                room,
+                async |n| store.claim_creations(now, lease, n).await,
+                async |per, asked| store.claim_creations_for(now, lease, per, asked).await,
+                |creation| creation.tenant_id,
+            )
+            .await;
             match claimed {
                 Ok(claimed) => {
                     claimed_all = claimed.len() == room;

@@ -766,7 +766,7 @@ impl Connector {
                 // A failure after refused requests is the connector's doing, not the intermediary's.
                 Some(error) if !state.denied.is_empty() => {
                     let mut denied = state.denied.join("; ");
-                    let more = state.refused as usize - state.denied.len().min(state.refused as usize);
+                    let more = (state.refused as usize).saturating_sub(state.denied.len());
                     if more > 0 {
                         denied.push_str(&format!("; and {more} more"));
                     }

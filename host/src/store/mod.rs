@@ -178,6 +178,15 @@ fn per_tenant_select(backend: Backend, table: &str, id: &str, due: &str, order: 
     }
 }
 
+/// The `id` and `tenant_id` of a claimed payment's row.
+fn payment_and_tenant(row: &sqlx::any::AnyRow) -> Result<(Uuid, Uuid), StoreError> {
+    let parse = |column: &str| -> Result<Uuid, StoreError> {
+        let text: String = row.try_get(column)?;
+        Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))
+    };
+    Ok((parse("id")?, parse("tenant_id")?))
+}
+
 /// `$1, $2, …, $n`, for `IN (…)` lists.
 fn placeholders(n: usize) -> String {
     (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
@@ -780,15 +789,7 @@ impl Store {
              ORDER BY next_check_at LIMIT $3{lock}) RETURNING id, tenant_id"
         );
         let query = sqlx::query(&sql).bind(until).bind(now_ms).bind(limit);
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                let tenant: String = r.try_get("tenant_id")?;
-                let parse = |s: &str| Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(e.to_string()));
-                Ok((parse(&id)?, parse(&tenant)?))
-            })
-            .collect()
+        query.fetch_all(&self.pool).await?.iter().map(payment_and_tenant).collect()
     }
 
     /// Claims, for each of `tenants` in turn, at most `per_tenant` of its due payments (each
@@ -814,11 +815,7 @@ impl Store {
                 query = query.bind(tenant.to_string());
             }
             for row in query.fetch_all(&self.pool).await? {
-                let parse = |column: &str| -> Result<Uuid, StoreError> {
-                    let text: String = row.try_get(column)?;
-                    Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))
-                };
-                claimed.push((parse("id")?, parse("tenant_id")?));
+                claimed.push(payment_and_tenant(&row)?);
             }
         }
         Ok(claimed)
